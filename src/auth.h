@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Passwords: argon2id PHC hashes, verification limited to N at a time, and the
+ * syntax of user names and e-mail addresses. */
+#ifndef AUTH_H
+#define AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* RFC 9106's second recommended option; compatible with argon2-cffi >= 21.2 defaults. */
+#define AUTH_T_COST 3
+#define AUTH_M_COST 65536 /* KiB: each verification holds 64 MiB */
+#define AUTH_PARALLELISM 4
+#define AUTH_SALT_LEN 16
+#define AUTH_HASH_LEN 32
+#define AUTH_PHC_MAX 256      /* bytes of a stored PHC string incl. NUL */
+#define AUTH_PASSWORD_MAX 1024
+#define AUTH_USERNAME_MAX 64
+#define AUTH_EMAIL_MAX 254
+
+/* auth_init: at most `max_concurrent` verifications run at once (0 = number of
+ * cores). Call once before auth_verify is used from several threads. */
+void auth_init(int max_concurrent);
+
+/* auth_hash: hashes `password` with a fresh random salt into `out` (a PHC string,
+ * at least AUTH_PHC_MAX bytes). Returns 0, ERR_TOOBIG, ERR_CRYPTO. */
+int auth_hash(const char *password, char *out, size_t outlen);
+
+/* auth_verify: checks `password` against any argon2 (i/d/id) PHC string.
+ * Returns 0 on match, ERR_AUTH on mismatch, ERR_INVAL for an unparsable hash. */
+int auth_verify(const char *phc, const char *password);
+
+/* auth_verify_dummy: costs what a verification with our parameters costs and always
+ * fails (ERR_AUTH), so that unknown users cannot be told apart by timing. */
+int auth_verify_dummy(const char *password);
+
+/* auth_username_is_valid: [a-z0-9._-]{1,64}. */
+bool auth_username_is_valid(const char *name);
+/* auth_email_is_valid: local@domain with a sane syntax, no spaces or control
+ * characters, at most AUTH_EMAIL_MAX bytes (safe to put in a mail header). */
+bool auth_email_is_valid(const char *email);
+
+#endif

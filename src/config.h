@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* The configuration: config.toml parsed, validated against one declarative table of
+ * keys (type, bounds, default), and frozen into an immutable struct config. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "tsig.h"
+
+/* The request parameters an endpoint maps aliases to (SPEC §5, seed's table). */
+enum config_param {
+	PARAM_HOSTNAME,
+	PARAM_IPV4,
+	PARAM_IPV6,
+	PARAM_USERNAME,
+	PARAM_PASSWORD,
+	PARAM_NOTIFY_CHANGE,
+	PARAM_COUNT
+};
+
+struct config_strlist {
+	char **items;
+	size_t len;
+};
+
+struct config_endpoint {
+	char *path;                                   /* "/update" */
+	struct config_strlist params[PARAM_COUNT];    /* aliases, first present wins; empty = disabled */
+};
+
+struct config_zone_key {
+	char *zone;           /* lower-case, no trailing dot */
+	char *key_file;
+	struct tsig_key key;  /* loaded and validated at config time */
+};
+
+enum db_backend { DB_BACKEND_SQLITE, DB_BACKEND_MARIADB };
+
+struct config {
+	char *path;   /* the file this was read from */
+
+	struct {
+		char *host;               /* "localhost" */
+		int port;                 /* 8443 */
+		struct log_settings log;  /* log_level, log_target, syslog_*, log_file* */
+		bool log_requests;
+		bool ssl;
+		char *ssl_cert_file;
+		char *ssl_key_file;
+		char *proxy_header;       /* "" = disabled */
+		struct config_strlist trusted_proxies;  /* IPs and CIDRs, validated */
+	} daemon;
+
+	struct {
+		enum db_backend backend;
+		char *path;               /* sqlite */
+		char *host;               /* mariadb */
+		int port;                 /* 3306 */
+		char *socket;
+		char *user;
+		char *password;           /* never logged */
+		char *name;
+	} database;
+
+	struct {
+		char *dns_server;         /* an IP address (validated) */
+		int dns_port;             /* 53 */
+		int dns_timeout;          /* seconds, 5 */
+		char *ddns_default_key_file;  /* NULL when unset */
+		bool has_default_key;
+		struct tsig_key default_key;
+		int cleanup_interval;     /* seconds, 60 */
+		struct config_zone_key *zone_keys;
+		size_t zone_keys_len;
+	} dns;
+
+	struct {
+		int dns_ttl;              /* 60 */
+		int expiry_ttl;           /* 3600 */
+	} defaults;
+
+	struct {
+		bool enabled;
+		char *smtp_host;
+		int smtp_port;            /* 25 */
+		bool smtp_starttls;
+		char *smtp_user;          /* NULL when unset */
+		char *smtp_password;      /* never logged */
+		char *smtp_ca_file;
+		char *from_address;
+		char *change_notification_template;  /* NULL when unset */
+		char *expiry_notification_template;
+	} email;
+
+	struct {
+		bool enabled;             /* true */
+		int good_window_seconds;  /* 60 */
+		int good_max_requests;    /* 5 */
+		int bad_window_seconds;   /* 60 */
+		int bad_max_requests;     /* 3 */
+		int cleanup_interval;     /* 60 */
+	} rate_limit;
+
+	struct config_endpoint *endpoints;  /* never empty: default /update when none */
+	size_t endpoints_len;
+};
+
+/* Where config_load reports a problem: "PATH:LINE: key: message". */
+struct config_error {
+	char msg[512];
+};
+
+/* config_load: reads, parses and validates `path` (TSIG key files included).
+ * On success *out is a new config the caller frees with config_free.
+ * On failure returns ERR_INVAL/ERR_IO, fills err->msg as "PATH:LINE: key: message"
+ * (or "PATH: message" when no line applies) and *out is NULL. */
+int config_load(const char *path, struct config **out, struct config_error *err);
+
+/* config_parse: as config_load but from memory; `path` only names the source in
+ * messages and resolves nothing. Used by tests and the fuzzer. */
+int config_parse(const char *text, size_t len, const char *path, struct config **out,
+		 struct config_error *err);
+
+/* config_is_world_readable: whether `path` can be read by others (the daemon refuses,
+ * the CLI warns). Returns 1, 0, or ERR_IO. */
+int config_is_world_readable(const char *path);
+
+/* config_zone_key: the TSIG key for `zone` ([dns_service.zone_keys], else the default
+ * key), or NULL for unsigned updates. Borrowed from cfg. */
+const struct tsig_key *config_zone_key(const struct config *cfg, const char *zone);
+
+/* config_param_name: "hostname", "ipv4", ... */
+const char *config_param_name(enum config_param p);
+
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* Storage: users and hostnames behind a backend table of function pointers
+ * (SQLite built in, MariaDB optional). One `struct db` is one connection: use it from
+ * one thread at a time (the daemon keeps one per worker thread). */
+#ifndef DB_H
+#define DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "auth.h"
+#include "config.h"
+#include "hostname.h"
+
+#define DB_SCHEMA_VERSION 1
+
+struct db_user {
+	int64_t id;
+	char name[AUTH_USERNAME_MAX + 1];
+	char email[AUTH_EMAIL_MAX + 1];
+	char pw_hash[AUTH_PHC_MAX];
+	int64_t created;            /* unix time */
+};
+
+/* One address family's state of a host. */
+struct db_rr {
+	char ip[ADDR_STRLEN];       /* last published address, "" if never */
+	int64_t updated;            /* unix time of the last good/nochg, 0 if never */
+	bool expired;               /* deleted from DNS by the expiry pass */
+};
+
+struct db_host {
+	int64_t id;
+	int64_t user_id;
+	char owner[AUTH_USERNAME_MAX + 1];
+	char hostname[HOSTNAME_MAX + 1];   /* A-label, lower-case, e.g. "home" */
+	char zone[HOSTNAME_MAX + 1];       /* "dyn.example.com" */
+	char fqdn[HOSTNAME_MAX + 1];       /* "home.dyn.example.com" (unique) */
+	int dns_ttl;
+	int expiry_ttl;                    /* 0 = never expires */
+	struct db_rr v4, v6;
+	int64_t created;
+};
+
+enum db_family { DB_V4 = 1, DB_V6 = 2 };
+
+struct db;
+
+/* What each backend fills in. All return 0 or a negative ERR_* code:
+ * ERR_NOTFOUND, ERR_EXISTS (unique violation), ERR_BUSY, ERR_DB (retryable failure). */
+struct db_ops {
+	const char *name;
+	int (*open)(const struct config *cfg, struct db **out);
+	void (*close)(struct db *db);
+	/* Creates or migrates the schema inside one transaction. */
+	int (*migrate)(struct db *db);
+	int (*schema_version)(struct db *db, int *version);
+
+	int (*user_add)(struct db *db, const struct db_user *u);
+	int (*user_get)(struct db *db, const char *name, struct db_user *out);
+	/* *out is malloc'ed, ordered by name; caller frees. */
+	int (*user_list)(struct db *db, struct db_user **out, size_t *len);
+	/* ERR_BUSY while the user owns hostnames. */
+	int (*user_delete)(struct db *db, const char *name);
+	int (*user_set_password)(struct db *db, const char *name, const char *pw_hash);
+	int (*user_set_email)(struct db *db, const char *name, const char *email);
+
+	/* ERR_NOTFOUND when the owner does not exist, ERR_EXISTS for a duplicate fqdn. */
+	int (*host_add)(struct db *db, const struct db_host *h);
+	int (*host_get)(struct db *db, const char *fqdn, struct db_host *out);
+	/* user NULL = all hosts; ordered by fqdn; *out malloc'ed, caller frees. */
+	int (*host_list)(struct db *db, const char *user, struct db_host **out, size_t *len);
+	int (*host_set_ttls)(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl);
+	int (*host_delete)(struct db *db, const char *fqdn);
+	/* Records a published address for the families in `families` (DB_V4|DB_V6):
+	 * ip, updated = now, expired = false. ip may be "" to record a deletion. */
+	int (*host_set_addr)(struct db *db, int64_t host_id, int families, const char *ipv4,
+			     const char *ipv6, int64_t now);
+	/* nochg: refreshes `updated` for `families` without changing addresses. */
+	int (*host_touch)(struct db *db, int64_t host_id, int families, int64_t now);
+	/* Hosts with at least one live family whose updated + expiry_ttl <= now
+	 * (expiry_ttl > 0), at most `limit`, cost proportional to the result (index). */
+	int (*host_due)(struct db *db, int64_t now, size_t limit, struct db_host **out,
+			size_t *len);
+	/* Marks `families` expired, but only where the family is still due at `now`
+	 * (a concurrent update wins). *claimed gets the families actually marked. */
+	int (*host_expire)(struct db *db, int64_t host_id, int families, int64_t now,
+			   int *claimed);
+};
+
+/* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
+ * and applies pending migrations. */
+int db_open(const struct config *cfg, struct db **out);
+void db_close(struct db *db);
+
+/* Thin wrappers that dispatch to the backend; same contracts as struct db_ops. */
+int db_schema_version(struct db *db, int *version);
+int db_user_add(struct db *db, const struct db_user *u);
+int db_user_get(struct db *db, const char *name, struct db_user *out);
+int db_user_list(struct db *db, struct db_user **out, size_t *len);
+int db_user_delete(struct db *db, const char *name);
+int db_user_set_password(struct db *db, const char *name, const char *pw_hash);
+int db_user_set_email(struct db *db, const char *name, const char *email);
+int db_host_add(struct db *db, const struct db_host *h);
+int db_host_get(struct db *db, const char *fqdn, struct db_host *out);
+int db_host_list(struct db *db, const char *user, struct db_host **out, size_t *len);
+int db_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl);
+int db_host_delete(struct db *db, const char *fqdn);
+int db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
+		     const char *ipv6, int64_t now);
+int db_host_touch(struct db *db, int64_t host_id, int families, int64_t now);
+int db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len);
+int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
+
+/* Every backend's struct db begins with this, so db.c can dispatch. */
+struct db {
+	const struct db_ops *ops;
+};
+
+extern const struct db_ops db_sqlite_ops;
+#ifdef HAVE_MARIADB_BACKEND
+extern const struct db_ops db_mariadb_ops;
+#endif
+
+#endif

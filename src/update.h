@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* The DynDNS protocol decision, free of I/O: which hosts a request names, which
+ * addresses it means, and per host good / nochg / nohost / notfqdn / badip / numhost
+ * together with the DNS change and the database writes that follow. */
+#ifndef UPDATE_H
+#define UPDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "db.h"
+#include "dns.h"
+
+#define UPDATE_MAX_HOSTS 20       /* hostnames per request; more → numhost */
+#define UPDATE_MAX_PARAM 4096     /* bytes of one parameter value we look at */
+
+enum update_status {
+	UPDATE_GOOD,
+	UPDATE_NOCHG,
+	UPDATE_BADAUTH,
+	UPDATE_NOHOST,
+	UPDATE_NOTFQDN,
+	UPDATE_BADIP,
+	UPDATE_NUMHOST,
+	UPDATE_DNSERR,
+	UPDATE_ABUSE,
+	UPDATE_911
+};
+
+/* update_status_str: the DynDNS return code ("good", "nochg", "badauth", ..., "911"). */
+const char *update_status_str(enum update_status s);
+
+/* The addresses a request asks to publish. */
+struct update_addrs {
+	bool has_v4, has_v6;
+	struct addr v4, v6;
+};
+
+/* update_detect_addrs: IP detection (SPEC §5). `ipv4_param`/`ipv6_param` are the raw
+ * values of the ipv4/ipv6 parameters, NULL when absent. Each may be a comma list; every
+ * item goes to its own family whatever parameter carried it; empty values and items are
+ * ignored; a "/nn" suffix is stripped; IPv4-mapped IPv6 counts as IPv4. When no
+ * address results, `client` (the peer after proxy handling) is used.
+ * Returns 0, or ERR_INVAL when an item is not an address or one family gets two
+ * different addresses (→ badip). */
+int update_detect_addrs(const char *ipv4_param, const char *ipv6_param,
+			const struct addr *client, struct update_addrs *out);
+
+/* One hostname named by a request. */
+struct update_host {
+	char fqdn[HOSTNAME_MAX + 1];  /* normalized A-label form; "" when invalid */
+	enum update_status status;    /* UPDATE_NOTFQDN when invalid, else UPDATE_GOOD (pending) */
+};
+
+/* update_split_hosts: splits the hostname parameter (comma-separated, possibly
+ * Unicode) into out[0..*len). A missing/empty parameter gives one UPDATE_NOTFQDN
+ * entry. Returns 0, or ERR_TOOBIG when more than `max` names (→ numhost). */
+int update_split_hosts(const char *param, struct update_host *out, size_t max, size_t *len);
+
+/* What to do for one host. */
+struct update_plan {
+	enum update_status status;  /* GOOD: DNS change needed; NOCHG: none; NOHOST */
+	struct dns_change change;   /* valid when status is GOOD */
+	int set_families;           /* DB_V4|DB_V6 to record after NOERROR (GOOD) */
+	int touch_families;         /* DB_V4|DB_V6 whose update time is refreshed */
+	bool v4_changed, v6_changed;/* an address really changed (for notify_change) */
+};
+
+/* update_decide: the decision for one host. `row` is the database row for the fqdn or
+ * NULL; a row owned by a user other than `user` is nohost. A family whose wanted
+ * address equals the stored one and is not expired needs no DNS write (touch only);
+ * a family the request does not name is left alone. */
+void update_decide(const struct update_addrs *want, const struct db_host *row,
+		   const char *user, struct update_plan *out);
+
+/* update_format_line: appends one DynDNS result line without newline, e.g.
+ * "good 192.0.2.1,2001:db8::1" (addresses for good/nochg only; either may be NULL). */
+int update_format_line(struct buf *out, enum update_status s, const char *ipv4,
+		       const char *ipv6);
+
+#endif
