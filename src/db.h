@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "build_config.h"
+
 #include "addr.h"
 #include "auth.h"
 #include "config.h"
@@ -120,7 +122,7 @@ struct db {
 };
 
 extern const struct db_ops db_sqlite_ops;
-#ifdef HAVE_MARIADB_BACKEND
+#if HAVE_MARIADB
 extern const struct db_ops db_mariadb_ops;
 #endif
 
