@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;  /* NUL-terminated contents, NULL until the first append */
-	size_t len;  /* bytes used, excluding the terminating NUL */
-	size_t cap;  /* bytes allocated */
-	size_t max;  /* len may never exceed this */
+	char *data; /* NUL-terminated contents, NULL until the first append */
+	size_t len; /* bytes used, excluding the terminating NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* len may never exceed this */
 };
 
 /* buf_init: an empty buffer that refuses to grow beyond `max` bytes. */
