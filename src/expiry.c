@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* The expiry pass of SPEC §7: delete stale A/AAAA RRsets, mark them expired, notify. */
+#include "expiry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "err.h"
+#include "log.h"
+
+/* A family is due when it is published, the host expires at all, and its last update
+ * (good or nochg) is expiry_ttl seconds or more in the past. */
+static bool
+is_rr_due(const struct db_rr *rr, int expiry_ttl, int64_t now)
+{
+	return rr->ip[0] != '\0' && !rr->expired && expiry_ttl > 0 &&
+	       rr->updated <= now - expiry_ttl;
+}
+
+int
+expiry_due_families(const struct db_host *h, int64_t now)
+{
+	int fam = 0;
+
+	if (is_rr_due(&h->v4, h->expiry_ttl, now))
+		fam |= DB_V4;
+	if (is_rr_due(&h->v6, h->expiry_ttl, now))
+		fam |= DB_V6;
+	return fam;
+}
+
+static void
+server_from_config(const struct config *cfg, struct dns_server *srv)
+{
+	memset(srv, 0, sizeof(*srv));
+	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
+	srv->port = cfg->dns.dns_port;
+	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
+}
+
+/* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
+static int
+delete_records(const struct config *cfg, const struct db_host *h, int families)
+{
+	struct dns_server srv;
+	struct dns_change ch;
+	struct dns_result res;
+	int rc;
+
+	server_from_config(cfg, &srv);
+	memset(&ch, 0, sizeof(ch));
+	snprintf(ch.fqdn, sizeof(ch.fqdn), "%s", h->fqdn);
+	snprintf(ch.zone, sizeof(ch.zone), "%s", h->zone);
+	ch.ttl = h->dns_ttl;
+	ch.v4 = (families & DB_V4) ? DNS_DELETE : DNS_KEEP;
+	ch.v6 = (families & DB_V6) ? DNS_DELETE : DNS_KEEP;
+	rc = dns_update(&srv, config_zone_key(cfg, h->zone), &ch, &res);
+	if (rc != 0)
+		log_warnx("expiry: %s: DNS delete failed: %s; retrying on the next pass", h->fqdn,
+			  res.msg[0] ? res.msg : err_str(rc));
+	return rc;
+}
+
+static const char *
+families_str(int families)
+{
+	switch (families) {
+	case DB_V4: return "A";
+	case DB_V6: return "AAAA";
+	case DB_V4 | DB_V6: return "A+AAAA";
+	}
+	return "none";
+}
+
+/* Expires what is due of one host. Returns ERR_DB only for a database failure. */
+static int
+expire_host(const struct config *cfg, struct db *db, const struct db_host *h, int64_t now,
+	    expiry_notify_fn notify, void *arg, FILE *report, struct expiry_stats *st)
+{
+	int families = expiry_due_families(h, now);
+	int claimed = 0;
+	int rc;
+
+	if (!families)
+		return 0;
+	if (delete_records(cfg, h, families) != 0) {
+		st->dns_failures++;
+		return 0;
+	}
+	rc = db_host_expire(db, h->id, families, now, &claimed);
+	if (rc != 0) {
+		log_error("expiry: %s: database: %s", h->fqdn, err_str(rc));
+		return ERR_DB;
+	}
+	/* Another daemon (or a fresh update) got there first: nothing to announce. */
+	if (!claimed)
+		return 0;
+	st->hosts_expired++;
+	log_info("expiry: %s: %s records expired (expiry_ttl %d s)", h->fqdn, families_str(claimed),
+		 h->expiry_ttl);
+	if (report)
+		fprintf(report, "expired %s %s\n", h->fqdn, families_str(claimed));
+	if (notify)
+		notify(arg, h, claimed);
+	return 0;
+}
+
+int
+expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify, void *arg,
+	   FILE *report, struct expiry_stats *stats)
+{
+	struct expiry_stats st = {0};
+	struct db_host *hosts = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	/* Batches until one comes back short. A host whose DNS delete failed stays due,
+	 * so after any failure (or a batch that expired nothing) the pass ends rather
+	 * than reading the same hosts again. */
+	for (;;) {
+		size_t failures = st.dns_failures, expired = st.hosts_expired;
+
+		rc = db_host_due(db, now, EXPIRY_BATCH, &hosts, &len);
+		if (rc != 0) {
+			log_error("expiry: cannot read due hosts: %s", err_str(rc));
+			break;
+		}
+		st.hosts_due += len;
+		for (size_t i = 0; i < len && rc == 0; i++)
+			rc = expire_host(cfg, db, &hosts[i], now, notify, arg, report, &st);
+		free(hosts);
+		hosts = NULL;
+		if (rc != 0 || len < EXPIRY_BATCH || st.dns_failures != failures ||
+		    st.hosts_expired == expired)
+			break;
+	}
+	if (stats)
+		*stats = st;
+	return rc;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* The expiry pass: A/AAAA records whose last update is older than the host's expiry_ttl
+ * are deleted from DNS and marked expired, each family on its own clock. */
+#ifndef EXPIRY_H
+#define EXPIRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "db.h"
+
+#define EXPIRY_BATCH 500 /* hosts read per query; a pass loops over batches */
+
+/* Called once per host whose families the pass expired (after NOERROR and a successful
+ * claim in the database). `h` is the row as it was before the pass (last addresses and
+ * update times intact); `families` is DB_V4|DB_V6. */
+typedef void (*expiry_notify_fn)(void *arg, const struct db_host *h, int families);
+
+struct expiry_stats {
+	size_t hosts_due;     /* hosts the pass looked at */
+	size_t hosts_expired; /* hosts with at least one family expired by this pass */
+	size_t dns_failures;  /* hosts left for a later pass because DNS failed */
+};
+
+/* expiry_due_families: the families of `h` that are live and due at `now`. */
+int expiry_due_families(const struct db_host *h, int64_t now);
+
+/* expiry_run: one pass at time `now`. For every due host: one RFC 2136 UPDATE deleting
+ * the due RRsets; only after NOERROR the families are claimed in the database (a
+ * conditional update, so two daemons never expire a host twice) and `notify` is called
+ * (may be NULL). A DNS failure is logged and leaves the host for the next pass.
+ * `report`, when not NULL, gets one line per expired host (the cleanup command).
+ * Returns 0, or ERR_DB when the database failed (the pass stops). */
+int expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify,
+	       void *arg, FILE *report, struct expiry_stats *stats);
+
+#endif
