@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* Argon2 password hashing and verification (bounded concurrency), and the syntax of
+ * user names and e-mail addresses. */
+#include "auth.h"
+
+#include <argon2.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "err.h"
+
+/*
+ * A verification holds AUTH_M_COST KiB and a core for a quarter second; letting every
+ * HTTP worker run one at once would let a burst of bad logins exhaust memory. This
+ * counting semaphore (the module's only mutable state, documented in auth.h as the
+ * auth_init limit) queues the excess instead.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int limit; /* 0 until auth_init or the first use picks the number of cores */
+	int active;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+/* A hash of a fixed password with our exact parameters; auth_verify_dummy verifies
+ * against it so that an unknown user costs what a known one costs. */
+static const char dummy_phc[] = "$argon2id$v=19$m=65536,t=3,p=4$ZGRucy1kdW1teS1zYWx0IQ$"
+				"P8jaXpArjWFx2JUiFZMLvxaU1/DXDmiE9Fj9f4HqyV8";
+
+static int
+default_limit(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 && n < 1024 ? (int)n : 1;
+}
+
+void
+auth_init(int max_concurrent)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.limit = max_concurrent > 0 ? max_concurrent : default_limit();
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+static void
+gate_enter(void)
+{
+	pthread_mutex_lock(&gate.mu);
+	if (gate.limit == 0)
+		gate.limit = default_limit();
+	while (gate.active >= gate.limit)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	gate.active++;
+	pthread_mutex_unlock(&gate.mu);
+}
+
+static void
+gate_leave(void)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.active--;
+	pthread_cond_signal(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+int
+auth_hash(const char *password, char *out, size_t outlen)
+{
+	unsigned char salt[AUTH_SALT_LEN];
+	size_t pwlen = strnlen(password, AUTH_PASSWORD_MAX + 1);
+	size_t need = argon2_encodedlen(AUTH_T_COST, AUTH_M_COST, AUTH_PARALLELISM, AUTH_SALT_LEN,
+					AUTH_HASH_LEN, Argon2_id);
+	int rc;
+
+	if (pwlen > AUTH_PASSWORD_MAX || outlen < need)
+		return ERR_TOOBIG;
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+		return ERR_CRYPTO;
+	gate_enter();
+	rc = argon2id_hash_encoded(AUTH_T_COST, AUTH_M_COST, AUTH_PARALLELISM, password, pwlen,
+				   salt, sizeof(salt), AUTH_HASH_LEN, out, outlen);
+	gate_leave();
+	explicit_bzero(salt, sizeof(salt));
+	if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
+		return ERR_NOMEM;
+	return rc == ARGON2_OK ? 0 : ERR_CRYPTO;
+}
+
+/* The variant named by the PHC prefix; -1 when it is not an argon2 string. */
+static int
+phc_type(const char *phc)
+{
+	if (strncmp(phc, "$argon2id$", 10) == 0)
+		return Argon2_id;
+	if (strncmp(phc, "$argon2i$", 9) == 0)
+		return Argon2_i;
+	if (strncmp(phc, "$argon2d$", 9) == 0)
+		return Argon2_d;
+	return -1;
+}
+
+int
+auth_verify(const char *phc, const char *password)
+{
+	size_t pwlen = strnlen(password, AUTH_PASSWORD_MAX + 1);
+	int type = phc_type(phc);
+	int rc;
+
+	if (type < 0 || strnlen(phc, AUTH_PHC_MAX) >= AUTH_PHC_MAX)
+		return ERR_INVAL;
+	if (pwlen > AUTH_PASSWORD_MAX)
+		return ERR_AUTH; /* no stored password can be that long */
+	gate_enter();
+	rc = argon2_verify(phc, password, pwlen, (argon2_type)type);
+	gate_leave();
+	switch (rc) {
+	case ARGON2_OK: return 0;
+	case ARGON2_VERIFY_MISMATCH: return ERR_AUTH;
+	case ARGON2_MEMORY_ALLOCATION_ERROR: return ERR_NOMEM;
+	default: return ERR_INVAL; /* decoding or parameter errors: the string is bad */
+	}
+}
+
+int
+auth_verify_dummy(const char *password)
+{
+	(void)auth_verify(dummy_phc, password);
+	return ERR_AUTH;
+}
+
+bool
+auth_username_is_valid(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0'; i++) {
+		char c = name[i];
+
+		if (i >= AUTH_USERNAME_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return i > 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (a byte >= 0x80), or 0. */
+static size_t
+utf8_seq_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned long cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Whether the domain part has a dot with a label on each side and no empty label. */
+static bool
+email_domain_ok(const char *d)
+{
+	size_t len = strlen(d);
+
+	if (len == 0 || d[0] == '.' || d[len - 1] == '.' || strstr(d, "..") != NULL)
+		return false;
+	return strchr(d, '.') != NULL;
+}
+
+bool
+auth_email_is_valid(const char *email)
+{
+	const unsigned char *s = (const unsigned char *)email;
+	const char *at = NULL;
+	size_t i = 0;
+
+	if (strnlen(email, AUTH_EMAIL_MAX + 1) > AUTH_EMAIL_MAX)
+		return false;
+	while (s[i] != '\0') {
+		if (s[i] >= 0x80) {
+			size_t n = utf8_seq_len(s + i);
+
+			if (n == 0)
+				return false;
+			i += n;
+			continue;
+		}
+		if (s[i] <= 0x20 || s[i] == 0x7f || s[i] == '<' || s[i] == '>')
+			return false;
+		if (s[i] == '@') {
+			if (at != NULL)
+				return false;
+			at = email + i;
+		}
+		i++;
+	}
+	return at != NULL && at != email && email_domain_ok(at + 1);
+}
