@@ -10,13 +10,13 @@
 #define ADDR_STRLEN 46 /* INET6_ADDRSTRLEN: enough for either family plus NUL */
 
 struct addr {
-	int family;               /* AF_INET or AF_INET6; 0 = none */
-	unsigned char bytes[16];  /* network order; 4 used for AF_INET */
+	int family;		 /* AF_INET or AF_INET6; 0 = none */
+	unsigned char bytes[16]; /* network order; 4 used for AF_INET */
 };
 
 struct cidr {
 	struct addr net;
-	int prefix;               /* 0..32 or 0..128 */
+	int prefix; /* 0..32 or 0..128 */
 };
 
 /* addr_parse: a textual IPv4 or IPv6 address (no brackets, no zone, no prefix).
@@ -36,5 +36,34 @@ bool addr_equal(const struct addr *a, const struct addr *b);
 int cidr_parse(const char *s, struct cidr *out);
 /* cidr_contains: whether `a` (after unmapping) lies in `c`. Families must match. */
 bool cidr_contains(const struct cidr *c, const struct addr *a);
+/* cidr_list_contains: whether `a` lies in any of list[0..n). */
+bool cidr_list_contains(const struct cidr *list, size_t n, const struct addr *a);
+
+/* addr_is_unspecified: 0.0.0.0 or ::. addr_is_multicast: 224/4 or ff00::/8.
+ * Neither can be a host's published address. */
+bool addr_is_unspecified(const struct addr *a);
+bool addr_is_multicast(const struct addr *a);
+
+#define ADDR_HEADER_MAX 8192 /* bytes of a proxy header we look at; longer = garbage */
+
+/* addr_client_from_header: the client address of a request that came through
+ * `peer`, given the value of the configured proxy header (X-Forwarded-For style, NULL
+ * when absent) and the trusted proxies trusted[0..ntrusted) (all borrowed).
+ *
+ * When `peer` is trusted and the header is present, its comma-separated items are
+ * walked from the right (each proxy appends the address it saw) and the first item
+ * that is not itself a trusted proxy is the client; when every item is trusted, the
+ * left-most is. Items may carry spaces/tabs around them and be written "a.b.c.d",
+ * "a.b.c.d:port", "v6", "[v6]" or "[v6]:port"; IPv4-mapped IPv6 counts as IPv4.
+ *
+ * An unparsable item met during the walk (before the client was found) makes the
+ * whole header garbage: skipping it would let the untrusted part to its left choose
+ * the address (a proxy that writes "unknown" must not hand the choice to the client).
+ * Items left of the client are never looked at. Garbage, an empty or over-long
+ * header, or an untrusted peer: the client is `peer` itself.
+ *
+ * *out is always unmapped. Returns 0, or ERR_INVAL when `peer` has no family. */
+int addr_client_from_header(const struct addr *peer, const char *header_value,
+			    const struct cidr *trusted, size_t ntrusted, struct addr *out);
 
 #endif

@@ -9,13 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "addr.h"
 #include "buf.h"
 #include "db.h"
 #include "dns.h"
 
-#define UPDATE_MAX_HOSTS 20       /* hostnames per request; more → numhost */
-#define UPDATE_MAX_PARAM 4096     /* bytes of one parameter value we look at */
+#define UPDATE_MAX_HOSTS 20   /* hostnames per request; more → numhost */
+#define UPDATE_MAX_PARAM 4096 /* bytes of one parameter value we look at */
 
 enum update_status {
 	UPDATE_GOOD,
@@ -46,13 +48,13 @@ struct update_addrs {
  * address results, `client` (the peer after proxy handling) is used.
  * Returns 0, or ERR_INVAL when an item is not an address or one family gets two
  * different addresses (→ badip). */
-int update_detect_addrs(const char *ipv4_param, const char *ipv6_param,
-			const struct addr *client, struct update_addrs *out);
+int update_detect_addrs(const char *ipv4_param, const char *ipv6_param, const struct addr *client,
+			struct update_addrs *out);
 
 /* One hostname named by a request. */
 struct update_host {
-	char fqdn[HOSTNAME_MAX + 1];  /* normalized A-label form; "" when invalid */
-	enum update_status status;    /* UPDATE_NOTFQDN when invalid, else UPDATE_GOOD (pending) */
+	char fqdn[HOSTNAME_MAX + 1]; /* normalized A-label form; "" when invalid */
+	enum update_status status;   /* UPDATE_NOTFQDN when invalid, else UPDATE_GOOD (pending) */
 };
 
 /* update_split_hosts: splits the hostname parameter (comma-separated, possibly
@@ -62,23 +64,43 @@ int update_split_hosts(const char *param, struct update_host *out, size_t max, s
 
 /* What to do for one host. */
 struct update_plan {
-	enum update_status status;  /* GOOD: DNS change needed; NOCHG: none; NOHOST */
-	struct dns_change change;   /* valid when status is GOOD */
-	int set_families;           /* DB_V4|DB_V6 to record after NOERROR (GOOD) */
-	int touch_families;         /* DB_V4|DB_V6 whose update time is refreshed */
-	bool v4_changed, v6_changed;/* an address really changed (for notify_change) */
+	enum update_status status;   /* GOOD: DNS change needed; NOCHG: none; NOHOST */
+	struct dns_change change;    /* valid when status is GOOD */
+	int set_families;	     /* DB_V4|DB_V6 to record after NOERROR (GOOD) */
+	int touch_families;	     /* DB_V4|DB_V6 whose update time is refreshed */
+	bool v4_changed, v6_changed; /* an address really changed (for notify_change) */
+	/* The addresses of the families the request named, as text for the result
+	 * line / JSON ("" for a family it did not name); set for GOOD and NOCHG. */
+	char ipv4[ADDR_STRLEN], ipv6[ADDR_STRLEN];
 };
 
 /* update_decide: the decision for one host. `row` is the database row for the fqdn or
  * NULL; a row owned by a user other than `user` is nohost. A family whose wanted
  * address equals the stored one and is not expired needs no DNS write (touch only);
- * a family the request does not name is left alone. */
-void update_decide(const struct update_addrs *want, const struct db_host *row,
-		   const char *user, struct update_plan *out);
+ * a family the request does not name is left alone.
+ *
+ * Precisely, per family the request names: the stored address equal (as an address,
+ * not as text) and the family not marked expired → touch only (touch_families);
+ * otherwise DNS_SET (set_families), and vN_changed only when the stored address is
+ * absent or different (an expired record re-published with the same address is not
+ * a change). A family not named: DNS_KEEP, in neither mask. Status GOOD when
+ * set_families is non-zero, else NOCHG. For GOOD the caller records set_families
+ * with host_set_addr and touch_families with host_touch only after NOERROR (dnserr
+ * leaves the database unchanged); for NOCHG it touches at once. "Expired" is the
+ * database flag set by the expiry pass: a record past its deadline that the pass has
+ * not deleted yet is still in DNS, so a touch is the right answer for it. */
+void update_decide(const struct update_addrs *want, const struct db_host *row, const char *user,
+		   struct update_plan *out);
 
 /* update_format_line: appends one DynDNS result line without newline, e.g.
  * "good 192.0.2.1,2001:db8::1" (addresses for good/nochg only; either may be NULL). */
-int update_format_line(struct buf *out, enum update_status s, const char *ipv4,
-		       const char *ipv6);
+int update_format_line(struct buf *out, enum update_status s, const char *ipv4, const char *ipv6);
+
+/* update_result_json: one host's result as a new JSON object
+ * {"status": "good", "ipv4": "192.0.2.1", "ipv6": null}. As with the text line,
+ * addresses appear for good/nochg only; a NULL or "" address is JSON null.
+ * Returns a new reference (caller json_decref's it), NULL when allocation fails.
+ * Several hosts: append each to a json_array(); serialise with json_dumps. */
+json_t *update_result_json(enum update_status s, const char *ipv4, const char *ipv6);
 
 #endif

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* The DynDNS protocol decision: addresses and hosts a request names, and what to do per host. */
+#include "update.h"
+
+#include <string.h>
+
+#include "err.h"
+
+static const char *const status_names[] = {
+	[UPDATE_GOOD] = "good",	      [UPDATE_NOCHG] = "nochg",	    [UPDATE_BADAUTH] = "badauth",
+	[UPDATE_NOHOST] = "nohost",   [UPDATE_NOTFQDN] = "notfqdn", [UPDATE_BADIP] = "badip",
+	[UPDATE_NUMHOST] = "numhost", [UPDATE_DNSERR] = "dnserr",   [UPDATE_ABUSE] = "abuse",
+	[UPDATE_911] = "911",
+};
+
+const char *
+update_status_str(enum update_status s)
+{
+	if ((unsigned)s >= sizeof(status_names) / sizeof(status_names[0]))
+		return "911";
+	return status_names[s];
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The item s[b..e) without the blanks around it, as [*ob, *oe). */
+static void
+trim(const char *s, size_t b, size_t e, size_t *ob, size_t *oe)
+{
+	while (b < e && is_blank(s[b]))
+		b++;
+	while (e > b && is_blank(s[e - 1]))
+		e--;
+	*ob = b;
+	*oe = e;
+}
+
+/* Removes a "/nn" suffix (FritzBox sends its LAN prefix as "2001:db8:1::/64"): digits
+ * only, at most 3, not above the family's width. Anything else after "/" → invalid. */
+static int
+strip_prefix(char *text)
+{
+	char *slash = strchr(text, '/');
+	size_t n = 0;
+	int v = 0;
+
+	if (!slash)
+		return 0;
+	for (const char *p = slash + 1; *p; p++, n++) {
+		if (*p < '0' || *p > '9' || n >= 3)
+			return ERR_INVAL;
+		v = v * 10 + (*p - '0');
+	}
+	if (n == 0 || v > 128 || (v > 32 && !strchr(text, ':')))
+		return ERR_INVAL;
+	*slash = '\0';
+	return 0;
+}
+
+/* One list item to an address fit to publish: unmapped, not 0.0.0.0/::, not multicast. */
+static int
+parse_item(const char *s, size_t len, struct addr *out)
+{
+	char text[ADDR_STRLEN + 4]; /* address + "/128" */
+
+	if (len >= sizeof(text))
+		return ERR_INVAL;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (strip_prefix(text) != 0 || addr_parse(text, out) != 0)
+		return ERR_INVAL;
+	addr_unmap(out);
+	if (addr_is_unspecified(out) || addr_is_multicast(out))
+		return ERR_INVAL;
+	return 0;
+}
+
+/* Files `a` under its family; a second, different address for a family is an error. */
+static int
+add_addr(struct update_addrs *out, const struct addr *a)
+{
+	bool *has = a->family == AF_INET ? &out->has_v4 : &out->has_v6;
+	struct addr *slot = a->family == AF_INET ? &out->v4 : &out->v6;
+
+	if (*has && !addr_equal(slot, a))
+		return ERR_INVAL;
+	*has = true;
+	*slot = *a;
+	return 0;
+}
+
+static int
+scan_param(const char *param, struct update_addrs *out)
+{
+	size_t len, start = 0;
+	struct addr a;
+
+	if (!param)
+		return 0;
+	len = strnlen(param, UPDATE_MAX_PARAM + 1);
+	if (len > UPDATE_MAX_PARAM)
+		return ERR_INVAL;
+	while (start <= len) {
+		const char *comma = memchr(param + start, ',', len - start);
+		size_t end = comma ? (size_t)(comma - param) : len, b, e;
+
+		trim(param, start, end, &b, &e);
+		if (e > b) {
+			if (parse_item(param + b, e - b, &a) != 0 || add_addr(out, &a) != 0)
+				return ERR_INVAL;
+		}
+		start = end + 1;
+	}
+	return 0;
+}
+
+int
+update_detect_addrs(const char *ipv4_param, const char *ipv6_param, const struct addr *client,
+		    struct update_addrs *out)
+{
+	struct update_addrs r;
+	struct addr c;
+
+	if (!out)
+		return ERR_INVAL;
+	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
+	if (scan_param(ipv4_param, &r) != 0 || scan_param(ipv6_param, &r) != 0)
+		return ERR_INVAL;
+	if (!r.has_v4 && !r.has_v6) {
+		if (!client || (client->family != AF_INET && client->family != AF_INET6))
+			return ERR_INVAL;
+		c = *client;
+		addr_unmap(&c);
+		if (addr_is_unspecified(&c) || addr_is_multicast(&c) || add_addr(&r, &c) != 0)
+			return ERR_INVAL;
+	}
+	*out = r;
+	return 0;
+}
+
+/* One name of the list s[b..e) (already trimmed) into h. */
+static void
+split_one(const char *s, size_t b, size_t e, struct update_host *h)
+{
+	char name[HOSTNAME_MAX * 4 + 1]; /* UTF-8 may take 4 bytes per A-label octet */
+
+	memset(h, 0, sizeof(*h));
+	h->status = UPDATE_NOTFQDN;
+	if (e - b >= sizeof(name))
+		return;
+	memcpy(name, s + b, e - b);
+	name[e - b] = '\0';
+	if (hostname_normalize(name, h->fqdn, sizeof(h->fqdn)) != 0 || !hostname_is_fqdn(h->fqdn)) {
+		h->fqdn[0] = '\0';
+		return;
+	}
+	h->status = UPDATE_GOOD;
+}
+
+/* Counts the non-empty items, so that numhost is decided before any work is done. */
+static size_t
+count_items(const char *param, size_t len)
+{
+	size_t n = 0, start = 0;
+
+	while (start <= len) {
+		const char *comma = memchr(param + start, ',', len - start);
+		size_t end = comma ? (size_t)(comma - param) : len, b, e;
+
+		trim(param, start, end, &b, &e);
+		if (e > b)
+			n++;
+		start = end + 1;
+	}
+	return n;
+}
+
+int
+update_split_hosts(const char *param, struct update_host *out, size_t max, size_t *len)
+{
+	size_t plen, n, start = 0, i = 0;
+
+	if (!out || !len)
+		return ERR_INVAL;
+	*len = 0;
+	plen = param ? strlen(param) : 0;
+	n = param ? count_items(param, plen) : 0;
+	if (n > max || (n == 0 && max == 0))
+		return ERR_TOOBIG;
+	if (n == 0) {
+		memset(&out[0], 0, sizeof(out[0]));
+		out[0].status = UPDATE_NOTFQDN;
+		*len = 1;
+		return 0;
+	}
+	while (start <= plen && i < n) {
+		const char *comma = memchr(param + start, ',', plen - start);
+		size_t end = comma ? (size_t)(comma - param) : plen, b, e;
+
+		trim(param, start, end, &b, &e);
+		if (e > b)
+			split_one(param, b, e, &out[i++]);
+		start = end + 1;
+	}
+	*len = i;
+	return 0;
+}
+
+/* Decides one family: touch, set (and whether that is a change), or keep. */
+static void
+decide_family(bool wanted, const struct addr *want, const struct db_rr *rr, int fam,
+	      struct update_plan *out, enum dns_action *action, char *ip, char *plan_ip,
+	      bool *changed)
+{
+	struct addr stored;
+	bool same;
+
+	*action = DNS_KEEP;
+	if (!wanted)
+		return;
+	addr_format(want, plan_ip, ADDR_STRLEN);
+	same = addr_parse(rr->ip, &stored) == 0 && (addr_unmap(&stored), addr_equal(&stored, want));
+	if (same && !rr->expired) {
+		out->touch_families |= fam;
+		return;
+	}
+	*action = DNS_SET;
+	memcpy(ip, plan_ip, ADDR_STRLEN);
+	out->set_families |= fam;
+	*changed = !same;
+}
+
+void
+update_decide(const struct update_addrs *want, const struct db_host *row, const char *user,
+	      struct update_plan *out)
+{
+	static const struct update_addrs none;
+	struct dns_change *ch;
+
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (!row || !user || strcmp(row->owner, user) != 0) {
+		out->status = UPDATE_NOHOST;
+		return;
+	}
+	if (!want)
+		want = &none;
+	ch = &out->change;
+	memcpy(ch->fqdn, row->fqdn, sizeof(ch->fqdn));
+	memcpy(ch->zone, row->zone, sizeof(ch->zone));
+	ch->ttl = row->dns_ttl;
+	decide_family(want->has_v4, &want->v4, &row->v4, DB_V4, out, &ch->v4, ch->ipv4, out->ipv4,
+		      &out->v4_changed);
+	decide_family(want->has_v6, &want->v6, &row->v6, DB_V6, out, &ch->v6, ch->ipv6, out->ipv6,
+		      &out->v6_changed);
+	out->status = out->set_families ? UPDATE_GOOD : UPDATE_NOCHG;
+}
+
+static bool
+has_addrs(enum update_status s)
+{
+	return s == UPDATE_GOOD || s == UPDATE_NOCHG;
+}
+
+static bool
+nonempty(const char *s)
+{
+	return s && s[0] != '\0';
+}
+
+int
+update_format_line(struct buf *out, enum update_status s, const char *ipv4, const char *ipv6)
+{
+	const char *sep = " ";
+	int rc;
+
+	if (!out)
+		return ERR_INVAL;
+	if ((rc = buf_adds(out, update_status_str(s))) != 0 || !has_addrs(s))
+		return rc;
+	if (nonempty(ipv4)) {
+		if ((rc = buf_adds(out, sep)) != 0 || (rc = buf_adds(out, ipv4)) != 0)
+			return rc;
+		sep = ",";
+	}
+	if (nonempty(ipv6)) {
+		if ((rc = buf_adds(out, sep)) != 0 || (rc = buf_adds(out, ipv6)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A JSON string for a non-empty address, else JSON null (both new references). */
+static json_t *
+json_addr(bool show, const char *ip)
+{
+	return show && nonempty(ip) ? json_string(ip) : json_null();
+}
+
+json_t *
+update_result_json(enum update_status s, const char *ipv4, const char *ipv6)
+{
+	json_t *o = json_object();
+	bool show = has_addrs(s);
+
+	if (!o)
+		return NULL;
+	if (json_object_set_new(o, "status", json_string(update_status_str(s))) != 0 ||
+	    json_object_set_new(o, "ipv4", json_addr(show, ipv4)) != 0 ||
+	    json_object_set_new(o, "ipv6", json_addr(show, ipv6)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
