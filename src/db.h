@@ -122,6 +122,9 @@ struct db {
 };
 
 extern const struct db_ops db_sqlite_ops;
+/* The SQL of the SQLite backend's host_due query (?1 = now, ?2 = limit), so a test can
+ * check its EXPLAIN QUERY PLAN. */
+extern const char db_sqlite_due_sql[];
 #if HAVE_MARIADB
 extern const struct db_ops db_mariadb_ops;
 #endif

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* The storage front: picks the backend named by the configuration and dispatches to
+ * its table of operations (struct db_ops). */
+#include "db.h"
+
+#include <stddef.h>
+
+#include "err.h"
+#include "log.h"
+
+/* The backend table for cfg, or NULL (with the reason logged) when it is not built. */
+static const struct db_ops *
+backend_ops(const struct config *cfg)
+{
+	switch (cfg->database.backend) {
+	case DB_BACKEND_SQLITE: return &db_sqlite_ops;
+	case DB_BACKEND_MARIADB:
+		/* The MariaDB backend is a later issue; until db_mariadb.c exists this
+		 * build refuses instead of pretending. */
+		log_error("database backend 'mariadb' is not available in this build "
+			  "(use backend = \"sqlite\")");
+		return NULL;
+	}
+	log_error("unknown database backend %d", (int)cfg->database.backend);
+	return NULL;
+}
+
+int
+db_open(const struct config *cfg, struct db **out)
+{
+	const struct db_ops *ops = backend_ops(cfg);
+	struct db *db = NULL;
+	int rc;
+
+	*out = NULL;
+	if (ops == NULL)
+		return ERR_INVAL;
+	rc = ops->open(cfg, &db);
+	if (rc != 0)
+		return rc;
+	rc = ops->migrate(db);
+	if (rc != 0) {
+		ops->close(db);
+		return rc;
+	}
+	*out = db;
+	return 0;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db != NULL)
+		db->ops->close(db);
+}
+
+int
+db_schema_version(struct db *db, int *version)
+{
+	return db->ops->schema_version(db, version);
+}
+
+int
+db_user_add(struct db *db, const struct db_user *u)
+{
+	return db->ops->user_add(db, u);
+}
+
+int
+db_user_get(struct db *db, const char *name, struct db_user *out)
+{
+	return db->ops->user_get(db, name, out);
+}
+
+int
+db_user_list(struct db *db, struct db_user **out, size_t *len)
+{
+	return db->ops->user_list(db, out, len);
+}
+
+int
+db_user_delete(struct db *db, const char *name)
+{
+	return db->ops->user_delete(db, name);
+}
+
+int
+db_user_set_password(struct db *db, const char *name, const char *pw_hash)
+{
+	return db->ops->user_set_password(db, name, pw_hash);
+}
+
+int
+db_user_set_email(struct db *db, const char *name, const char *email)
+{
+	return db->ops->user_set_email(db, name, email);
+}
+
+int
+db_host_add(struct db *db, const struct db_host *h)
+{
+	return db->ops->host_add(db, h);
+}
+
+int
+db_host_get(struct db *db, const char *fqdn, struct db_host *out)
+{
+	return db->ops->host_get(db, fqdn, out);
+}
+
+int
+db_host_list(struct db *db, const char *user, struct db_host **out, size_t *len)
+{
+	return db->ops->host_list(db, user, out, len);
+}
+
+int
+db_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl)
+{
+	return db->ops->host_set_ttls(db, fqdn, dns_ttl, expiry_ttl);
+}
+
+int
+db_host_delete(struct db *db, const char *fqdn)
+{
+	return db->ops->host_delete(db, fqdn);
+}
+
+int
+db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4, const char *ipv6,
+		 int64_t now)
+{
+	return db->ops->host_set_addr(db, host_id, families, ipv4, ipv6, now);
+}
+
+int
+db_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
+{
+	return db->ops->host_touch(db, host_id, families, now);
+}
+
+int
+db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
+{
+	return db->ops->host_due(db, now, limit, out, len);
+}
+
+int
+db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
+{
+	return db->ops->host_expire(db, host_id, families, now, claimed);
+}

@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/* The SQLite backend of db.h: schema migrations, cached prepared statements, and the
+ * conditional updates that keep concurrent writers (daemon, CLI, cleanup) honest. */
+#include "db.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+
+#define SQLITE_BUSY_TIMEOUT_MS 5000 /* a writer holds the lock for milliseconds */
+
+/*
+ * Schema migrations: MIGRATIONS[i] takes the schema from version i to i + 1. Append
+ * only; never edit a step that has shipped (databases in the field ran it).
+ *
+ * The per-family deadlines are generated columns, so no writer can forget them: a
+ * family has a deadline only while it is published (address set, not expired) and the
+ * host expires at all. The partial indexes hold exactly the live, expiring families,
+ * so the expiry pass is a range scan over what is due.
+ */
+static const char *const MIGRATIONS[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE users ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" email TEXT NOT NULL,"
+	" pw_hash TEXT NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE hostnames ("
+	" id INTEGER PRIMARY KEY,"
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" hostname TEXT NOT NULL,"
+	" zone TEXT NOT NULL,"
+	" fqdn TEXT NOT NULL UNIQUE,"
+	" dns_ttl INTEGER NOT NULL,"
+	" expiry_ttl INTEGER NOT NULL,"
+	" ipv4 TEXT,"
+	" ipv4_updated INTEGER,"
+	" ipv4_expired INTEGER NOT NULL DEFAULT 0,"
+	" ipv6 TEXT,"
+	" ipv6_updated INTEGER,"
+	" ipv6_expired INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL,"
+	" ipv4_deadline INTEGER GENERATED ALWAYS AS (CASE WHEN expiry_ttl > 0"
+	"  AND ipv4 IS NOT NULL AND ipv4_expired = 0 AND ipv4_updated IS NOT NULL"
+	"  THEN ipv4_updated + expiry_ttl END) VIRTUAL,"
+	" ipv6_deadline INTEGER GENERATED ALWAYS AS (CASE WHEN expiry_ttl > 0"
+	"  AND ipv6 IS NOT NULL AND ipv6_expired = 0 AND ipv6_updated IS NOT NULL"
+	"  THEN ipv6_updated + expiry_ttl END) VIRTUAL);"
+	"CREATE INDEX hostnames_user ON hostnames(user_id);"
+	"CREATE INDEX hostnames_ipv4_due ON hostnames(ipv4_deadline)"
+	" WHERE ipv4_deadline IS NOT NULL;"
+	"CREATE INDEX hostnames_ipv6_due ON hostnames(ipv6_deadline)"
+	" WHERE ipv6_deadline IS NOT NULL;",
+};
+
+_Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
+	       "one migration step per schema version");
+
+#define HOST_SELECT                                                                                \
+	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
+	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
+	" h.ipv6_expired, h.created FROM hostnames h JOIN users u ON u.id = h.user_id "
+
+/* Each family's due hosts come from its own partial index; the union of ids then
+ * drives rowid lookups, so the cost follows the number of due hosts. */
+const char db_sqlite_due_sql[] =
+	HOST_SELECT "WHERE h.id IN (SELECT id FROM hostnames WHERE ipv4_deadline <= ?1"
+		    " UNION SELECT id FROM hostnames WHERE ipv6_deadline <= ?1)"
+		    " ORDER BY h.id LIMIT ?2";
+
+enum stmt_id {
+	ST_VERSION,
+	ST_VERSION_ADD,
+	ST_USER_ADD,
+	ST_USER_GET,
+	ST_USER_ID,
+	ST_USER_LIST,
+	ST_USER_DELETE,
+	ST_USER_SET_PW,
+	ST_USER_SET_EMAIL,
+	ST_HOST_ADD,
+	ST_HOST_GET,
+	ST_HOST_LIST,
+	ST_HOST_LIST_USER,
+	ST_HOST_SET_TTLS,
+	ST_HOST_DELETE,
+	ST_HOST_SET_ADDR,
+	ST_HOST_TOUCH,
+	ST_HOST_DUE,
+	ST_HOST_EXPIRE_V4,
+	ST_HOST_EXPIRE_V6,
+	ST_COUNT
+};
+
+static const char *const STMT_SQL[ST_COUNT] = {
+	[ST_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
+	[ST_VERSION_ADD] = "INSERT INTO schema_version (version, applied) VALUES (?1, ?2)",
+	[ST_USER_ADD] = "INSERT INTO users (name, email, pw_hash, created) VALUES (?1, ?2, ?3, ?4)",
+	[ST_USER_GET] = "SELECT id, name, email, pw_hash, created FROM users WHERE name = ?1",
+	[ST_USER_ID] = "SELECT id FROM users WHERE name = ?1",
+	[ST_USER_LIST] = "SELECT id, name, email, pw_hash, created FROM users ORDER BY name",
+	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
+	[ST_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
+	[ST_USER_SET_EMAIL] = "UPDATE users SET email = ?2 WHERE name = ?1",
+	[ST_HOST_ADD] = "INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
+			" expiry_ttl, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_HOST_GET] = HOST_SELECT "WHERE h.fqdn = ?1",
+	[ST_HOST_LIST] = HOST_SELECT "ORDER BY h.fqdn",
+	[ST_HOST_LIST_USER] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn",
+	[ST_HOST_SET_TTLS] = "UPDATE hostnames SET dns_ttl = ?2, expiry_ttl = ?3 WHERE fqdn = ?1",
+	[ST_HOST_DELETE] = "DELETE FROM hostnames WHERE fqdn = ?1",
+	/* ?2 is the family mask: 1 = IPv4, 2 = IPv6 (DB_V4, DB_V6). "" records a deletion. */
+	[ST_HOST_SET_ADDR] = "UPDATE hostnames SET"
+			     " ipv4 = CASE WHEN ?2 & 1 THEN nullif(?3, '') ELSE ipv4 END,"
+			     " ipv4_updated = CASE WHEN ?2 & 1 THEN ?5 ELSE ipv4_updated END,"
+			     " ipv4_expired = CASE WHEN ?2 & 1 THEN 0 ELSE ipv4_expired END,"
+			     " ipv6 = CASE WHEN ?2 & 2 THEN nullif(?4, '') ELSE ipv6 END,"
+			     " ipv6_updated = CASE WHEN ?2 & 2 THEN ?5 ELSE ipv6_updated END,"
+			     " ipv6_expired = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_expired END"
+			     " WHERE id = ?1",
+	[ST_HOST_TOUCH] = "UPDATE hostnames SET"
+			  " ipv4_updated = CASE WHEN ?2 & 1 THEN ?3 ELSE ipv4_updated END,"
+			  " ipv6_updated = CASE WHEN ?2 & 2 THEN ?3 ELSE ipv6_updated END"
+			  " WHERE id = ?1",
+	[ST_HOST_DUE] = db_sqlite_due_sql,
+	/* The claim: only a family that is still due (not refreshed meanwhile, not
+	 * already expired by someone else) is marked, so each expiry happens once. */
+	[ST_HOST_EXPIRE_V4] = "UPDATE hostnames SET ipv4_expired = 1"
+			      " WHERE id = ?1 AND ipv4_deadline <= ?2",
+	[ST_HOST_EXPIRE_V6] = "UPDATE hostnames SET ipv6_expired = 1"
+			      " WHERE id = ?1 AND ipv6_deadline <= ?2",
+};
+
+struct db_sqlite {
+	struct db base; /* first: db.c sees a struct db */
+	sqlite3 *h;
+	const struct config *cfg;
+	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, finalized by close */
+};
+
+static struct db_sqlite *
+to_sqlite(struct db *db)
+{
+	return (struct db_sqlite *)db;
+}
+
+/* Maps a failed sqlite3 call to an ERR_* code, logging what is not the caller's
+ * business (a duplicate is an answer, a full disk is a log line). */
+static int
+fail(struct db_sqlite *s, int rc, const char *what)
+{
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY: return ERR_EXISTS;
+	case SQLITE_NOMEM: return ERR_NOMEM;
+	default: log_error("sqlite: %s: %s", what, sqlite3_errmsg(s->h)); return ERR_DB;
+	}
+}
+
+/* The cached statement `id`, reset and ready for binding; NULL on failure (logged). */
+static sqlite3_stmt *
+stmt(struct db_sqlite *s, enum stmt_id id)
+{
+	int rc;
+
+	if (s->st[id] == NULL) {
+		rc = sqlite3_prepare_v3(s->h, STMT_SQL[id], -1, SQLITE_PREPARE_PERSISTENT,
+					&s->st[id], NULL);
+		if (rc != SQLITE_OK) {
+			(void)fail(s, rc, "prepare");
+			return NULL;
+		}
+	}
+	return s->st[id];
+}
+
+/* Releases a statement for its next use (bindings may point at caller memory). */
+static void
+done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows; *changes gets the rows it touched. */
+static int
+exec_stmt(struct db_sqlite *s, sqlite3_stmt *st, const char *what, int *changes)
+{
+	int rc = sqlite3_step(st);
+
+	done(st);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, what);
+	if (changes != NULL)
+		*changes = sqlite3_changes(s->h);
+	return 0;
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : ERR_NOMEM;
+}
+
+/* Copies column i (NULL reads as "") into out; a value longer than out is a corrupt
+ * row, not something to truncate silently. */
+static int
+col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	size_t n = v != NULL ? (size_t)sqlite3_column_bytes(st, i) : 0;
+
+	if (n >= outlen)
+		return ERR_DB;
+	if (n > 0)
+		memcpy(out, v, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int
+read_user(sqlite3_stmt *st, struct db_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->id = sqlite3_column_int64(st, 0);
+	u->created = sqlite3_column_int64(st, 4);
+	if (col_text(st, 1, u->name, sizeof(u->name)) != 0 ||
+	    col_text(st, 2, u->email, sizeof(u->email)) != 0 ||
+	    col_text(st, 3, u->pw_hash, sizeof(u->pw_hash)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+read_rr(sqlite3_stmt *st, int col, struct db_rr *rr)
+{
+	rr->updated = sqlite3_column_int64(st, col + 1);
+	rr->expired = sqlite3_column_int(st, col + 2) != 0;
+	return col_text(st, col, rr->ip, sizeof(rr->ip));
+}
+
+/* Reads one row of HOST_SELECT. */
+static int
+read_host(sqlite3_stmt *st, struct db_host *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->id = sqlite3_column_int64(st, 0);
+	h->user_id = sqlite3_column_int64(st, 1);
+	h->dns_ttl = sqlite3_column_int(st, 6);
+	h->expiry_ttl = sqlite3_column_int(st, 7);
+	h->created = sqlite3_column_int64(st, 14);
+	if (col_text(st, 2, h->owner, sizeof(h->owner)) != 0 ||
+	    col_text(st, 3, h->hostname, sizeof(h->hostname)) != 0 ||
+	    col_text(st, 4, h->zone, sizeof(h->zone)) != 0 ||
+	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, &h->v4) != 0 ||
+	    read_rr(st, 11, &h->v6) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+/* A growable array of fixed-size rows for the list operations. */
+struct rows {
+	void *data;
+	size_t len, cap, size;
+};
+
+/* A pointer to a fresh zeroed row at the end of r, or NULL when out of memory. */
+static void *
+rows_push(struct rows *r)
+{
+	if (r->len == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 16;
+		void *n = reallocarray(r->data, ncap, r->size);
+
+		if (n == NULL)
+			return NULL;
+		r->data = n;
+		r->cap = ncap;
+	}
+	return (char *)r->data + r->size * r->len++;
+}
+
+/* Steps through st, reading each row with `read` into a malloc'ed array. */
+static int
+collect(struct db_sqlite *s, sqlite3_stmt *st, size_t size, int (*read)(sqlite3_stmt *, void *),
+	void **out, size_t *len)
+{
+	struct rows r = {NULL, 0, 0, size};
+	int rc, err = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		void *row = rows_push(&r);
+
+		if (row == NULL) {
+			err = ERR_NOMEM;
+			break;
+		}
+		if ((err = read(st, row)) != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = fail(s, rc, "list");
+	done(st);
+	if (err != 0) {
+		free(r.data);
+		return err;
+	}
+	*out = r.data;
+	*len = r.len;
+	return 0;
+}
+
+static int
+read_user_v(sqlite3_stmt *st, void *row)
+{
+	return read_user(st, row);
+}
+
+static int
+read_host_v(sqlite3_stmt *st, void *row)
+{
+	return read_host(st, row);
+}
+
+/* Runs a one-row query: 0 and the row read, ERR_NOTFOUND, or an error. */
+static int
+get_one(struct db_sqlite *s, sqlite3_stmt *st, int (*read)(sqlite3_stmt *, void *), void *out)
+{
+	int rc = sqlite3_step(st), err;
+
+	if (rc == SQLITE_ROW)
+		err = read(st, out);
+	else if (rc == SQLITE_DONE)
+		err = ERR_NOTFOUND;
+	else
+		err = fail(s, rc, "get");
+	done(st);
+	return err;
+}
+
+static void
+sqlite_close(struct db *db)
+{
+	struct db_sqlite *s = to_sqlite(db);
+
+	if (s == NULL)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->h);
+	free(s);
+}
+
+static int
+sqlite_open(const struct config *cfg, struct db **out)
+{
+	struct db_sqlite *s;
+	int rc;
+
+	*out = NULL;
+	if (cfg->database.path == NULL || cfg->database.path[0] == '\0') {
+		log_error("sqlite: no database path configured");
+		return ERR_INVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return ERR_NOMEM;
+	s->base.ops = &db_sqlite_ops;
+	s->cfg = cfg;
+	/* One connection is used by one thread at a time (db.h), so no mutex. */
+	rc = sqlite3_open_v2(cfg->database.path, &s->h,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		log_error("cannot open database %s: %s", cfg->database.path,
+			  s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
+		sqlite_close(&s->base);
+		return ERR_IO;
+	}
+	sqlite3_extended_result_codes(s->h, 1);
+	sqlite3_busy_timeout(s->h, SQLITE_BUSY_TIMEOUT_MS);
+	/* WAL lets the CLI and the expiry pass read while a worker writes. */
+	rc = sqlite3_exec(s->h,
+			  "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
+			  " PRAGMA synchronous = NORMAL;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		log_error("cannot open database %s: %s", cfg->database.path, sqlite3_errmsg(s->h));
+		sqlite_close(&s->base);
+		return rc == SQLITE_NOTADB ? ERR_DB : ERR_IO;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+/* The recorded schema version; 0 for a database without the version table. */
+static int
+read_version(struct db_sqlite *s, int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_exec(s->h,
+			  "CREATE TABLE IF NOT EXISTS schema_version ("
+			  " version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "schema_version");
+	if ((st = stmt(s, ST_VERSION)) == NULL)
+		return ERR_DB;
+	rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	done(st);
+	return rc == SQLITE_ROW ? 0 : fail(s, rc, "schema_version");
+}
+
+static int
+sqlite_schema_version(struct db *db, int *version)
+{
+	return read_version(to_sqlite(db), version);
+}
+
+static int
+exec_sql(struct db_sqlite *s, const char *sql)
+{
+	return sqlite3_exec(s->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : ERR_DB;
+}
+
+/* Applies the steps from `from` up; inside the caller's transaction. */
+static int
+apply_steps(struct db_sqlite *s, int from)
+{
+	sqlite3_stmt *st;
+
+	for (int v = from; v < DB_SCHEMA_VERSION; v++) {
+		if (exec_sql(s, MIGRATIONS[v]) != 0) {
+			log_error("database %s: migration to schema version %d failed: %s; "
+				  "rolled back",
+				  s->cfg->database.path, v + 1, sqlite3_errmsg(s->h));
+			return ERR_DB;
+		}
+		if ((st = stmt(s, ST_VERSION_ADD)) == NULL)
+			return ERR_DB;
+		sqlite3_bind_int(st, 1, v + 1);
+		sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+		if (exec_stmt(s, st, "record schema version", NULL) != 0)
+			return ERR_DB;
+		log_info("database %s: schema migrated to version %d", s->cfg->database.path,
+			 v + 1);
+	}
+	return 0;
+}
+
+/*
+ * Brings the schema to DB_SCHEMA_VERSION. The version is read again under BEGIN
+ * IMMEDIATE (the write lock), so two processes starting at once migrate once; all
+ * steps commit together or not at all.
+ */
+static int
+sqlite_migrate(struct db *db)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int version = 0, rc;
+
+	if ((rc = read_version(s, &version)) != 0)
+		return rc;
+	if (version == DB_SCHEMA_VERSION)
+		return 0;
+	if (exec_sql(s, "BEGIN IMMEDIATE") != 0)
+		return fail(s, sqlite3_errcode(s->h), "begin migration");
+	rc = read_version(s, &version);
+	if (rc == 0 && version > DB_SCHEMA_VERSION) {
+		log_error("database %s has schema version %d, newer than this program's %d",
+			  s->cfg->database.path, version, DB_SCHEMA_VERSION);
+		rc = ERR_DB;
+	}
+	if (rc == 0)
+		rc = apply_steps(s, version);
+	if (rc == 0 && exec_sql(s, "COMMIT") != 0)
+		rc = fail(s, sqlite3_errcode(s->h), "commit migration");
+	if (rc != 0)
+		(void)exec_sql(s, "ROLLBACK");
+	return rc;
+}
+
+static int
+sqlite_user_add(struct db *db, const struct db_user *u)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_USER_ADD);
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, u->name);
+	bind_text(st, 2, u->email);
+	bind_text(st, 3, u->pw_hash);
+	sqlite3_bind_int64(st, 4, u->created ? u->created : (int64_t)time(NULL));
+	return exec_stmt(s, st, "user add", NULL);
+}
+
+static int
+sqlite_user_get(struct db *db, const char *name, struct db_user *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_USER_GET);
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, name);
+	return get_one(s, st, read_user_v, out);
+}
+
+static int
+sqlite_user_list(struct db *db, struct db_user **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_USER_LIST);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	rc = collect(s, st, sizeof(**out), read_user_v, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+sqlite_user_delete(struct db *db, const char *name)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_USER_DELETE);
+	int rc, changes = 0;
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	done(st);
+	/* The foreign key of hostnames refuses to orphan them. */
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return ERR_BUSY;
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, "user delete");
+	changes = sqlite3_changes(s->h);
+	return changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
+/* An UPDATE of one user by name: ERR_NOTFOUND when no row matched. */
+static int
+user_update(struct db *db, enum stmt_id id, const char *name, const char *value)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, id);
+	int rc, changes = 0;
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, name);
+	bind_text(st, 2, value);
+	rc = exec_stmt(s, st, "user update", &changes);
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
+static int
+sqlite_user_set_password(struct db *db, const char *name, const char *pw_hash)
+{
+	return user_update(db, ST_USER_SET_PW, name, pw_hash);
+}
+
+static int
+sqlite_user_set_email(struct db *db, const char *name, const char *email)
+{
+	return user_update(db, ST_USER_SET_EMAIL, name, email);
+}
+
+/* The owner's id: by name when h->owner is set, else h->user_id as given. */
+static int
+host_owner_id(struct db_sqlite *s, const struct db_host *h, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (h->owner[0] == '\0') {
+		*id = h->user_id;
+		return 0;
+	}
+	if ((st = stmt(s, ST_USER_ID)) == NULL)
+		return ERR_DB;
+	bind_text(st, 1, h->owner);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	done(st);
+	if (rc == SQLITE_DONE)
+		return ERR_NOTFOUND;
+	return rc == SQLITE_ROW ? 0 : fail(s, rc, "host owner");
+}
+
+static int
+sqlite_host_add(struct db *db, const struct db_host *h)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	char fqdn[HOSTNAME_MAX + 1];
+	sqlite3_stmt *st;
+	int64_t uid = 0;
+	int rc, n;
+
+	if ((rc = host_owner_id(s, h, &uid)) != 0)
+		return rc;
+	n = h->fqdn[0] ? snprintf(fqdn, sizeof(fqdn), "%s", h->fqdn)
+		       : snprintf(fqdn, sizeof(fqdn), "%s.%s", h->hostname, h->zone);
+	if (n < 0 || (size_t)n >= sizeof(fqdn))
+		return ERR_TOOBIG;
+	if ((st = stmt(s, ST_HOST_ADD)) == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, uid);
+	bind_text(st, 2, h->hostname);
+	bind_text(st, 3, h->zone);
+	bind_text(st, 4, fqdn);
+	sqlite3_bind_int(st, 5, h->dns_ttl);
+	sqlite3_bind_int(st, 6, h->expiry_ttl);
+	sqlite3_bind_int64(st, 7, h->created ? h->created : (int64_t)time(NULL));
+	rc = sqlite3_step(st);
+	done(st);
+	/* The owner vanished between the lookup and the insert. */
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return ERR_NOTFOUND;
+	return rc == SQLITE_DONE ? 0 : fail(s, rc, "host add");
+}
+
+static int
+sqlite_host_get(struct db *db, const char *fqdn, struct db_host *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_GET);
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, fqdn);
+	return get_one(s, st, read_host_v, out);
+}
+
+static int
+sqlite_host_list(struct db *db, const char *user, struct db_host **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, user ? ST_HOST_LIST_USER : ST_HOST_LIST);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	if (user != NULL)
+		bind_text(st, 1, user);
+	rc = collect(s, st, sizeof(**out), read_host_v, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+sqlite_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_SET_TTLS);
+	int rc, changes = 0;
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, fqdn);
+	sqlite3_bind_int(st, 2, dns_ttl);
+	sqlite3_bind_int(st, 3, expiry_ttl);
+	rc = exec_stmt(s, st, "host set ttls", &changes);
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
+static int
+sqlite_host_delete(struct db *db, const char *fqdn)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_DELETE);
+	int rc, changes = 0;
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, fqdn);
+	rc = exec_stmt(s, st, "host delete", &changes);
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
+static bool
+families_ok(int families)
+{
+	return families > 0 && (families & ~(DB_V4 | DB_V6)) == 0;
+}
+
+static int
+sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
+		     const char *ipv6, int64_t now)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st;
+	int rc, changes = 0;
+
+	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
+	    ((families & DB_V6) && ipv6 == NULL))
+		return ERR_INVAL;
+	if ((ipv4 && strnlen(ipv4, ADDR_STRLEN) >= ADDR_STRLEN) ||
+	    (ipv6 && strnlen(ipv6, ADDR_STRLEN) >= ADDR_STRLEN))
+		return ERR_TOOBIG;
+	if ((st = stmt(s, ST_HOST_SET_ADDR)) == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int(st, 2, families);
+	bind_text(st, 3, ipv4 ? ipv4 : "");
+	bind_text(st, 4, ipv6 ? ipv6 : "");
+	sqlite3_bind_int64(st, 5, now);
+	rc = exec_stmt(s, st, "host set address", &changes);
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
+static int
+sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st;
+	int rc, changes = 0;
+
+	if (!families_ok(families))
+		return ERR_INVAL;
+	if ((st = stmt(s, ST_HOST_TOUCH)) == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int(st, 2, families);
+	sqlite3_bind_int64(st, 3, now);
+	rc = exec_stmt(s, st, "host touch", &changes);
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
+static int
+sqlite_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_DUE);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	rc = collect(s, st, sizeof(**out), read_host_v, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+/* Claims one family; *won tells whether this call marked it. */
+static int
+expire_family(struct db_sqlite *s, enum stmt_id id, int64_t host_id, int64_t now, bool *won)
+{
+	sqlite3_stmt *st = stmt(s, id);
+	int rc, changes = 0;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int64(st, 2, now);
+	rc = exec_stmt(s, st, "host expire", &changes);
+	*won = rc == 0 && changes > 0;
+	return rc;
+}
+
+static int
+sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	bool won = false;
+	int rc = 0;
+
+	*claimed = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
+	if (families & DB_V4) {
+		rc = expire_family(s, ST_HOST_EXPIRE_V4, host_id, now, &won);
+		*claimed |= won ? DB_V4 : 0;
+	}
+	if (rc == 0 && (families & DB_V6)) {
+		rc = expire_family(s, ST_HOST_EXPIRE_V6, host_id, now, &won);
+		*claimed |= won ? DB_V6 : 0;
+	}
+	return rc;
+}
+
+const struct db_ops db_sqlite_ops = {
+	.name = "sqlite",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.migrate = sqlite_migrate,
+	.schema_version = sqlite_schema_version,
+	.user_add = sqlite_user_add,
+	.user_get = sqlite_user_get,
+	.user_list = sqlite_user_list,
+	.user_delete = sqlite_user_delete,
+	.user_set_password = sqlite_user_set_password,
+	.user_set_email = sqlite_user_set_email,
+	.host_add = sqlite_host_add,
+	.host_get = sqlite_host_get,
+	.host_list = sqlite_host_list,
+	.host_set_ttls = sqlite_host_set_ttls,
+	.host_delete = sqlite_host_delete,
+	.host_set_addr = sqlite_host_set_addr,
+	.host_touch = sqlite_host_touch,
+	.host_due = sqlite_host_due,
+	.host_expire = sqlite_host_expire,
+};
