@@ -67,7 +67,11 @@ check_and_copy(const char *name, char *out, size_t outlen)
 static int
 idn2_err(int rc)
 {
-	return (rc == IDN2_TOO_BIG_DOMAIN || rc == IDN2_TOO_BIG_LABEL) ? ERR_TOOBIG : ERR_INVAL;
+	if (rc == IDN2_MALLOC)
+		return ERR_NOMEM;
+	if (rc == IDN2_TOO_BIG_DOMAIN || rc == IDN2_TOO_BIG_LABEL || rc == IDN2_PUNYCODE_BIG_OUTPUT)
+		return ERR_TOOBIG;
+	return ERR_INVAL;
 }
 
 /* libidn2 does the IDNA2008 + UTS#46 work (mapping, NFC, punycode, bidi and

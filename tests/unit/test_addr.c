@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of addr.c: parsing, formatting, CIDR matching and the proxy header walk. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "addr.h"
+#include "err.h"
+#include "tap.h"
+
+static const char *
+fmt(const struct addr *a)
+{
+	static char buf[ADDR_STRLEN];
+
+	return addr_format(a, buf, sizeof(buf));
+}
+
+static void
+test_parse(void)
+{
+	static const struct {
+		const char *in;
+		int rc, family;
+		const char *canon;
+	} t[] = {
+		{"192.0.2.1", 0, AF_INET, "192.0.2.1"},
+		{"0.0.0.0", 0, AF_INET, "0.0.0.0"},
+		{"255.255.255.255", 0, AF_INET, "255.255.255.255"},
+		{"2001:db8::1", 0, AF_INET6, "2001:db8::1"},
+		{"2001:DB8:0:0:0:0:0:1", 0, AF_INET6, "2001:db8::1"},
+		{"::", 0, AF_INET6, "::"},
+		{"::ffff:192.0.2.1", 0, AF_INET6, "::ffff:192.0.2.1"},
+		{"256.0.0.1", ERR_INVAL, 0, NULL},
+		{"01.2.3.4", ERR_INVAL, 0, NULL},
+		{"1.2.3", ERR_INVAL, 0, NULL},
+		{"1.2.3.4.5", ERR_INVAL, 0, NULL},
+		{" 1.2.3.4", ERR_INVAL, 0, NULL},
+		{"1.2.3.4 ", ERR_INVAL, 0, NULL},
+		{"1.2.3.4/32", ERR_INVAL, 0, NULL},
+		{"[2001:db8::1]", ERR_INVAL, 0, NULL},
+		{"fe80::1%eth0", ERR_INVAL, 0, NULL},
+		{"1:2:3:4:5:6:7:8:9", ERR_INVAL, 0, NULL},
+		{"0x7f.0.0.1", ERR_INVAL, 0, NULL},
+		{"", ERR_INVAL, 0, NULL},
+		{"example.com", ERR_INVAL, 0, NULL},
+		{"0000:0000:0000:0000:0000:0000:0000:0000:0000", ERR_INVAL, 0, NULL},
+	};
+	struct addr a;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc = addr_parse(t[i].in, &a);
+
+		is_int(rc, t[i].rc, t[i].in);
+		if (rc == 0) {
+			is_int(a.family, t[i].family, "family");
+			is_str(fmt(&a), t[i].canon, "canonical form");
+		}
+	}
+	is_int(addr_parse(NULL, &a), ERR_INVAL, "NULL input");
+}
+
+static void
+test_unmap_equal(void)
+{
+	struct addr a, b, c;
+
+	addr_parse("::ffff:192.0.2.1", &a);
+	addr_parse("192.0.2.1", &b);
+	ok(!addr_equal(&a, &b), "mapped v6 is not equal to v4 before unmapping");
+	addr_unmap(&a);
+	is_int(a.family, AF_INET, "unmap gives v4");
+	ok(addr_equal(&a, &b), "unmapped equals v4");
+	addr_parse("2001:db8::1", &c);
+	addr_unmap(&c);
+	is_int(c.family, AF_INET6, "unmap leaves plain v6 alone");
+	addr_unmap(&b);
+	is_str(fmt(&b), "192.0.2.1", "unmap leaves v4 alone");
+	addr_parse("::192.0.2.1", &c);
+	addr_unmap(&c);
+	is_int(c.family, AF_INET6, "v4-compatible (deprecated) is not unmapped");
+	ok(!addr_equal(&b, &c), "v4 vs v6 not equal");
+	memset(&c, 0, sizeof(c));
+	ok(!addr_equal(&c, &c), "family 0 equals nothing");
+	ok(!addr_equal(NULL, &b), "NULL equals nothing");
+}
+
+static void
+test_sockaddr(void)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	struct sockaddr sa;
+	struct addr a;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "198.51.100.7", &sin.sin_addr);
+	is_int(addr_from_sockaddr((struct sockaddr *)&sin, &a), 0, "sockaddr_in");
+	is_str(fmt(&a), "198.51.100.7", "sockaddr_in address");
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:198.51.100.8", &sin6.sin6_addr);
+	is_int(addr_from_sockaddr((struct sockaddr *)&sin6, &a), 0, "sockaddr_in6 mapped");
+	is_int(a.family, AF_INET, "mapped peer is IPv4");
+	is_str(fmt(&a), "198.51.100.8", "mapped peer address");
+
+	inet_pton(AF_INET6, "2001:db8::42", &sin6.sin6_addr);
+	is_int(addr_from_sockaddr((struct sockaddr *)&sin6, &a), 0, "sockaddr_in6");
+	is_str(fmt(&a), "2001:db8::42", "sockaddr_in6 address");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNIX;
+	is_int(addr_from_sockaddr(&sa, &a), ERR_INVAL, "AF_UNIX refused");
+}
+
+static void
+test_format(void)
+{
+	struct addr a;
+	char small[8];
+
+	memset(&a, 0, sizeof(a));
+	is_str(fmt(&a), "", "family 0 formats as empty");
+	addr_parse("2001:db8::1", &a);
+	is_str(addr_format(&a, small, sizeof(small)), "", "too small buffer gives empty");
+	is_str(addr_format(&a, NULL, 0), "", "NULL buffer gives empty");
+}
+
+static void
+test_cidr(void)
+{
+	static const struct {
+		const char *cidr, *addr;
+		bool in;
+	} t[] = {
+		{"10.0.0.0/8", "10.1.2.3", true},
+		{"10.0.0.0/8", "11.0.0.0", false},
+		{"10.0.0.0/8", "::ffff:10.9.9.9", true},
+		{"10.1.2.3/8", "10.200.0.1", true}, /* host bits ignored */
+		{"192.0.2.0/25", "192.0.2.127", true},
+		{"192.0.2.0/25", "192.0.2.128", false},
+		{"192.0.2.1", "192.0.2.1", true},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"0.0.0.0/0", "203.0.113.9", true},
+		{"0.0.0.0/0", "2001:db8::1", false},
+		{"2001:db8::/32", "2001:db8:ffff::1", true},
+		{"2001:db8::/32", "2001:db9::1", false},
+		{"2001:db8::/33", "2001:db8:8000::1", false},
+		{"2001:db8::/33", "2001:db8:7fff::1", true},
+		{"::/0", "::1", true},
+		{"::/0", "127.0.0.1", false},
+		{"::1", "::1", true},
+		{"::ffff:10.0.0.0/104", "10.3.3.3", true},
+		{"::ffff:10.0.0.0/104", "::ffff:10.3.3.3", true},
+		{"127.0.0.1/32", "::1", false},
+	};
+	struct cidr c;
+	struct addr a;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "%s %s %s", t[i].addr, t[i].in ? "in" : "not in",
+			 t[i].cidr);
+		is_int(cidr_parse(t[i].cidr, &c), 0, t[i].cidr);
+		addr_parse(t[i].addr, &a);
+		is_int(cidr_contains(&c, &a), t[i].in, name);
+	}
+	is_int(cidr_parse("10.0.0.0/33", &c), ERR_INVAL, "v4 prefix 33");
+	is_int(cidr_parse("::/129", &c), ERR_INVAL, "v6 prefix 129");
+	is_int(cidr_parse("10.0.0.0/", &c), ERR_INVAL, "empty prefix");
+	is_int(cidr_parse("10.0.0.0/-1", &c), ERR_INVAL, "negative prefix");
+	is_int(cidr_parse("10.0.0.0/+8", &c), ERR_INVAL, "plus sign");
+	is_int(cidr_parse("10.0.0.0/0008", &c), ERR_INVAL, "four digits");
+	is_int(cidr_parse("10.0.0.0/8/8", &c), ERR_INVAL, "two slashes");
+	is_int(cidr_parse("/8", &c), ERR_INVAL, "no address");
+	is_int(cidr_parse("host/8", &c), ERR_INVAL, "name");
+	is_int(cidr_parse("10.0.0.0/8", &c), 0, "prefix parsed");
+	is_int(c.prefix, 8, "prefix value");
+	is_int(cidr_parse("2001:db8::1", &c), 0, "plain v6");
+	is_int(c.prefix, 128, "plain v6 is /128");
+	is_int(cidr_parse("::ffff:10.0.0.0/104", &c), 0, "mapped prefix");
+	is_int(c.net.family, AF_INET, "mapped prefix becomes v4");
+	is_int(c.prefix, 8, "mapped /104 becomes /8");
+}
+
+static void
+test_special(void)
+{
+	static const struct {
+		const char *a;
+		bool unspec, mcast;
+	} t[] = {
+		{"0.0.0.0", true, false},     {"::", true, false},
+		{"224.0.0.1", false, true},   {"239.255.255.255", false, true},
+		{"ff02::1", false, true},     {"192.0.2.1", false, false},
+		{"2001:db8::", false, false}, {"223.255.255.255", false, false},
+		{"240.0.0.1", false, false},
+	};
+	struct addr a;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		addr_parse(t[i].a, &a);
+		is_int(addr_is_unspecified(&a), t[i].unspec, t[i].a);
+		is_int(addr_is_multicast(&a), t[i].mcast, t[i].a);
+	}
+}
+
+/* Proxy handling: trusted are 10.0.0.0/8, 127.0.0.1 and 2001:db8:ffff::/48. */
+static void
+test_client_from_header(void)
+{
+	static const struct {
+		const char *peer, *header, *want, *name;
+	} t[] = {
+		{"203.0.113.5", "198.51.100.1", "203.0.113.5", "untrusted peer: header ignored"},
+		{"10.0.0.1", NULL, "10.0.0.1", "trusted peer, no header: peer"},
+		{"10.0.0.1", "", "10.0.0.1", "empty header: peer"},
+		{"10.0.0.1", "   ", "10.0.0.1", "blank header: peer"},
+		{"10.0.0.1", "198.51.100.1", "198.51.100.1", "single client"},
+		{"10.0.0.1", "1.1.1.1, 198.51.100.1", "198.51.100.1", "right-most wins over spoof"},
+		{"10.0.0.1", "198.51.100.1, 10.0.0.2", "198.51.100.1", "trusted hop skipped"},
+		{"10.0.0.1", "198.51.100.1,10.0.0.2,127.0.0.1", "198.51.100.1",
+		 "two hops, no blanks"},
+		{"10.0.0.1", "10.0.0.3, 10.0.0.2", "10.0.0.3", "all trusted: left-most"},
+		{"10.0.0.1", "10.0.0.3", "10.0.0.3", "single trusted item: it"},
+		{"10.0.0.1", "garbage, 198.51.100.1", "198.51.100.1", "garbage left of client"},
+		{"10.0.0.1", "198.51.100.1, unknown", "10.0.0.1", "garbage at the right: peer"},
+		{"10.0.0.1", "198.51.100.1, unknown, 10.0.0.2", "10.0.0.1",
+		 "garbage in walk: peer"},
+		{"10.0.0.1", "198.51.100.1,", "10.0.0.1", "trailing comma: empty item is garbage"},
+		{"10.0.0.1", "198.51.100.1:4711", "198.51.100.1", "v4 with port"},
+		{"10.0.0.1", "[2001:db8::7]:4711", "2001:db8::7", "bracketed v6 with port"},
+		{"10.0.0.1", "[2001:db8::7]", "2001:db8::7", "bracketed v6"},
+		{"10.0.0.1", "2001:db8::7", "2001:db8::7", "bare v6"},
+		{"10.0.0.1", "\t2001:db8::7 ,\t10.0.0.9 ", "2001:db8::7", "tabs and spaces"},
+		{"10.0.0.1", "::ffff:198.51.100.9", "198.51.100.9", "mapped item unmapped"},
+		{"10.0.0.1", "198.51.100.1, ::ffff:10.0.0.2", "198.51.100.1", "mapped trusted hop"},
+		{"10.0.0.1", "[2001:db8::7", "10.0.0.1", "unclosed bracket"},
+		{"10.0.0.1", "[2001:db8::7]x", "10.0.0.1", "junk after bracket"},
+		{"10.0.0.1", "[198.51.100.1]:80", "198.51.100.1", "bracketed v4 (lenient)"},
+		{"10.0.0.1", "198.51.100.1:80:90", "10.0.0.1", "v4 with two colons"},
+		{"10.0.0.1", "fe80::1%eth0", "10.0.0.1", "zone id refused"},
+		{"10.0.0.1", "198.51.100.1/32", "10.0.0.1", "prefix refused"},
+		{"::ffff:10.0.0.1", "198.51.100.1", "198.51.100.1", "mapped trusted peer"},
+		{"::ffff:203.0.113.5", "198.51.100.1", "203.0.113.5",
+		 "mapped untrusted peer unmapped"},
+		{"2001:db8:ffff::1", "2001:db8::9, 2001:db8:ffff::2", "2001:db8::9", "v6 proxies"},
+		{"2001:db8:fffe::1", "198.51.100.1", "2001:db8:fffe::1", "v6 peer just outside"},
+		{"127.0.0.1", "198.51.100.1", "198.51.100.1", "loopback proxy"},
+	};
+	struct cidr trusted[3];
+	struct addr peer, out;
+
+	cidr_parse("10.0.0.0/8", &trusted[0]);
+	cidr_parse("127.0.0.1", &trusted[1]);
+	cidr_parse("2001:db8:ffff::/48", &trusted[2]);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		addr_parse(t[i].peer, &peer);
+		memset(&out, 0xaa, sizeof(out));
+		is_int(addr_client_from_header(&peer, t[i].header, trusted, 3, &out), 0, t[i].name);
+		is_str(fmt(&out), t[i].want, t[i].name);
+	}
+	addr_parse("10.0.0.1", &peer);
+	is_int(addr_client_from_header(&peer, "198.51.100.1", NULL, 0, &out), 0, "no trusted");
+	is_str(fmt(&out), "10.0.0.1", "no trusted proxies: peer");
+	memset(&peer, 0, sizeof(peer));
+	is_int(addr_client_from_header(&peer, "198.51.100.1", trusted, 3, &out), ERR_INVAL,
+	       "peer without family");
+}
+
+/* A header longer than ADDR_HEADER_MAX is not looked at; one just under it is. */
+static void
+test_long_header(void)
+{
+	static char h[ADDR_HEADER_MAX + 2];
+	const char *tail = ", 198.51.100.1";
+	struct cidr trusted;
+	struct addr peer, out;
+	size_t tl = strlen(tail);
+
+	cidr_parse("10.0.0.0/8", &trusted);
+	addr_parse("10.0.0.1", &peer);
+	memset(h, ' ', ADDR_HEADER_MAX - tl);
+	memcpy(h + ADDR_HEADER_MAX - tl, tail, tl + 1);
+	addr_client_from_header(&peer, h, &trusted, 1, &out);
+	is_str(fmt(&out), "198.51.100.1", "header of exactly the maximum is used");
+	memset(h, ' ', ADDR_HEADER_MAX + 1 - tl);
+	memcpy(h + ADDR_HEADER_MAX + 1 - tl, tail, tl + 1);
+	addr_client_from_header(&peer, h, &trusted, 1, &out);
+	is_str(fmt(&out), "10.0.0.1", "longer header ignored");
+}
+
+int
+main(void)
+{
+	test_parse();
+	test_unmap_equal();
+	test_sockaddr();
+	test_format();
+	test_cidr();
+	test_special();
+	test_client_from_header();
+	test_long_header();
+	return tap_done();
+}
