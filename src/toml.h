@@ -10,6 +10,7 @@
 /* Hard limits, so that hostile input cannot exhaust the stack or memory. */
 #define TOML_MAX_DEPTH 64            /* nesting of arrays/inline tables */
 #define TOML_MAX_INPUT (16u << 20)   /* bytes of one document */
+#define TOML_MAX_VALUES (1u << 20)   /* values (incl. tables) in one document */
 
 enum toml_type {
 	TOML_TABLE,
@@ -73,7 +74,10 @@ struct toml_error {
 
 /* toml_parse: parses `len` bytes of TOML. On success *root is a TOML_TABLE that the
  * caller frees with toml_free. On failure returns ERR_INVAL (or ERR_NOMEM/ERR_TOOBIG),
- * fills *err and leaves *root NULL. Invalid UTF-8 is an error. */
+ * fills *err and leaves *root NULL. Invalid UTF-8 is an error. A document over
+ * TOML_MAX_INPUT bytes, nested deeper than TOML_MAX_DEPTH (counting table, array and
+ * dotted-key levels) or holding more than TOML_MAX_VALUES values gives ERR_TOOBIG.
+ * As in Python's tomllib, a byte order mark is rejected and seconds stop at 59. */
 int toml_parse(const char *text, size_t len, struct toml_value **root, struct toml_error *err);
 
 /* toml_free: frees a tree returned by toml_parse. NULL is fine. */
