@@ -1,0 +1,328 @@
+# SPDX-License-Identifier: MIT
+"""Throwaway authoritative DNS servers on loopback for RFC 2136 + TSIG tests.
+
+`DnsServer` is the interface the tests code against; `BindServer` runs BIND 9 (named -g)
+in a temp dir. Knot DNS and PowerDNS can be added as further subclasses (see
+/work/shared/RECIPES-knot-pdns.md): they only need to write their config, start, stop.
+
+Use from pytest:
+
+    srv = BindServer(tmp_path, 15320, {"dyn.example.com": "hmac-sha256", "open.test": None})
+    with srv:
+        srv.query("ns1.dyn.example.com", "A")
+
+or from a C test as a supervisor process (stops the server when stdin closes):
+
+    python3 dnsserver.py serve --workdir D --port P --zone dyn.example.com=hmac-sha256 ...
+
+which prints one JSON line with the key file paths once the server answers.
+"""
+
+from __future__ import annotations
+
+import abc
+import argparse
+import base64
+import ctypes
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rdatatype
+import dns.rcode
+
+ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+              "hmac-sha512")
+SECRET_BYTES = {"hmac-md5": 16, "hmac-sha1": 20, "hmac-sha224": 28, "hmac-sha256": 32,
+                "hmac-sha384": 48, "hmac-sha512": 64}
+READY_TIMEOUT = 15.0  # seconds for a server to answer its first SOA query
+STOP_TIMEOUT = 5.0    # seconds between SIGTERM and SIGKILL
+PR_SET_PDEATHSIG = 1
+
+
+def write_key_file(path: Path, name: str, algorithm: str, secret: bytes | None = None) -> Path:
+    """Writes a BIND key file like tsig-keygen does; a random secret unless given."""
+    if secret is None:
+        secret = secrets.token_bytes(SECRET_BYTES[algorithm])
+    text = (f'key "{name}" {{\n\talgorithm {algorithm};\n'
+            f'\tsecret "{base64.b64encode(secret).decode()}";\n}};\n')
+    path.write_text(text)
+    return path
+
+
+def read_key_file(path: Path) -> tuple[str, str, str]:
+    """(name, algorithm, base64 secret) of a key file written by tsig-keygen or by us."""
+    name = alg = secret = ""
+    for line in Path(path).read_text().splitlines():
+        words = line.replace(";", " ").replace('"', " ").split()
+        if words[:1] == ["key"]:
+            name = words[1]
+        elif words[:1] == ["algorithm"]:
+            alg = words[1]
+        elif words[:1] == ["secret"]:
+            secret = words[1]
+    return name, alg, secret
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the server dies when its starter does (even on
+    SIGKILL), so a crashed test never leaves a server behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class DnsServer(abc.ABC):
+    """One authoritative server on 127.0.0.1 (and ::1) at `port` serving `zones`.
+
+    zones maps a zone name to the TSIG algorithm of the key allowed to update it, or to
+    None for a zone that accepts unsigned updates from 127.0.0.1."""
+
+    address = "127.0.0.1"
+    address6 = "::1"
+
+    def __init__(self, workdir: str | os.PathLike, port: int, zones: dict[str, str | None]):
+        for alg in zones.values():
+            if alg is not None and alg not in ALGORITHMS:
+                raise ValueError(f"unknown TSIG algorithm {alg!r}")
+        self.workdir = Path(workdir).absolute()
+        self.port = port
+        self._zones = dict(zones)
+        self._keys: dict[str, Path] = {}
+        self.proc: subprocess.Popen | None = None
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    # --- the interface -------------------------------------------------------------------
+    @abc.abstractmethod
+    def _write_config(self) -> None:
+        """Writes keys, config and zone files into workdir (called once)."""
+
+    @abc.abstractmethod
+    def _command(self) -> list[str]:
+        """The foreground server command line."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def zones(self) -> list[str]:
+        return list(self._zones)
+
+    def key_file(self, zone: str) -> str:
+        """A BIND-format key file allowed to update `zone` (KeyError for unsigned zones)."""
+        return str(self._keys[zone])
+
+    def key_name(self, zone: str) -> str:
+        return f"key-{self.zones.index(zone)}-{self._zones[zone]}"
+
+    def wrong_key_file(self, zone: str) -> str:
+        """Same key name and algorithm as key_file(zone), another secret."""
+        name, alg, _ = read_key_file(self._keys[zone])
+        return str(write_key_file(self.workdir / f"wrong-{name}.key", name, alg))
+
+    def unknown_key_file(self, algorithm: str = "hmac-sha256") -> str:
+        """A key whose name the server does not know."""
+        return str(write_key_file(self.workdir / "unknown.key", "unknown-key", algorithm))
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def start(self) -> None:
+        if self.proc is not None:
+            raise RuntimeError(f"{self.name} already running")
+        if not self._keys and not (self.workdir / ".configured").exists():
+            self._write_config()
+            (self.workdir / ".configured").touch()
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         preexec_fn=_die_with_parent)
+        finally:
+            log.close()
+        self._wait_ready()
+
+    def stop(self) -> None:
+        """Stops the server and waits until it is gone (port free)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again; the zone contents (journal) survive."""
+        self.stop()
+        self.start()
+
+    def query(self, name: str, rdtype: str, tcp: bool = False, address: str | None = None,
+              timeout: float = 2.0) -> list[str]:
+        """The rdata (text) of name/rdtype, straight from the server (no cache)."""
+        msg = dns.message.make_query(name, rdtype)
+        msg.flags &= ~dns.flags.RD
+        send = dns.query.tcp if tcp else dns.query.udp
+        reply = send(msg, address or self.address, timeout=timeout, port=self.port)
+        want = dns.rdatatype.from_text(rdtype)
+        return sorted(rd.to_text() for rrset in reply.answer if rrset.rdtype == want
+                      for rd in rrset)
+
+    def soa_serial(self, zone: str) -> int:
+        soa = self.query(zone, "SOA")
+        if not soa:
+            raise RuntimeError(f"no SOA for {zone}")
+        return int(soa[0].split()[2])
+
+    def __enter__(self) -> "DnsServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- helpers -------------------------------------------------------------------------
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        zone = self.zones[0]
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                raise RuntimeError(f"{self.name} exited with {code} during start-up:\n"
+                                   f"{self.log_tail()}")
+            try:
+                if self.query(zone, "SOA", timeout=0.2):
+                    return
+            except (OSError, dns.exception.DNSException):
+                pass
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.name} on port {self.port} did not answer within "
+                           f"{READY_TIMEOUT} s:\n{self.log_tail()}")
+
+    def _zone_text(self, zone: str) -> str:
+        return (f"$ORIGIN {zone}.\n$TTL 300\n"
+                f"@ IN SOA ns1.{zone}. hostmaster.{zone}. ( 1 3600 600 86400 60 )\n"
+                f"@ IN NS ns1.{zone}.\nns1 IN A 127.0.0.1\n")
+
+
+class BindServer(DnsServer):
+    """BIND 9 (`named -g`, as root without privilege drop: RECIPES.md section 1)."""
+
+    def _write_config(self) -> None:
+        d = self.workdir
+        includes, zones = [], []
+        for zone, alg in self._zones.items():
+            (d / f"{zone}.zone").write_text(self._zone_text(zone))
+            if alg is None:
+                policy = "allow-update { 127.0.0.1; ::1; };"
+            else:
+                name = self.key_name(zone)
+                path = d / f"{name}.key"
+                subprocess.run(["tsig-keygen", "-a", alg, name], check=True,
+                               stdout=open(path, "w"))
+                self._keys[zone] = path
+                includes.append(f'include "{path}";')
+                policy = f"update-policy {{ grant {name} zonesub ANY; }};"
+            zones.append(f'zone "{zone}" {{ type primary; file "{d}/{zone}.zone"; {policy} }};')
+        conf = "\n".join(includes) + f"""
+options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {self.port} {{ 127.0.0.1; }};
+    listen-on-v6 port {self.port} {{ ::1; }};
+    recursion no;
+    allow-query {{ any; }};
+    dnssec-validation no;
+    notify no;
+}};
+controls {{ }};
+""" + "\n".join(zones) + "\n"
+        (d / "named.conf").write_text(conf)
+        check = subprocess.run(["named-checkconf", str(d / "named.conf")],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"named-checkconf failed:\n{check.stdout}{check.stderr}")
+
+    def start(self) -> None:
+        if not self._keys:
+            # A restarted server keeps its keys: read them back from the work dir.
+            for zone, alg in self._zones.items():
+                path = self.workdir / f"{self.key_name(zone)}.key"
+                if alg is not None and path.exists():
+                    self._keys[zone] = path
+        super().start()
+
+    def _command(self) -> list[str]:
+        return ["named", "-g", "-c", str(self.workdir / "named.conf")]
+
+
+SERVERS = {"bind": BindServer}
+
+
+def _serve(argv: list[str]) -> int:
+    """Supervisor mode for C tests: start, print the keys as JSON, stop when stdin
+    closes (the test finished or died) or on SIGTERM/SIGINT."""
+    p = argparse.ArgumentParser(prog="dnsserver.py serve")
+    p.add_argument("--server", default="bind", choices=SERVERS)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--zone", action="append", required=True, help="ZONE=ALG or ZONE=none")
+    args = p.parse_args(argv)
+    zones = {}
+    for z in args.zone:
+        name, _, alg = z.partition("=")
+        zones[name] = None if alg in ("", "none") else alg
+    srv = SERVERS[args.server](args.workdir, args.port, zones)
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        srv.start()
+        info = {"port": srv.port, "pid": srv.proc.pid,
+                "keys": {z: srv.key_file(z) for z in srv.zones if zones[z]},
+                "wrong_keys": {z: srv.wrong_key_file(z) for z in srv.zones if zones[z]},
+                "unknown_key": srv.unknown_key_file()}
+        print(json.dumps(info), flush=True)
+        while sys.stdin.buffer.read(4096):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:  # start-up failure: tell the C test on stdout, details on stderr
+        print(json.dumps({"error": str(e).splitlines()[0]}), flush=True)
+        print(e, file=sys.stderr)
+        return 1
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "serve":
+        sys.exit(_serve(sys.argv[2:]))
+    print(__doc__)
+    sys.exit(2)
