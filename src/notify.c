@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* Change and expiry mails: template variables of the seed's tables, rendered and queued. */
+#include "notify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+#include "template.h"
+
+struct notify {
+	struct template *change; /* NULL when not configured */
+	struct template *expiry;
+	struct mail_queue *queue; /* NULL when email is disabled */
+};
+
+void
+notify_format_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "never");
+}
+
+static int
+compile_optional(const char *path, struct template **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!path || !*path)
+		return 0;
+	return template_compile_file(path, out, err, errlen);
+}
+
+int
+notify_open(const struct config *cfg, const struct mail_settings *mail, struct notify **out,
+	    char *err, size_t errlen)
+{
+	struct notify *n = calloc(1, sizeof(*n));
+	struct mail_settings s;
+	int rc;
+
+	*out = NULL;
+	if (!n)
+		return ERR_NOMEM;
+	rc = compile_optional(cfg->email.change_notification_template, &n->change, err, errlen);
+	if (rc == 0)
+		rc = compile_optional(cfg->email.expiry_notification_template, &n->expiry, err,
+				      errlen);
+	if (rc == 0 && cfg->email.enabled) {
+		if (mail)
+			s = *mail;
+		else
+			mail_settings_from_config(&s, cfg);
+		rc = mail_queue_start(&s, &n->queue);
+		if (rc != 0)
+			snprintf(err, errlen, "cannot start the mail queue: %s", err_str(rc));
+	}
+	if (rc != 0) {
+		notify_close(n, 0);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+void
+notify_close(struct notify *n, int drain_ms)
+{
+	if (!n)
+		return;
+	mail_queue_stop(n->queue, drain_ms);
+	template_free(n->change);
+	template_free(n->expiry);
+	free(n);
+}
+
+bool
+notify_wants_change(const struct notify *n)
+{
+	return n && n->queue && n->change;
+}
+
+/* Sets the variables both tables share. */
+static int
+set_host_vars(struct template_vars *v, const struct db_host *h)
+{
+	int rc = template_vars_set_str(v, "hostname", h->hostname);
+
+	if (rc == 0)
+		rc = template_vars_set_str(v, "zone", h->zone);
+	if (rc == 0)
+		rc = template_vars_set_str(v, "fqdn", h->fqdn);
+	if (rc == 0)
+		rc = template_vars_set_int(v, "expiry_ttl", h->expiry_ttl);
+	return rc;
+}
+
+/* A string variable, or none when the value is absent. */
+static int
+set_str_or_none(struct template_vars *v, const char *name, const char *value)
+{
+	if (!value || !*value)
+		return template_vars_set_none(v, name);
+	return template_vars_set_str(v, name, value);
+}
+
+static int
+set_time(struct template_vars *v, const char *name, int64_t t)
+{
+	char buf[64];
+
+	if (t <= 0)
+		return template_vars_set_none(v, name);
+	notify_format_time(t, buf, sizeof(buf));
+	return template_vars_set_str(v, name, buf);
+}
+
+/* Renders `t` and queues the result; the template's errors are logged, not fatal. */
+static int
+render_and_queue(struct notify *n, const struct template *t, const struct template_vars *v,
+		 const char *to, const char *what, const char *fqdn)
+{
+	char err[256] = "";
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = template_render(t, v, MAIL_RENDERED_MAX, &text, &len, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s mail for %s: %s", what, fqdn, err[0] ? err : err_str(rc));
+		return rc;
+	}
+	rc = mail_queue_push(n->queue, to, text);
+	if (rc == 0)
+		log_debug("%s mail for %s queued to %s", what, fqdn, to);
+	free(text);
+	return rc;
+}
+
+int
+notify_change(struct notify *n, const char *to, const struct db_host *h, const char *ipv4,
+	      const char *ipv6, bool v4_changed, bool v6_changed, int64_t now)
+{
+	struct template_vars *v;
+	int rc;
+
+	if (!notify_wants_change(n))
+		return 0;
+	v = template_vars_new();
+	if (!v)
+		return ERR_NOMEM;
+	/* Current addresses: the new one for a family this update set, else the stored. */
+	rc = set_host_vars(v, h);
+	if (rc == 0)
+		rc = template_vars_set_bool(v, "ipv4_changed", v4_changed);
+	if (rc == 0)
+		rc = set_str_or_none(v, "ipv4", ipv4 ? ipv4 : h->v4.ip);
+	if (rc == 0)
+		rc = set_time(v, "last_ipv4_update", ipv4 ? now : h->v4.updated);
+	if (rc == 0)
+		rc = template_vars_set_bool(v, "ipv6_changed", v6_changed);
+	if (rc == 0)
+		rc = set_str_or_none(v, "ipv6", ipv6 ? ipv6 : h->v6.ip);
+	if (rc == 0)
+		rc = set_time(v, "last_ipv6_update", ipv6 ? now : h->v6.updated);
+	if (rc == 0)
+		rc = render_and_queue(n, n->change, v, to, "change", h->fqdn);
+	template_vars_free(v);
+	return rc;
+}
+
+int
+notify_expiry(struct notify *n, const char *to, const struct db_host *h, int families)
+{
+	struct template_vars *v;
+	int rc;
+
+	if (!n || !n->queue || !n->expiry)
+		return 0;
+	v = template_vars_new();
+	if (!v)
+		return ERR_NOMEM;
+	rc = set_host_vars(v, h);
+	if (rc == 0)
+		rc = template_vars_set_bool(v, "ipv4_expired", (families & DB_V4) != 0);
+	if (rc == 0)
+		rc = set_str_or_none(v, "last_ipv4", h->v4.ip);
+	if (rc == 0)
+		rc = set_time(v, "last_ipv4_update", h->v4.updated);
+	if (rc == 0)
+		rc = template_vars_set_bool(v, "ipv6_expired", (families & DB_V6) != 0);
+	if (rc == 0)
+		rc = set_str_or_none(v, "last_ipv6", h->v6.ip);
+	if (rc == 0)
+		rc = set_time(v, "last_ipv6_update", h->v6.updated);
+	if (rc == 0)
+		rc = render_and_queue(n, n->expiry, v, to, "expiry", h->fqdn);
+	template_vars_free(v);
+	return rc;
+}
