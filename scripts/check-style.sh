@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 rc=0
-files=$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 2>/dev/null)
+files=$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 2>/dev/null)
 [ -n "$files" ] || exit 0
 # shellcheck disable=SC2086
 if ! clang-format --dry-run -Werror $files >/tmp/ddns-format.$$ 2>&1; then
