@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: MIT */
+/* libmicrohttpd glue: one MHD daemon (a thread pool) per listen address, routing to
+ * the configured endpoints, parameters and credentials, the client address, replies
+ * and the request log. The update itself is service.c's job. */
+#include "http.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+
+/* Workers block on the DNS server (up to dns_timeout) as well as on Argon2, whose
+ * concurrency auth_init bounds separately; twice the cores keeps a slow DNS server
+ * from stalling every worker. */
+#define HTTP_THREADS_PER_CORE 2
+#define HTTP_MIN_THREADS      4
+#define HTTP_MAX_THREADS      64
+
+/* One listen address. */
+struct listener {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	bool dual_stack; /* "::": an IPv6 socket that also accepts IPv4 */
+	int fd;
+	struct MHD_Daemon *mhd;
+};
+
+struct http_server {
+	const struct config *cfg;
+	struct http_hooks hooks;
+	struct cidr *trusted; /* parsed cfg->daemon.trusted_proxies */
+	size_t ntrusted;
+	char *cert, *key; /* PEM text for MHD; the key is wiped on stop */
+	size_t key_len;
+	pthread_key_t db_key; /* each worker thread's own database connection */
+	bool db_key_made;
+	atomic_int inflight; /* requests presented to the handler and not yet completed */
+	struct listener listeners[HTTP_MAX_LISTENERS];
+	size_t nlisteners;
+};
+
+/* ---- small pure helpers (unit-tested) ---- */
+
+/* Whether one media range of an Accept header is application/json with q > 0. */
+static bool
+media_range_is_json(const char *s, size_t len)
+{
+	static const char want[] = "application/json";
+	size_t tl;
+	const char *q;
+
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	tl = strcspn(s, ";");
+	if (tl > len)
+		tl = len;
+	while (tl && (s[tl - 1] == ' ' || s[tl - 1] == '\t'))
+		tl--;
+	if (tl != sizeof(want) - 1 || strncasecmp(s, want, tl) != 0)
+		return false;
+	/* q=0 means "not acceptable" (RFC 9110 §12.4.2). */
+	for (q = s + tl; q < s + len; q++)
+		if ((*q == 'q' || *q == 'Q') && q + 1 < s + len && q[1] == '=')
+			return strtod(q + 2, NULL) > 0.0;
+	return true;
+}
+
+bool
+http_accepts_json(const char *accept)
+{
+	const char *p = accept;
+
+	if (!accept)
+		return false;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (media_range_is_json(p, n))
+			return true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static bool
+is_password_param(const struct config *cfg, const char *key)
+{
+	for (size_t e = 0; e < cfg->endpoints_len; e++) {
+		const struct config_strlist *l = &cfg->endpoints[e].params[PARAM_PASSWORD];
+
+		for (size_t i = 0; i < l->len; i++)
+			if (strcmp(l->items[i], key) == 0)
+				return true;
+	}
+	return false;
+}
+
+int
+http_log_param(const struct config *cfg, const char *key, const char *value, struct buf *out)
+{
+	int rc = 0;
+
+	if (out->len)
+		rc = buf_addc(out, '&');
+	if (rc == 0)
+		rc = buf_adds(out, key ? key : "");
+	if (rc == 0 && value)
+		rc = buf_printf(out, "=%s", key && is_password_param(cfg, key) ? "***" : value);
+	return rc;
+}
+
+/* ---- listen addresses ---- */
+
+static int
+add_listener(struct http_server *srv, const struct sockaddr *sa, socklen_t len, bool dual)
+{
+	struct listener *l;
+
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].len == len && memcmp(&srv->listeners[i].sa, sa, len) == 0)
+			return 0;
+	if (srv->nlisteners == HTTP_MAX_LISTENERS)
+		return ERR_TOOBIG;
+	l = &srv->listeners[srv->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	memcpy(&l->sa, sa, len);
+	l->len = len;
+	l->dual_stack = dual;
+	l->fd = -1;
+	return 0;
+}
+
+static int
+add_literal(struct http_server *srv, int family, const char *text, int port, bool dual)
+{
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+
+	if (family == AF_INET) {
+		memset(&in4, 0, sizeof(in4));
+		in4.sin_family = AF_INET;
+		in4.sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, text, &in4.sin_addr) != 1)
+			return ERR_INVAL;
+		return add_listener(srv, (struct sockaddr *)&in4, sizeof(in4), dual);
+	}
+	memset(&in6, 0, sizeof(in6));
+	in6.sin6_family = AF_INET6;
+	in6.sin6_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET6, text, &in6.sin6_addr) != 1)
+		return ERR_INVAL;
+	return add_listener(srv, (struct sockaddr *)&in6, sizeof(in6), dual);
+}
+
+/* Any other name or address: every address the resolver gives (v4 and v6). */
+static int
+add_resolved(struct http_server *srv, const char *host, int port)
+{
+	struct addrinfo hints, *res = NULL;
+	char service[16];
+	int rc, gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%d", port);
+	gai = getaddrinfo(host, service, &hints, &res);
+	if (gai != 0) {
+		log_error("daemon.host \"%s\": cannot resolve: %s", host, gai_strerror(gai));
+		return ERR_INVAL;
+	}
+	rc = 0;
+	for (struct addrinfo *ai = res; ai && rc == 0; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			rc = add_listener(srv, ai->ai_addr, ai->ai_addrlen, false);
+	freeaddrinfo(res);
+	return rc;
+}
+
+/* cfg->daemon.host → listen addresses: "localhost" is 127.0.0.1 and ::1 (whatever
+ * /etc/hosts says), "::" one dual-stack socket for every address of both families,
+ * "0.0.0.0" every IPv4 address, any other address itself, any other name every
+ * address it resolves to. Brackets around an IPv6 address are accepted. */
+static int
+resolve_listeners(struct http_server *srv, const char *host, int port)
+{
+	char buf[HOSTNAME_MAX + 1];
+	size_t n = strlen(host);
+	int rc;
+
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	}
+	if (strcasecmp(host, "localhost") == 0) {
+		rc = add_literal(srv, AF_INET, "127.0.0.1", port, false);
+		return rc ? rc : add_literal(srv, AF_INET6, "::1", port, false);
+	}
+	if (strcmp(host, "::") == 0)
+		return add_literal(srv, AF_INET6, "::", port, true);
+	return add_resolved(srv, host, port);
+}
+
+static const char *
+listener_name(const struct listener *l, char *buf, size_t len)
+{
+	struct addr a;
+	char ip[ADDR_STRLEN];
+	int port;
+
+	if (l->sa.ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)&l->sa;
+
+		port = ntohs(in4->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&l->sa;
+
+		port = ntohs(in6->sin6_port);
+	}
+	memset(&a, 0, sizeof(a));
+	a.family = l->sa.ss_family;
+	if (l->sa.ss_family == AF_INET)
+		memcpy(a.bytes, &((const struct sockaddr_in *)&l->sa)->sin_addr, 4);
+	else
+		memcpy(a.bytes, &((const struct sockaddr_in6 *)&l->sa)->sin6_addr, 16);
+	addr_format(&a, ip, sizeof(ip));
+	snprintf(buf, len, a.family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+	return buf;
+}
+
+/* Opens the socket ourselves (rather than letting MHD do it) so that "port in use"
+ * and friends reach the operator as one clear line with the reason. */
+static int
+open_listen_socket(struct listener *l)
+{
+	char name[ADDR_STRLEN + 16];
+	int one = 1, v6only = l->dual_stack ? 0 : 1;
+	int fd;
+
+	fd = socket(l->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (l->sa.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&l->sa, l->len) < 0 || listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	l->fd = fd;
+	return 0;
+fail:
+	log_error("cannot listen on %s: %s", listener_name(l, name, sizeof(name)), strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ERR_IO;
+}
+
+/* ---- TLS material ---- */
+
+static int
+read_pem(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	int rc = 0;
+
+	*out = NULL;
+	if (!f) {
+		log_error("cannot read %s: %s", path, strerror(errno));
+		return ERR_IO;
+	}
+	buf_init(&b, HTTP_CERT_MAX);
+	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		rc = buf_add(&b, chunk, n);
+	if (rc == 0 && ferror(f))
+		rc = ERR_IO;
+	fclose(f);
+	explicit_bzero(chunk, sizeof(chunk));
+	if (rc < 0) {
+		log_error("cannot read %s: %s", path,
+			  rc == ERR_TOOBIG ? "larger than 1 MiB" : err_str(rc));
+		if (b.data)
+			explicit_bzero(b.data, b.cap);
+		buf_free(&b);
+		return rc;
+	}
+	*len = b.len;
+	*out = buf_steal(&b);
+	return *out ? 0 : ERR_NOMEM;
+}
+
+/* Loads and checks the certificate and key with GnuTLS first: MHD only says "failed
+ * to setup x509 certificate/key pair", GnuTLS says what is wrong. */
+static int
+load_tls(struct http_server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t c, k;
+	size_t clen = 0;
+	int rc;
+
+	rc = read_pem(cfg->daemon.ssl_cert_file, &srv->cert, &clen);
+	if (rc == 0)
+		rc = read_pem(cfg->daemon.ssl_key_file, &srv->key, &srv->key_len);
+	if (rc < 0)
+		return rc;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return ERR_NOMEM;
+	c.data = (unsigned char *)srv->cert;
+	c.size = (unsigned int)clen;
+	k.data = (unsigned char *)srv->key;
+	k.size = (unsigned int)srv->key_len;
+	rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(cred);
+	if (rc < 0) {
+		log_error("%s, %s: not a usable certificate and key: %s", cfg->daemon.ssl_cert_file,
+			  cfg->daemon.ssl_key_file, gnutls_strerror(rc));
+		return ERR_INVAL;
+	}
+	return 0;
+}
+
+/* ---- per-request handling ---- */
+
+static void
+close_thread_db(void *p)
+{
+	db_close(p);
+}
+
+/* The calling worker thread's database connection, opened on first use: a connection
+ * is not thread-safe, and opening one per request would cost more than the update. */
+static struct db *
+thread_db(struct http_server *srv)
+{
+	struct db *db = pthread_getspecific(srv->db_key);
+	int rc;
+
+	if (db)
+		return db;
+	rc = db_open(srv->cfg, &db);
+	if (rc < 0) {
+		log_error("cannot open the database: %s", err_str(rc));
+		return NULL;
+	}
+	if (pthread_setspecific(srv->db_key, db) != 0) {
+		db_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static const struct config_endpoint *
+find_endpoint(const struct config *cfg, const char *url)
+{
+	for (size_t i = 0; i < cfg->endpoints_len; i++)
+		if (strcmp(cfg->endpoints[i].path, url) == 0)
+			return &cfg->endpoints[i];
+	return NULL;
+}
+
+/* The value of the first alias of `p` present in the query, or NULL. */
+static const char *
+param_value(struct MHD_Connection *conn, const struct config_endpoint *ep, enum config_param p)
+{
+	const struct config_strlist *l = &ep->params[p];
+
+	for (size_t i = 0; i < l->len; i++) {
+		const char *v =
+			MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, l->items[i]);
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+static void
+client_address(struct http_server *srv, struct MHD_Connection *conn, struct addr *out)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *hdr = NULL;
+	struct addr peer;
+
+	memset(out, 0, sizeof(*out));
+	memset(&peer, 0, sizeof(peer));
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr || addr_from_sockaddr(ci->client_addr, &peer) < 0)
+		return;
+	*out = peer;
+	if (!srv->cfg->daemon.proxy_header || !srv->cfg->daemon.proxy_header[0])
+		return;
+	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, srv->cfg->daemon.proxy_header);
+	addr_client_from_header(&peer, hdr, srv->trusted, srv->ntrusted, out);
+}
+
+static int64_t
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static double
+elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) * 1000.0 +
+	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+struct log_ctx {
+	const struct config *cfg;
+	struct buf *out;
+};
+
+static enum MHD_Result
+log_param_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct log_ctx *lc = cls;
+
+	/* A query too long for the log line is cut; the request itself is unaffected. */
+	return http_log_param(lc->cfg, key, value, lc->out) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* One INFO line per request (log_requests): never with a password value. */
+static void
+log_request(struct http_server *srv, struct MHD_Connection *conn, const char *method,
+	    const char *url, const struct addr *client, int status, const char *result,
+	    const struct timespec *start)
+{
+	struct buf q;
+	struct log_ctx lc = {srv->cfg, &q};
+	char ip[ADDR_STRLEN] = "-";
+
+	if (!srv->cfg->daemon.log_requests || !log_enabled(LOG_LVL_INFO))
+		return;
+	buf_init(&q, HTTP_LOG_URI_MAX);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, log_param_cb, &lc);
+	if (client->family)
+		addr_format(client, ip, sizeof(ip));
+	log_info("%s %s%s%s from %s: %d %s (%.0f ms)", method, url, q.len ? "?" : "", buf_str(&q),
+		 ip, status, result, elapsed_ms(start));
+	buf_free(&q);
+}
+
+static enum MHD_Result
+queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+queue_reply(struct MHD_Connection *conn, const struct service_reply *rep)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(rep->body_len, rep->body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				rep->json ? "application/json" : "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (rep->challenge)
+		ret = MHD_queue_basic_auth_fail_response(conn, "ddns", r);
+	else
+		ret = MHD_queue_response(conn, (unsigned int)rep->http_status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Credentials: HTTP Basic wins over the query parameters. user/pass point either to
+ * the MHD-allocated basic_* strings or to borrowed query values. */
+struct creds {
+	char *basic_user, *basic_pass; /* MHD_free'd */
+	const char *user, *pass;
+};
+
+static void
+creds_get(struct MHD_Connection *conn, const struct config_endpoint *ep, struct creds *c)
+{
+	c->basic_pass = NULL;
+	c->basic_user = MHD_basic_auth_get_username_password(conn, &c->basic_pass);
+	if (c->basic_user) {
+		c->user = c->basic_user;
+		c->pass = c->basic_pass;
+		return;
+	}
+	c->user = param_value(conn, ep, PARAM_USERNAME);
+	c->pass = param_value(conn, ep, PARAM_PASSWORD);
+}
+
+static void
+creds_free(struct creds *c)
+{
+	if (c->basic_pass) {
+		explicit_bzero(c->basic_pass, strlen(c->basic_pass));
+		MHD_free(c->basic_pass);
+	}
+	if (c->basic_user)
+		MHD_free(c->basic_user);
+}
+
+static enum MHD_Result
+handle_update(struct http_server *srv, struct MHD_Connection *conn,
+	      const struct config_endpoint *ep, const char *method, const char *url,
+	      const struct timespec *start)
+{
+	struct service_ctx ctx = {srv->cfg, NULL, srv->hooks.rl, srv->hooks.notify,
+				  srv->hooks.notify_arg};
+	struct service_request req;
+	struct service_reply rep;
+	struct creds c;
+	enum MHD_Result ret;
+
+	memset(&req, 0, sizeof(req));
+	ctx.db = thread_db(srv);
+	creds_get(conn, ep, &c);
+	req.hostname = param_value(conn, ep, PARAM_HOSTNAME);
+	req.ipv4 = param_value(conn, ep, PARAM_IPV4);
+	req.ipv6 = param_value(conn, ep, PARAM_IPV6);
+	req.notify_change = service_flag_is_true(param_value(conn, ep, PARAM_NOTIFY_CHANGE));
+	req.user = c.user;
+	req.password = c.pass;
+	client_address(srv, conn, &req.client);
+	req.now = (int64_t)time(NULL);
+	req.mono = mono_seconds();
+	req.want_json =
+		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
+	if (service_handle(&ctx, &req, &rep) < 0) {
+		creds_free(&c);
+		log_request(srv, conn, method, url, &req.client, 500, "-", start);
+		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
+	}
+	creds_free(&c);
+	log_request(srv, conn, method, url, &req.client, rep.http_status,
+		    update_status_str(rep.first), start);
+	ret = queue_reply(conn, &rep);
+	service_reply_free(&rep);
+	return ret;
+}
+
+/* MHD's access handler. Everything is answered on the first call (headers parsed):
+ * only GET is served and a GET carries no body we would read. */
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct http_server *srv = cls;
+	const struct config_endpoint *ep;
+	struct timespec start;
+	struct addr client;
+
+	if (*req_cls) {
+		*upload_data_size = 0; /* a body after our answer is dropped */
+		return MHD_YES;
+	}
+	*req_cls = srv;
+	atomic_fetch_add(&srv->inflight, 1);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+		client_address(srv, conn, &client);
+		log_request(srv, conn, method, url, &client, 405, "-", &start);
+		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	}
+	ep = find_endpoint(srv->cfg, url);
+	if (!ep) {
+		client_address(srv, conn, &client);
+		log_request(srv, conn, method, url, &client, 404, "-", &start);
+		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+	}
+	return handle_update(srv, conn, ep, method, url, &start);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+
+	if (*req_cls) {
+		*req_cls = NULL;
+		atomic_fetch_sub(&srv->inflight, 1);
+	}
+}
+
+__attribute__((format(printf, 2, 0))) static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warnx("http: %s", msg);
+}
+
+/* ---- start and stop ---- */
+
+static unsigned int
+pool_size(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = (cores > 0 ? cores : 1) * HTTP_THREADS_PER_CORE;
+
+	if (n < HTTP_MIN_THREADS)
+		n = HTTP_MIN_THREADS;
+	if (n > HTTP_MAX_THREADS)
+		n = HTTP_MAX_THREADS;
+	return (unsigned int)n;
+}
+
+static int
+start_listener(struct http_server *srv, struct listener *l)
+{
+	const struct config *cfg = srv->cfg;
+	unsigned int flags =
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	/* Behind a reverse proxy every connection comes from the proxy's address. */
+	unsigned int per_ip = cfg->daemon.proxy_header && cfg->daemon.proxy_header[0]
+				      ? 0
+				      : HTTP_PER_IP_CONNECTIONS;
+	/* Passed only with TLS: MHD complains about HTTPS options without MHD_USE_TLS. */
+	struct MHD_OptionItem tls[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	char name[ADDR_STRLEN + 16];
+
+	if (l->sa.ss_family == AF_INET6)
+		flags |= l->dual_stack ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+	if (cfg->daemon.ssl)
+		flags |= MHD_USE_TLS;
+	if (open_listen_socket(l) < 0)
+		return ERR_IO;
+	l->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+		MHD_OPTION_LISTEN_SOCKET, l->fd, MHD_OPTION_THREAD_POOL_SIZE, pool_size(),
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_ARRAY, cfg->daemon.ssl ? tls : tls + 3, MHD_OPTION_END);
+	listener_name(l, name, sizeof(name));
+	if (!l->mhd) {
+		log_error("cannot start the HTTP server on %s%s", name,
+			  cfg->daemon.ssl ? " (TLS setup failed?)" : "");
+		close(l->fd);
+		l->fd = -1;
+		return ERR_IO;
+	}
+	log_info("listening on %s (%s)", name, cfg->daemon.ssl ? "https" : "http");
+	return 0;
+}
+
+static int
+parse_trusted(struct http_server *srv)
+{
+	const struct config_strlist *l = &srv->cfg->daemon.trusted_proxies;
+
+	if (!l->len)
+		return 0;
+	srv->trusted = calloc(l->len, sizeof(*srv->trusted));
+	if (!srv->trusted)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < l->len; i++) {
+		if (cidr_parse(l->items[i], &srv->trusted[i]) < 0) {
+			log_error("daemon.trusted_proxies: \"%s\" is not an address or CIDR",
+				  l->items[i]);
+			return ERR_INVAL;
+		}
+	}
+	srv->ntrusted = l->len;
+	return 0;
+}
+
+static void
+server_free(struct http_server *srv)
+{
+	if (srv->db_key_made)
+		pthread_key_delete(srv->db_key);
+	if (srv->key) {
+		explicit_bzero(srv->key, srv->key_len);
+		free(srv->key);
+	}
+	free(srv->cert);
+	free(srv->trusted);
+	free(srv);
+}
+
+int
+http_start(const struct config *cfg, const struct http_hooks *hooks, struct http_server **out)
+{
+	struct http_server *srv;
+	int rc;
+
+	*out = NULL;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return ERR_NOMEM;
+	srv->cfg = cfg;
+	srv->hooks = *hooks;
+	atomic_init(&srv->inflight, 0);
+	rc = parse_trusted(srv);
+	if (rc == 0 && cfg->daemon.ssl)
+		rc = load_tls(srv);
+	if (rc == 0)
+		rc = resolve_listeners(srv, cfg->daemon.host, cfg->daemon.port);
+	if (rc == 0 && pthread_key_create(&srv->db_key, close_thread_db) != 0)
+		rc = ERR_NOMEM;
+	if (rc == 0)
+		srv->db_key_made = true;
+	for (size_t i = 0; rc == 0 && i < srv->nlisteners; i++)
+		rc = start_listener(srv, &srv->listeners[i]);
+	if (rc < 0) {
+		http_stop(srv, 0);
+		return rc;
+	}
+	*out = srv;
+	return 0;
+}
+
+void
+http_stop(struct http_server *srv, int drain_ms)
+{
+	struct timespec tick = {0, 20 * 1000 * 1000};
+
+	if (!srv)
+		return;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].mhd)
+			MHD_quiesce_daemon(srv->listeners[i].mhd);
+	/* Requests already being handled get their answer; idle keep-alive connections
+	 * hold no request and do not delay the stop. */
+	for (int waited = 0; waited < drain_ms && atomic_load(&srv->inflight) > 0; waited += 20)
+		nanosleep(&tick, NULL);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		if (l->mhd)
+			MHD_stop_daemon(l->mhd);
+		if (l->fd >= 0)
+			close(l->fd);
+		l->mhd = NULL;
+		l->fd = -1;
+	}
+	server_free(srv);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP(S) front end on libmicrohttpd: listeners, routing to endpoints, parameters,
+ * credentials, the client address, replies and the request log. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "config.h"
+#include "service.h"
+
+/* Limits of one connection; libmicrohttpd answers 431/413 past them. */
+#define HTTP_CONNECTION_MEMORY	16384	      /* bytes for the request line + headers (+ I/O) */
+#define HTTP_CONNECTION_TIMEOUT 15	      /* seconds of inactivity before a connection closes */
+#define HTTP_CONNECTION_LIMIT	1000	      /* concurrent connections per listener */
+#define HTTP_PER_IP_CONNECTIONS 16	      /* per client address, when no proxy is configured */
+#define HTTP_CERT_MAX		(1024 * 1024) /* bytes of a certificate or key file we read */
+#define HTTP_LOG_URI_MAX	2048	      /* bytes of a request target kept for the log */
+#define HTTP_MAX_LISTENERS	16	      /* addresses one `host` may resolve to */
+/* TLS 1.2 minimum: older versions have known weaknesses and every client we serve
+ * (ddclient with IO::Socket::SSL, inadyn with GnuTLS, curl, routers) speaks 1.2. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct http_server;
+
+/* What the request handler shares with the daemon. Borrowed; must outlive the server. */
+struct http_hooks {
+	struct ratelimit *rl;
+	void (*notify)(void *arg, const struct service_change *ch);
+	void *notify_arg;
+};
+
+/* http_start: listens on every address of cfg->daemon.host (see http.c for how names
+ * map to addresses) at cfg->daemon.port, with TLS when cfg->daemon.ssl, and logs
+ * "listening on ADDR:PORT" for each. `cfg` and `hooks` are borrowed. The caller must
+ * have blocked the signals it waits for before calling (the worker threads inherit
+ * the mask). Returns 0, ERR_IO (port in use, unreadable certificate, cannot listen:
+ * already logged with the reason), ERR_INVAL (bad certificate/key or host), ERR_NOMEM. */
+int http_start(const struct config *cfg, const struct http_hooks *hooks, struct http_server **out);
+
+/* http_stop: stops accepting, waits up to `drain_ms` for requests in progress to be
+ * answered, then stops the worker threads (closing their database connections).
+ * NULL ok. */
+void http_stop(struct http_server *srv, int drain_ms);
+
+/* http_accepts_json: whether an Accept header value asks for application/json (with a
+ * non-zero q). NULL → false. */
+bool http_accepts_json(const char *accept);
+
+/* http_log_param: appends one query parameter to the request log's query string
+ * `out` ("&" between parameters); the value of any parameter that some endpoint of
+ * `cfg` treats as a password is written as "***", so that logs never hold passwords.
+ * `value` NULL appends the bare key. Returns 0 or ERR_TOOBIG/ERR_NOMEM. */
+int http_log_param(const struct config *cfg, const char *key, const char *value, struct buf *out);
+
+#endif

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/* One DynDNS update request end to end: the order of checks, the DNS-before-database
+ * rule, and the reply. HTTP lives in http.c; the pure decision in update.c. */
+#include "service.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "dns.h"
+#include "err.h"
+#include "log.h"
+#include "ratelimit.h"
+
+/* The outcome of one host of a request: its status and the addresses to report. */
+struct host_result {
+	char fqdn[HOSTNAME_MAX + 1];
+	enum update_status status;
+	char ipv4[ADDR_STRLEN]; /* "" = not reported */
+	char ipv6[ADDR_STRLEN];
+};
+
+/* The whole answer before it is formatted: one line (account-level failure) or one
+ * per host. */
+struct outcome {
+	struct host_result lines[UPDATE_MAX_HOSTS];
+	size_t n;
+};
+
+bool
+service_flag_is_true(const char *v)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+
+	if (!v)
+		return false;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcasecmp(v, yes[i]) == 0)
+			return true;
+	return false;
+}
+
+void
+service_reply_free(struct service_reply *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+static void
+outcome_single(struct outcome *o, enum update_status s)
+{
+	memset(&o->lines[0], 0, sizeof(o->lines[0]));
+	o->lines[0].status = s;
+	o->n = 1;
+}
+
+static bool
+status_is_bad(enum update_status s)
+{
+	switch (s) {
+	case UPDATE_BADAUTH:
+	case UPDATE_NOHOST:
+	case UPDATE_NOTFQDN:
+	case UPDATE_BADIP:
+	case UPDATE_NUMHOST: return true;
+	default: return false;
+	}
+}
+
+/* How the rate limiter counts this outcome (see service.h). */
+static enum service_count
+outcome_count(const struct outcome *o)
+{
+	bool bad = false;
+
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->lines[i].status == UPDATE_GOOD || o->lines[i].status == UPDATE_NOCHG)
+			return SERVICE_COUNT_GOOD;
+		if (status_is_bad(o->lines[i].status))
+			bad = true;
+	}
+	return bad ? SERVICE_COUNT_BAD : SERVICE_COUNT_NONE;
+}
+
+/* Checks the credentials. Unknown users cost one dummy verification so that timing
+ * does not tell which user names exist. Returns 0 when they are good, ERR_AUTH when
+ * not, ERR_DB when the user table could not be read. *row gets the user. */
+static int
+check_credentials(const struct service_ctx *ctx, const struct service_request *req,
+		  struct db_user *row)
+{
+	int rc;
+
+	if (!req->user || !req->password || !auth_username_is_valid(req->user)) {
+		auth_verify_dummy(req->password ? req->password : "");
+		return ERR_AUTH;
+	}
+	rc = db_user_get(ctx->db, req->user, row);
+	if (rc == ERR_NOTFOUND) {
+		auth_verify_dummy(req->password);
+		return ERR_AUTH;
+	}
+	if (rc < 0)
+		return ERR_DB;
+	rc = auth_verify(row->pw_hash, req->password);
+	if (rc == ERR_INVAL)
+		log_warnx("user %s: stored password hash is unusable", row->name);
+	return rc == 0 ? 0 : ERR_AUTH;
+}
+
+static void
+dns_server_from_cfg(const struct config *cfg, struct dns_server *srv)
+{
+	memset(srv, 0, sizeof(*srv));
+	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
+	srv->port = cfg->dns.dns_port;
+	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
+}
+
+static void
+notify_change(const struct service_ctx *ctx, const struct service_request *req,
+	      const struct db_host *row, const struct update_plan *plan,
+	      const struct host_result *r)
+{
+	struct service_change ch;
+
+	if (!ctx->notify || !req->notify_change || !(plan->v4_changed || plan->v6_changed))
+		return;
+	ch.host = row;
+	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
+	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
+	ch.v4_changed = plan->v4_changed;
+	ch.v6_changed = plan->v6_changed;
+	ch.now = req->now;
+	ctx->notify(ctx->notify_arg, &ch);
+}
+
+/* GOOD: one UPDATE; the database follows only a NOERROR reply, so that it never
+ * claims what DNS does not serve and the next request retries. */
+static enum update_status
+apply_good(const struct service_ctx *ctx, const struct service_request *req,
+	   const struct db_host *row, const struct update_plan *plan, struct host_result *r)
+{
+	struct dns_server srv;
+	struct dns_result res;
+	const struct tsig_key *key = config_zone_key(ctx->cfg, row->zone);
+	int rc;
+
+	dns_server_from_cfg(ctx->cfg, &srv);
+	memset(&res, 0, sizeof(res));
+	rc = dns_update(&srv, key, &plan->change, &res);
+	if (rc < 0) {
+		log_warnx("%s: DNS update failed: %s (%s)", row->fqdn, err_str(rc), res.msg);
+		return UPDATE_DNSERR;
+	}
+	rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
+			      (plan->set_families & DB_V4) ? r->ipv4 : NULL,
+			      (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	if (rc == 0 && (plan->touch_families & ~plan->set_families))
+		rc = db_host_touch(ctx->db, row->id, plan->touch_families & ~plan->set_families,
+				   req->now);
+	if (rc < 0) {
+		log_error("%s: DNS updated but the database failed: %s", row->fqdn, err_str(rc));
+		return UPDATE_911;
+	}
+	log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4, r->ipv4[0] && r->ipv6[0] ? "," : "",
+		 r->ipv6);
+	notify_change(ctx, req, row, plan, r);
+	return UPDATE_GOOD;
+}
+
+/* One host: look it up, decide, and carry out the decision. */
+static void
+handle_host(const struct service_ctx *ctx, const struct service_request *req,
+	    const struct update_addrs *want, struct host_result *r)
+{
+	struct db_host row;
+	struct update_plan plan;
+	int rc;
+
+	rc = db_host_get(ctx->db, r->fqdn, &row);
+	if (rc < 0 && rc != ERR_NOTFOUND) {
+		log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));
+		r->status = UPDATE_911;
+		return;
+	}
+	update_decide(want, rc == 0 ? &row : NULL, req->user, &plan);
+	r->status = plan.status;
+	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG)
+		return;
+	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
+	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
+	if (plan.status == UPDATE_GOOD) {
+		r->status = apply_good(ctx, req, &row, &plan, r);
+		return;
+	}
+	if (plan.touch_families && db_host_touch(ctx->db, row.id, plan.touch_families, req->now)) {
+		log_error("%s: refreshing the update time failed", r->fqdn);
+		r->status = UPDATE_911;
+	}
+}
+
+/* After authentication: split, detect, then every host in request order. */
+static void
+handle_hosts(const struct service_ctx *ctx, const struct service_request *req, struct outcome *o)
+{
+	struct update_host hosts[UPDATE_MAX_HOSTS];
+	struct update_addrs want;
+	size_t n = 0;
+
+	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
+		outcome_single(o, UPDATE_NUMHOST);
+		return;
+	}
+	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client, &want) < 0) {
+		outcome_single(o, UPDATE_BADIP);
+		return;
+	}
+	memset(o->lines, 0, sizeof(o->lines));
+	o->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct host_result *r = &o->lines[i];
+
+		_Static_assert(sizeof(r->fqdn) == sizeof(hosts[i].fqdn), "fqdn sizes");
+		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
+		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
+			r->status = UPDATE_NOTFQDN;
+		else
+			handle_host(ctx, req, &want, r);
+	}
+}
+
+static json_t *
+json_line(const struct host_result *r, bool with_host)
+{
+	json_t *o = update_result_json(r->status, r->ipv4, r->ipv6);
+
+	if (o && with_host && json_object_set_new(o, "hostname", json_string(r->fqdn)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* JSON: one object for a single line, a list of objects (with "hostname") for
+ * several hosts. */
+static int
+format_json(const struct outcome *o, struct buf *b)
+{
+	json_t *root;
+	char *text;
+	int rc;
+
+	if (o->n == 1) {
+		root = json_line(&o->lines[0], false);
+	} else {
+		root = json_array();
+		for (size_t i = 0; root && i < o->n; i++)
+			if (json_array_append_new(root, json_line(&o->lines[i], true)) < 0) {
+				json_decref(root);
+				root = NULL;
+			}
+	}
+	if (!root)
+		return ERR_NOMEM;
+	text = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(root);
+	if (!text)
+		return ERR_NOMEM;
+	rc = buf_adds(b, text);
+	free(text);
+	return rc < 0 ? rc : buf_addc(b, '\n');
+}
+
+static int
+format_text(const struct outcome *o, struct buf *b)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < o->n; i++) {
+		const struct host_result *r = &o->lines[i];
+
+		rc = update_format_line(b, r->status, r->ipv4[0] ? r->ipv4 : NULL,
+					r->ipv6[0] ? r->ipv6 : NULL);
+		if (rc == 0)
+			rc = buf_addc(b, '\n');
+	}
+	return rc;
+}
+
+static int
+build_reply(const struct outcome *o, bool json, struct service_reply *out)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, SERVICE_BODY_MAX);
+	rc = json ? format_json(o, &b) : format_text(o, &b);
+	if (rc < 0) {
+		buf_free(&b);
+		return ERR_NOMEM;
+	}
+	out->body_len = b.len;
+	out->body = buf_steal(&b);
+	out->json = json;
+	out->first = o->lines[0].status;
+	return out->body ? 0 : ERR_NOMEM;
+}
+
+static bool
+limiter_on(const struct service_ctx *ctx)
+{
+	return ctx->rl && ctx->cfg->rate_limit.enabled;
+}
+
+/* Everything after the rate-limit check: credentials, then the hosts. */
+static void
+handle_authenticated(const struct service_ctx *ctx, const struct service_request *req,
+		     struct outcome *o)
+{
+	struct db_user user;
+	int rc;
+
+	if (!ctx->db) {
+		outcome_single(o, UPDATE_911);
+		return;
+	}
+	rc = check_credentials(ctx, req, &user);
+	explicit_bzero(user.pw_hash, sizeof(user.pw_hash));
+	if (rc == ERR_DB) {
+		log_error("user lookup failed");
+		outcome_single(o, UPDATE_911);
+	} else if (rc < 0) {
+		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
+		outcome_single(o, UPDATE_BADAUTH);
+	} else {
+		handle_hosts(ctx, req, o);
+	}
+}
+
+int
+service_handle(const struct service_ctx *ctx, const struct service_request *req,
+	       struct service_reply *out)
+{
+	struct outcome *o;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->http_status = 200;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return ERR_NOMEM;
+	if (limiter_on(ctx) && !ratelimit_check(ctx->rl, &req->client, req->mono)) {
+		/* No password check: a client over its limit gets no further guesses. */
+		outcome_single(o, UPDATE_ABUSE);
+	} else if (!req->user && !req->password) {
+		outcome_single(o, UPDATE_BADAUTH);
+		out->http_status = 401;
+		out->challenge = true;
+	} else {
+		handle_authenticated(ctx, req, o);
+		out->count = outcome_count(o);
+		if (limiter_on(ctx) && out->count != SERVICE_COUNT_NONE)
+			ratelimit_record(ctx->rl, &req->client, out->count == SERVICE_COUNT_GOOD,
+					 req->mono);
+	}
+	rc = build_reply(o, req->want_json, out);
+	free(o);
+	if (rc < 0)
+		service_reply_free(out);
+	return rc;
+}

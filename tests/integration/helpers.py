@@ -1,0 +1,233 @@
+# SPDX-License-Identifier: MIT
+"""Drive the real ddns-service binary: write a config, create users and hosts with the
+CLI, run the daemon, send HTTP(S) requests to it. Used by conftest.py and the tests."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import json
+import os
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("DDNS_SERVICE_BIN", str(ROOT / "build" / "src" / "ddns-service"))
+DAEMON_PORTS = range(18000, 19000)   # this suite's daemons
+START_TIMEOUT = 20.0                 # seconds until the daemon listens (ASan is slow)
+STOP_TIMEOUT = 20.0                  # seconds between SIGTERM and the exit
+HTTP_TIMEOUT = 30.0                  # one request (Argon2 under ASan, DNS timeouts)
+
+# The seed's example endpoints: /update with every alias, /nic/update with Dyn's names.
+SEED_ENDPOINTS = """
+[[endpoints]]
+path = "/update"
+[endpoints.params]
+hostname = ["hostname", "host"]
+ipv4 = ["myip", "ipv4", "ip4"]
+ipv6 = ["myip6", "ipv6", "ip6"]
+username = ["username", "user"]
+password = ["password", "pass", "token"]
+notify_change = ["notify_change"]
+
+[[endpoints]]
+path = "/nic/update"
+[endpoints.params]
+hostname = ["hostname"]
+ipv4 = ["myip"]
+ipv6 = ["myip6"]
+username = ["username"]
+password = ["password"]
+notify_change = []
+"""
+
+_uid = itertools.count(1)
+
+
+def uid() -> str:
+    """A short label unique within the session: tests share one DNS server."""
+    return f"t{next(_uid)}"
+
+
+def _port_free(port: int) -> bool:
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port() -> int:
+    """A port of DAEMON_PORTS free on 127.0.0.1 and ::1."""
+    ports = list(DAEMON_PORTS)
+    random.shuffle(ports)
+    for p in ports:
+        if _port_free(p):
+            return p
+    raise RuntimeError("no free port in 18000-18999")
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))  # a TOML basic string is a JSON string for our values
+
+
+def to_toml(sections: dict, tail: str = "") -> str:
+    """{"daemon": {"port": 1}, "dns_service.zone_keys": {...}} → TOML text."""
+    out = []
+    for name, keys in sections.items():
+        out.append(f"[{name}]")
+        out.extend(f"{_toml_value(k) if '.' in k else k} = {_toml_value(v)}"
+                   for k, v in keys.items())
+        out.append("")
+    return "\n".join(out) + tail
+
+
+class Response:
+    def __init__(self, status: int, headers: dict, body: bytes, version: int):
+        self.status = status
+        self.headers = headers          # lower-case names
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+        self.version = version
+
+    def json(self):
+        return json.loads(self.text)
+
+    def __repr__(self):
+        return f"<{self.status} {self.text!r}>"
+
+
+def http_get(host: str, port: int, target: str, auth: tuple[str, str] | None = None,
+             headers: dict | None = None, method: str = "GET", ca: str | None = None,
+             body: bytes | None = None) -> Response:
+    """One request on a fresh connection (HTTPS when `ca` is given)."""
+    h = dict(headers or {})
+    if auth is not None:
+        h["Authorization"] = "Basic " + base64.b64encode(
+            f"{auth[0]}:{auth[1]}".encode()).decode()
+    if ca:
+        ctx = ssl.create_default_context(cafile=ca)
+        conn = http.client.HTTPSConnection(host, port, timeout=HTTP_TIMEOUT, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request(method, target, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data, r.version)
+    finally:
+        conn.close()
+
+
+class Daemon:
+    """One ddns-service instance with its own config and SQLite database in `workdir`."""
+
+    def __init__(self, workdir: Path, sections: dict, endpoints: str = SEED_ENDPOINTS):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.sections = sections
+        self.port = sections["daemon"]["port"]
+        self.host = "127.0.0.1"
+        self.config = self.workdir / "config.toml"
+        self.log_path = self.workdir / "daemon.log"
+        self.proc: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self.ca: str | None = None
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(to_toml(sections, endpoints))
+        os.chmod(self.config, 0o600)
+
+    # --- CLI ------------------------------------------------------------------------------
+    def cli(self, *args: str, stdin: str | None = None, check: bool = True):
+        r = subprocess.run([BIN, "-c", str(self.config), *args], input=stdin,
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"ddns-service {' '.join(args)} → {r.returncode}\n"
+                                 f"{r.stdout}{r.stderr}")
+        return r
+
+    def add_user(self, name: str, password: str) -> None:
+        self.cli("user", "add", name, f"{name}@example.com", stdin=password + "\n")
+
+    def add_host(self, user: str, host: str, zone: str, *extra: str) -> None:
+        self.cli("hostname", "add", user, host, zone, *extra)
+
+    def hosts(self) -> dict:
+        """`hostname list --json` as {fqdn: row}."""
+        rows = json.loads(self.cli("hostname", "list", "--json").stdout)
+        out = {}
+        for r in rows:
+            fqdn = r.get("fqdn") or f"{r['hostname']}.{r['zone']}"
+            out[fqdn] = r
+        return out
+
+    # --- the daemon -----------------------------------------------------------------------
+    def start(self, wait: bool = True) -> None:
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen([BIN, "--daemon", "-c", str(self.config)],
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        if wait:
+            self.wait_listening()
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                raise AssertionError(f"daemon exited with {self.returncode}:\n{self.log()}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"daemon not listening after {START_TIMEOUT} s:\n{self.log()}")
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"daemon did not exit within {timeout} s:\n{self.log()}")
+        return self.returncode
+
+    def stop(self) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None:
+            return self.returncode if self.returncode is not None else 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.wait_exit()
+        self.proc = None
+        return rc
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def get(self, target: str, auth: tuple[str, str] | None = None, host: str | None = None,
+            **kw) -> Response:
+        return http_get(host or self.host, self.port, target, auth=auth, ca=self.ca, **kw)

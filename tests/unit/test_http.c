@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the HTTP front's pure helpers (Accept parsing, password masking in the
+ * request log) and of service_handle against a real SQLite database, without network. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#include "auth.h"
+#include "db.h"
+#include "err.h"
+#include "http.h"
+#include "ratelimit.h"
+#include "service.h"
+
+static void
+test_accept(void)
+{
+	ok(!http_accepts_json(NULL), "no Accept header: text");
+	ok(!http_accepts_json("*/*"), "*/*: text (the DynDNS default)");
+	ok(http_accepts_json("application/json"), "application/json");
+	ok(http_accepts_json("text/html, Application/JSON;q=0.9"), "in a list, any case, q>0");
+	ok(http_accepts_json(" application/json ; charset=utf-8"), "with parameters and spaces");
+	ok(!http_accepts_json("application/json;q=0"), "q=0 means not acceptable");
+	ok(!http_accepts_json("application/jsonx, text/plain"), "a longer type is not json");
+	ok(!http_accepts_json("text/plain;x=application/json"), "inside a parameter is not json");
+}
+
+static char *pw_aliases[] = {"password", "pass", "token"};
+static char *pw_aliases2[] = {"secret"};
+
+static void
+test_log_masking(struct config *cfg)
+{
+	struct buf b;
+
+	buf_init(&b, 256);
+	http_log_param(cfg, "hostname", "h.dyn.example.com", &b);
+	http_log_param(cfg, "pass", "hunter2", &b);
+	http_log_param(cfg, "myip", "192.0.2.1", &b);
+	http_log_param(cfg, "secret", "s3cr3t", &b);
+	http_log_param(cfg, "token", NULL, &b);
+	http_log_param(cfg, "username", "alice", &b);
+	is_str(buf_str(&b),
+	       "hostname=h.dyn.example.com&pass=***&myip=192.0.2.1&secret=***&token&username=alice",
+	       "password values of every endpoint are masked");
+	ok(strstr(buf_str(&b), "hunter2") == NULL && strstr(buf_str(&b), "s3cr3t") == NULL,
+	   "no password in the log line");
+	buf_free(&b);
+
+	buf_init(&b, 16);
+	ok(http_log_param(cfg, "hostname", "a-very-long-host-name.example.com", &b) == ERR_TOOBIG,
+	   "the log query is bounded");
+	buf_free(&b);
+}
+
+static void
+test_flags(void)
+{
+	ok(service_flag_is_true("1") && service_flag_is_true("TRUE") && service_flag_is_true("yes"),
+	   "notify_change accepts 1/true/yes");
+	ok(!service_flag_is_true("0") && !service_flag_is_true("") && !service_flag_is_true(NULL),
+	   "notify_change: 0, empty and absent are false");
+}
+
+/* A request as http.c builds it, from 192.0.2.99. */
+static void
+req_init(struct service_request *r, const char *user, const char *pw, const char *host,
+	 const char *ip)
+{
+	memset(r, 0, sizeof(*r));
+	r->user = user;
+	r->password = pw;
+	r->hostname = host;
+	r->ipv4 = ip;
+	addr_parse("192.0.2.99", &r->client);
+	r->now = 1700000000;
+	r->mono = 1000;
+}
+
+static void
+expect(const struct service_ctx *ctx, struct service_request *r, const char *body, const char *name)
+{
+	struct service_reply rep;
+
+	if (service_handle(ctx, r, &rep) < 0) {
+		ok(0, "%s: service_handle failed", name);
+		return;
+	}
+	is_str(rep.body, body, name);
+	service_reply_free(&rep);
+}
+
+static void
+test_service(struct config *cfg, struct db *db)
+{
+	struct ratelimit_config rlc = {true, 60, 100, 60, 100, 0};
+	struct ratelimit *rl = NULL;
+	struct service_ctx ctx = {cfg, db, NULL, NULL, NULL};
+	struct service_request r;
+	struct service_reply rep;
+	char many[21 * 4 + 1] = "";
+
+	req_init(&r, NULL, NULL, "h.dyn.example.com", "192.0.2.1");
+	ok(service_handle(&ctx, &r, &rep) == 0 && rep.http_status == 401 && rep.challenge &&
+		   strcmp(rep.body, "badauth\n") == 0 && rep.count == SERVICE_COUNT_NONE,
+	   "no credentials: 401 with a challenge, not counted as bad");
+	service_reply_free(&rep);
+
+	req_init(&r, "alice", "wrong", "h.dyn.example.com", "192.0.2.1");
+	ok(service_handle(&ctx, &r, &rep) == 0 && rep.http_status == 200 && !rep.challenge &&
+		   strcmp(rep.body, "badauth\n") == 0 && rep.count == SERVICE_COUNT_BAD,
+	   "wrong password: 200 badauth, counted as bad");
+	service_reply_free(&rep);
+
+	req_init(&r, "alice", "pw-alice", "h.dyn.example.com,x,bob.dyn.example.com", "192.0.2.1");
+	r.hostname = "nothere.dyn.example.com,x,bob.dyn.example.com";
+	expect(&ctx, &r, "nohost\nnotfqdn\nnohost\n",
+	       "one line per host: unknown, invalid, another user's");
+
+	for (int i = 0; i < 21; i++)
+		strncat(many, i ? ",a.b" : "a.b", sizeof(many) - strlen(many) - 1);
+	req_init(&r, "alice", "pw-alice", many, NULL);
+	expect(&ctx, &r, "numhost\n", "21 hosts: one numhost line");
+
+	req_init(&r, "alice", "pw-alice", "h.dyn.example.com", "not-an-ip");
+	expect(&ctx, &r, "badip\n", "an address that is not one: badip");
+
+	req_init(&r, "alice", "pw-alice", "x,nothere.dyn.example.com", NULL);
+	r.want_json = true;
+	expect(&ctx, &r,
+	       "[{\"status\":\"notfqdn\",\"ipv4\":null,\"ipv6\":null,\"hostname\":\"\"},"
+	       "{\"status\":\"nohost\",\"ipv4\":null,\"ipv6\":null,\"hostname\":\"nothere.dyn."
+	       "example.com\"}]\n",
+	       "JSON for several hosts: a list");
+
+	/* Rate limit: two bad requests allowed, the third is abuse without a password check. */
+	rlc.bad_max_requests = 2;
+	ok(ratelimit_new(&rlc, &rl) == 0, "rate limiter");
+	ctx.rl = rl;
+	req_init(&r, "nobody", "x", "h.dyn.example.com", NULL);
+	expect(&ctx, &r, "badauth\n", "unknown user: badauth (1st bad)");
+	expect(&ctx, &r, "badauth\n", "unknown user: badauth (2nd bad)");
+	req_init(&r, "alice", "pw-alice", "h.dyn.example.com", NULL);
+	r.want_json = true;
+	expect(&ctx, &r, "{\"status\":\"abuse\",\"ipv4\":null,\"ipv6\":null}\n",
+	       "over the bad limit: abuse, even with the right password");
+	r.mono += 61;
+	r.ipv4 = "bogus";
+	r.want_json = false;
+	expect(&ctx, &r, "badip\n", "after the window: served again");
+	ratelimit_free(rl);
+
+	ctx.rl = NULL;
+	ctx.db = NULL;
+	req_init(&r, "alice", "pw-alice", "h.dyn.example.com", NULL);
+	expect(&ctx, &r, "911\n", "no database connection: 911");
+}
+
+static int
+add_user(struct db *db, const char *name, const char *pw)
+{
+	struct db_user u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	snprintf(u.email, sizeof(u.email), "%s@example.com", name);
+	if (auth_hash(pw, u.pw_hash, sizeof(u.pw_hash)) < 0)
+		return -1;
+	return db_user_add(db, &u);
+}
+
+static int
+add_host(struct db *db, const char *user, const char *host)
+{
+	struct db_host h;
+	struct db_user u;
+
+	if (db_user_get(db, user, &u) < 0)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	h.user_id = u.id;
+	snprintf(h.owner, sizeof(h.owner), "%s", user);
+	snprintf(h.hostname, sizeof(h.hostname), "%s", host);
+	snprintf(h.zone, sizeof(h.zone), "dyn.example.com");
+	snprintf(h.fqdn, sizeof(h.fqdn), "%s.dyn.example.com", host);
+	h.dns_ttl = 60;
+	h.expiry_ttl = 3600;
+	return db_host_add(db, &h);
+}
+
+int
+main(void)
+{
+	struct config cfg;
+	struct config_endpoint eps[2];
+	char dir[] = "/tmp/test_http.XXXXXX";
+	char path[64];
+	struct db *db = NULL;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(eps, 0, sizeof(eps));
+	eps[0].path = "/update";
+	eps[0].params[PARAM_PASSWORD].items = pw_aliases;
+	eps[0].params[PARAM_PASSWORD].len = 3;
+	eps[1].path = "/nic/update";
+	eps[1].params[PARAM_PASSWORD].items = pw_aliases2;
+	eps[1].params[PARAM_PASSWORD].len = 1;
+	cfg.endpoints = eps;
+	cfg.endpoints_len = 2;
+
+	test_accept();
+	test_log_masking(&cfg);
+	test_flags();
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	cfg.database.backend = DB_BACKEND_SQLITE;
+	cfg.database.path = path;
+	cfg.dns.dns_server = "127.0.0.1";
+	cfg.dns.dns_port = 9; /* nothing listens: a DNS write would fail, none may happen */
+	cfg.dns.dns_timeout = 1;
+	cfg.rate_limit.enabled = true;
+	auth_init(0);
+	ok(db_open(&cfg, &db) == 0, "sqlite database");
+	if (db) {
+		ok(add_user(db, "alice", "pw-alice") == 0 && add_user(db, "bob", "pw-bob") == 0,
+		   "users");
+		ok(add_host(db, "alice", "h") == 0 && add_host(db, "bob", "bob") == 0, "hosts");
+		test_service(&cfg, db);
+		db_close(db);
+	}
+	unlink(path);
+	rmdir(dir);
+	return tap_done();
+}
