@@ -27,86 +27,98 @@ struct config_strlist {
 };
 
 struct config_endpoint {
-	char *path;                                   /* "/update" */
-	struct config_strlist params[PARAM_COUNT];    /* aliases, first present wins; empty = disabled */
+	char *path; /* "/update" */
+	struct config_strlist
+		params[PARAM_COUNT]; /* aliases, first present wins; empty = disabled */
 };
 
 struct config_zone_key {
-	char *zone;           /* lower-case, no trailing dot */
+	char *zone; /* lower-case, no trailing dot */
 	char *key_file;
-	struct tsig_key key;  /* loaded and validated at config time */
+	struct tsig_key key; /* loaded and validated at config time */
 };
 
 enum db_backend { DB_BACKEND_SQLITE, DB_BACKEND_MARIADB };
 
 struct config {
-	char *path;   /* the file this was read from */
+	char *path; /* the file this was read from */
 
 	struct {
-		char *host;               /* "localhost" */
-		int port;                 /* 8443 */
-		struct log_settings log;  /* log_level, log_target, syslog_*, log_file* */
+		char *host;		 /* "localhost" */
+		int port;		 /* 8443 */
+		struct log_settings log; /* log_level, log_target, syslog_*, log_file* */
 		bool log_requests;
 		bool ssl;
 		char *ssl_cert_file;
 		char *ssl_key_file;
-		char *proxy_header;       /* "" = disabled */
-		struct config_strlist trusted_proxies;  /* IPs and CIDRs, validated */
+		char *proxy_header;		       /* "" = disabled */
+		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
 	} daemon;
 
 	struct {
 		enum db_backend backend;
-		char *path;               /* sqlite */
-		char *host;               /* mariadb */
-		int port;                 /* 3306 */
+		char *path; /* sqlite */
+		char *host; /* mariadb */
+		int port;   /* 3306 */
 		char *socket;
 		char *user;
-		char *password;           /* never logged */
+		char *password; /* never logged */
 		char *name;
 	} database;
 
 	struct {
-		char *dns_server;         /* an IP address (validated) */
-		int dns_port;             /* 53 */
-		int dns_timeout;          /* seconds, 5 */
-		char *ddns_default_key_file;  /* NULL when unset */
+		char *dns_server;	     /* an IP address (validated) */
+		int dns_port;		     /* 53 */
+		int dns_timeout;	     /* seconds, 5 */
+		char *ddns_default_key_file; /* NULL when unset */
 		bool has_default_key;
 		struct tsig_key default_key;
-		int cleanup_interval;     /* seconds, 60 */
+		int cleanup_interval; /* seconds, 60 */
 		struct config_zone_key *zone_keys;
 		size_t zone_keys_len;
 	} dns;
 
 	struct {
-		int dns_ttl;              /* 60 */
-		int expiry_ttl;           /* 3600 */
+		int dns_ttl;	/* 60 */
+		int expiry_ttl; /* 3600 */
 	} defaults;
 
 	struct {
 		bool enabled;
 		char *smtp_host;
-		int smtp_port;            /* 25 */
+		int smtp_port; /* 25 */
 		bool smtp_starttls;
-		char *smtp_user;          /* NULL when unset */
-		char *smtp_password;      /* never logged */
+		char *smtp_user;     /* NULL when unset */
+		char *smtp_password; /* never logged */
 		char *smtp_ca_file;
 		char *from_address;
-		char *change_notification_template;  /* NULL when unset */
+		char *change_notification_template; /* NULL when unset */
 		char *expiry_notification_template;
 	} email;
 
 	struct {
-		bool enabled;             /* true */
-		int good_window_seconds;  /* 60 */
-		int good_max_requests;    /* 5 */
-		int bad_window_seconds;   /* 60 */
-		int bad_max_requests;     /* 3 */
-		int cleanup_interval;     /* 60 */
+		bool enabled;		 /* true */
+		int good_window_seconds; /* 60 */
+		int good_max_requests;	 /* 5 */
+		int bad_window_seconds;	 /* 60 */
+		int bad_max_requests;	 /* 3 */
+		int cleanup_interval;	 /* 60 */
 	} rate_limit;
 
-	struct config_endpoint *endpoints;  /* never empty: default /update when none */
+	struct config_endpoint *endpoints; /* never empty: default /update when none */
 	size_t endpoints_len;
 };
+
+/* Limits on what a config file may contain (each value comes from a file an operator
+ * wrote, but the parser must stay bounded for the fuzzer and for typos alike). */
+#define CONFIG_MAX_FILE	     (1u << 20) /* bytes of config.toml */
+#define CONFIG_MAX_STRING    4096	/* bytes of one string value (paths, hosts) */
+#define CONFIG_MAX_LIST	     256	/* items of a string array (trusted_proxies) */
+#define CONFIG_MAX_ENDPOINTS 64		/* [[endpoints]] tables */
+#define CONFIG_MAX_PATH	     256	/* bytes of an endpoint path */
+#define CONFIG_MAX_ALIASES   16		/* aliases of one endpoint parameter */
+#define CONFIG_MAX_ALIAS     64		/* bytes of one alias */
+#define CONFIG_MAX_ZONE_KEYS 4096	/* entries of [dns_service.zone_keys] */
 
 /* Where config_load reports a problem: "PATH:LINE: key: message". */
 struct config_error {
@@ -134,6 +146,12 @@ const struct tsig_key *config_zone_key(const struct config *cfg, const char *zon
 
 /* config_param_name: "hostname", "ipv4", ... */
 const char *config_param_name(enum config_param p);
+
+/* config_key_count / config_key_name: the keys of the declarative table as
+ * "section.key" (static strings), e.g. for checking that the example config lists
+ * every key. [dns_service.zone_keys] and [[endpoints]] are not in the table. */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
 
 void config_free(struct config *cfg);
 
