@@ -18,8 +18,9 @@
  * to be, and that decides who may add to it later (the same decisions as Python's tomllib):
  * - a table named by a [header] may not be named by another header nor entered by dotted
  *   keys;
- * - a table created or entered by dotted keys may be extended by more dotted keys only in
- *   the same section (the lines under one header), and may never get a [header];
+ * - a table created or entered by dotted keys may never get a [header]; more dotted keys
+ *   may extend it, which can only happen under the same header (no table is the current
+ *   one of two sections, so nothing needs to remember the section);
  * - a table created only as the prefix of a header ([a] in [a.b]) is open to one later
  *   [a] header and to dotted keys;
  * - inline tables and arrays written as values are frozen, with everything inside them;
@@ -27,7 +28,7 @@
  */
 enum node_flag {
 	NODE_EXPLICIT = 1 << 0, /* table named by a [header] or [[header]] element */
-	NODE_DOTTED = 1 << 1,	/* table created or entered by dotted keys, in `section` */
+	NODE_DOTTED = 1 << 1,	/* table created or entered by dotted keys */
 	NODE_FROZEN = 1 << 2,	/* inline table or array value: immutable */
 	NODE_AOT = 1 << 3,	/* array built by [[header]] */
 };
@@ -40,7 +41,6 @@ enum node_flag {
 struct node {
 	struct toml_value v;
 	unsigned flags;
-	int section;	 /* the section whose dotted keys last entered this table */
 	int depth;	 /* root is 0; every table, array and element adds one */
 	size_t cap;	 /* allocated slots of v.u.arr.items or v.u.tab.items */
 	uint32_t *index; /* open addressing: slot + 1 of each key, 0 = free; or NULL */
@@ -64,7 +64,6 @@ struct cursor {
 	const char *p;	 /* next byte */
 	const char *end; /* one past the last byte */
 	int line, col;	 /* of *p, 1-based; col counts characters */
-	int section;	 /* number of headers seen so far */
 	size_t nvalues;	 /* nodes allocated, against TOML_MAX_VALUES */
 	struct node *root;
 	struct node *cur;  /* the table that key/value lines go into */
@@ -141,6 +140,8 @@ show_char(int ch)
 
 	if (ch < 0)
 		snprintf(out.s, sizeof(out.s), "end of document");
+	else if (ch == '\n')
+		snprintf(out.s, sizeof(out.s), "end of line");
 	else if (ch >= 0x20 && ch < 0x7f)
 		snprintf(out.s, sizeof(out.s), "'%c'", ch);
 	else if (ch < 0x80)
@@ -539,7 +540,6 @@ table_add_table(struct cursor *c, struct node *t, struct key_part *k, unsigned f
 	if (rc)
 		return rc;
 	n->flags = flags;
-	n->section = c->section;
 	if ((rc = table_add(c, t, k, n)) != 0)
 		return rc;
 	*out = n;
@@ -1137,7 +1137,7 @@ parse_datetime(struct cursor *c, int depth, struct node **out)
 /* ---- values ---- */
 
 static int parse_value(struct cursor *c, int depth, struct node **out);
-static int parse_keyval(struct cursor *c, struct node *tab, bool in_inline);
+static int parse_keyval(struct cursor *c, struct node *tab);
 
 static int
 parse_string_value(struct cursor *c, int depth, struct node **out)
@@ -1218,7 +1218,7 @@ parse_inline_table(struct cursor *c, int depth, struct node **out)
 	while (!expect_char(c, '}')) {
 		if (newline_len(c))
 			return fail(c, ERR_INVAL, "an inline table must stay on one line");
-		if ((rc = parse_keyval(c, t, true)) != 0)
+		if ((rc = parse_keyval(c, t)) != 0)
 			return rc;
 		skip_ws(c);
 		if (peek(c) == '}')
@@ -1259,20 +1259,14 @@ parse_value(struct cursor *c, int depth, struct node **out)
 
 /* May dotted keys walk into the existing value n? */
 static int
-check_dotted_step(struct cursor *c, const struct node *n, const struct key_part *k, bool in_inline)
+check_dotted_step(struct cursor *c, const struct node *n, const struct key_part *k)
 {
 	if (n->v.type != TOML_TABLE || (n->flags & NODE_FROZEN))
 		return fail_at(c, k->line, k->col, ERR_INVAL,
 			       "cannot add keys under '%s': it is %s", show_key(k).s, kind_of(n));
-	if (in_inline)
-		return 0;
-	if (n->flags & NODE_EXPLICIT)
+	if (n->flags & NODE_EXPLICIT) /* never so inside an inline table */
 		return fail_at(c, k->line, k->col, ERR_INVAL,
 			       "table '%s' has a [header]; dotted keys cannot extend it",
-			       show_key(k).s);
-	if ((n->flags & NODE_DOTTED) && n->section != c->section)
-		return fail_at(c, k->line, k->col, ERR_INVAL,
-			       "table '%s' was defined by dotted keys in another section",
 			       show_key(k).s);
 	return 0;
 }
@@ -1280,8 +1274,7 @@ check_dotted_step(struct cursor *c, const struct node *n, const struct key_part 
 /* Walks the dotted key kp from table tab, creating tables for all but the last part;
  * *parent is the table that gets the last part, which must not be there yet. */
 static int
-resolve_dotted(struct cursor *c, struct node *tab, struct key_path *kp, bool in_inline,
-	       struct node **parent)
+resolve_dotted(struct cursor *c, struct node *tab, struct key_path *kp, struct node **parent)
 {
 	struct key_part *last = &kp->parts[kp->n - 1];
 	int rc;
@@ -1293,11 +1286,10 @@ resolve_dotted(struct cursor *c, struct node *tab, struct key_path *kp, bool in_
 		if (!child)
 			rc = table_add_table(c, tab, k, NODE_DOTTED, &child);
 		else
-			rc = check_dotted_step(c, child, k, in_inline);
+			rc = check_dotted_step(c, child, k);
 		if (rc)
 			return rc;
 		child->flags |= NODE_DOTTED;
-		child->section = c->section;
 		tab = child;
 	}
 	if (table_find(tab, last))
@@ -1309,7 +1301,7 @@ resolve_dotted(struct cursor *c, struct node *tab, struct key_path *kp, bool in_
 
 /* key = value, into table tab (the current section, or an inline table being built). */
 static int
-parse_keyval(struct cursor *c, struct node *tab, bool in_inline)
+parse_keyval(struct cursor *c, struct node *tab)
 {
 	struct key_path kp;
 	struct node *parent = NULL, *val = NULL;
@@ -1320,7 +1312,7 @@ parse_keyval(struct cursor *c, struct node *tab, bool in_inline)
 			  show_char(peek(c)).s);
 	if (rc == 0) {
 		skip_ws(c);
-		rc = resolve_dotted(c, tab, &kp, in_inline, &parent);
+		rc = resolve_dotted(c, tab, &kp, &parent);
 	}
 	if (rc == 0)
 		rc = parse_value(c, parent->depth + 1, &val);
@@ -1429,7 +1421,6 @@ parse_header(struct cursor *c)
 			  aot ? "]]" : "]", show_char(peek(c)).s);
 	if (rc == 0) {
 		advance(c, aot ? 2 : 1);
-		c->section++;
 		rc = aot ? open_array_table(c, &kp, line, col) : open_table(c, &kp);
 	}
 	key_path_free(&kp);
@@ -1467,7 +1458,7 @@ parse_statement(struct cursor *c)
 	if (ch == '[')
 		return parse_header(c);
 	if (is_bare_key_char(ch) || ch == '"' || ch == '\'')
-		return parse_keyval(c, c->cur, false);
+		return parse_keyval(c, c->cur);
 	if (ch == '#' || ch == '\n' || ch == '\r' || ch < 0)
 		return 0; /* end_of_line deals with these */
 	return fail(c, ERR_INVAL, "expected a key, a [table] or a comment, found %s",
