@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: MIT */
+/* RFC 2136 UPDATE of one name's A/AAAA RRsets: built with ldns, signed with our TSIG code,
+ * sent over non-blocking UDP (TCP on truncation or for large messages) under one deadline. */
+#include "dns.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
+
+#include "err.h"
+
+#define DNS_UDP_MAX	      512   /* RFC 1035 UDP payload without EDNS; larger goes TCP */
+#define DNS_MSG_MAX	      65535 /* the most a TCP length prefix can announce */
+#define DNS_HDR		      12
+#define UDP_MAX_SENDS	      4	  /* transmissions of one UDP request */
+#define UDP_RETRANSMIT_MIN_MS 200 /* retransmit interval bounds; the interval is timeout/4 */
+#define UDP_RETRANSMIT_MAX_MS 2000
+#define UDP_REFUSED_RETRY_MS  100	 /* pause before resending after ICMP port unreachable */
+#define TTL_MAX		      2147483647 /* RFC 2181 section 8 */
+
+/* One exchange with the server: where, what, until when, and the reply. */
+struct xfer {
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char where[ADDR_STRLEN + 10]; /* "192.0.2.1:53" / "[2001:db8::1]:53" for messages */
+	int64_t deadline;	      /* CLOCK_MONOTONIC, ms */
+	int timeout_ms;
+	unsigned char *req; /* 2 bytes of room for the TCP length, then the message */
+	size_t req_len;
+	unsigned char *reply; /* DNS_MSG_MAX bytes */
+	size_t reply_len;
+	const ldns_rdf *zone; /* to match the reply's zone section */
+	char note[80];	      /* why replies were ignored, for the timeout message */
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fail(struct dns_result *res, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records the reason in res->msg and returns rc, so callers can `return fail(...)`. */
+static int
+fail(struct dns_result *res, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* --- validation and message construction ----------------------------------------------------- */
+
+/* A name we hand to ldns: LDH plus '_' and dots only, so ldns's escapes and '@' never
+ * apply; one trailing dot allowed. Returns a new absolute dname or NULL. */
+static ldns_rdf *
+make_dname(const char *name)
+{
+	char buf[HOSTNAME_MAX + 2];
+	size_t len = strnlen(name, HOSTNAME_MAX + 2);
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > HOSTNAME_MAX)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return NULL;
+		if (c == '.' && (i == 0 || name[i - 1] == '.'))
+			return NULL;
+	}
+	memcpy(buf, name, len);
+	buf[len] = '.';
+	buf[len + 1] = '\0';
+	return ldns_dname_new_frm_str(buf);
+}
+
+static bool
+is_action_valid(enum dns_action a)
+{
+	return a == DNS_KEEP || a == DNS_SET || a == DNS_DELETE;
+}
+
+static int
+check_change(const struct dns_change *ch, struct dns_result *res)
+{
+	unsigned char bin[16];
+
+	if (!is_action_valid(ch->v4) || !is_action_valid(ch->v6))
+		return fail(res, ERR_INVAL, "invalid change action");
+	if (ch->v4 == DNS_KEEP && ch->v6 == DNS_KEEP)
+		return fail(res, ERR_INVAL, "nothing to change");
+	if ((ch->v4 == DNS_SET || ch->v6 == DNS_SET) && (ch->ttl < 0 || ch->ttl > TTL_MAX))
+		return fail(res, ERR_INVAL, "TTL %d out of range 0..%d", ch->ttl, TTL_MAX);
+	if (ch->v4 == DNS_SET && inet_pton(AF_INET, ch->ipv4, bin) != 1)
+		return fail(res, ERR_INVAL, "invalid IPv4 address");
+	if (ch->v6 == DNS_SET && inet_pton(AF_INET6, ch->ipv6, bin) != 1)
+		return fail(res, ERR_INVAL, "invalid IPv6 address");
+	return 0;
+}
+
+static int
+check_server(const struct dns_server *srv, struct xfer *x, struct dns_result *res)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&x->sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&x->sa;
+
+	memset(&x->sa, 0, sizeof(x->sa));
+	if (srv->port < 1 || srv->port > 65535)
+		return fail(res, ERR_INVAL, "DNS port %d out of range", srv->port);
+	if (srv->timeout_ms <= 0)
+		return fail(res, ERR_INVAL, "DNS timeout must be positive");
+	if (inet_pton(AF_INET, srv->addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)srv->port);
+		x->salen = sizeof(*s4);
+		snprintf(x->where, sizeof(x->where), "%s:%d", srv->addr, srv->port);
+	} else if (inet_pton(AF_INET6, srv->addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)srv->port);
+		x->salen = sizeof(*s6);
+		snprintf(x->where, sizeof(x->where), "[%s]:%d", srv->addr, srv->port);
+	} else {
+		return fail(res, ERR_INVAL, "DNS server '%.60s' is not an IP address", srv->addr);
+	}
+	x->timeout_ms = srv->timeout_ms;
+	return 0;
+}
+
+/* Appends "delete RRset" (CLASS ANY, TTL 0, no rdata; RFC 2136 2.5.2) to `list`. */
+static bool
+push_delete(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type)
+{
+	ldns_rr *rr = ldns_rr_new();
+	ldns_rdf *o = ldns_rdf_clone(owner);
+
+	if (rr == NULL || o == NULL) {
+		ldns_rr_free(rr);
+		ldns_rdf_deep_free(o);
+		return false;
+	}
+	ldns_rr_set_owner(rr, o);
+	ldns_rr_set_ttl(rr, 0);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
+	ldns_rr_set_type(rr, type);
+	if (!ldns_rr_list_push_rr(list, rr)) {
+		ldns_rr_free(rr);
+		return false;
+	}
+	return true;
+}
+
+/* Appends "add to an RRset" (CLASS IN, the TTL, one address) to `list`. */
+static bool
+push_add(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, int ttl, const char *ip)
+{
+	ldns_rr *rr = ldns_rr_new();
+	ldns_rdf *o = ldns_rdf_clone(owner);
+	ldns_rdf *rd = ldns_rdf_new_frm_str(
+		type == LDNS_RR_TYPE_A ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA, ip);
+
+	if (rr == NULL || o == NULL || rd == NULL) {
+		ldns_rr_free(rr);
+		ldns_rdf_deep_free(o);
+		ldns_rdf_deep_free(rd);
+		return false;
+	}
+	ldns_rr_set_owner(rr, o);
+	ldns_rr_set_ttl(rr, (uint32_t)ttl);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+	ldns_rr_set_type(rr, type);
+	if (!ldns_rr_push_rdf(rr, rd)) {
+		ldns_rdf_deep_free(rd);
+		ldns_rr_free(rr);
+		return false;
+	}
+	if (!ldns_rr_list_push_rr(list, rr)) {
+		ldns_rr_free(rr);
+		return false;
+	}
+	return true;
+}
+
+static bool
+push_family(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, enum dns_action a,
+	    int ttl, const char *ip)
+{
+	if (a == DNS_KEEP)
+		return true;
+	if (!push_delete(list, owner, type))
+		return false;
+	return a == DNS_DELETE || push_add(list, owner, type, ttl, ip);
+}
+
+/* build_wire: the UPDATE for `ch` in wire form into x->req (after 2 bytes of room),
+ * with room left for a TSIG RR. */
+static int
+build_wire(const struct dns_change *ch, ldns_rdf *zone, struct xfer *x, struct dns_result *res)
+{
+	ldns_rdf *owner = make_dname(ch->fqdn), *zclone = NULL;
+	ldns_rr_list *up = ldns_rr_list_new();
+	ldns_pkt *pkt = NULL;
+	uint8_t *wire = NULL;
+	uint16_t id;
+	size_t size = 0;
+	int rc = ERR_NOMEM;
+
+	if (owner == NULL) {
+		rc = fail(res, ERR_INVAL, "invalid host name '%.80s'", ch->fqdn);
+		goto out;
+	}
+	if (ldns_dname_compare(owner, zone) != 0 && !ldns_dname_is_subdomain(owner, zone)) {
+		rc = fail(res, ERR_INVAL, "%.80s is not in zone %.80s", ch->fqdn, ch->zone);
+		goto out;
+	}
+	if (up == NULL || !push_family(up, owner, LDNS_RR_TYPE_A, ch->v4, ch->ttl, ch->ipv4) ||
+	    !push_family(up, owner, LDNS_RR_TYPE_AAAA, ch->v6, ch->ttl, ch->ipv6) ||
+	    (zclone = ldns_rdf_clone(zone)) == NULL)
+		goto out;
+	pkt = ldns_update_pkt_new(zclone, LDNS_RR_CLASS_IN, NULL, up, NULL);
+	if (pkt == NULL) {
+		ldns_rdf_deep_free(zclone);
+		goto out;
+	}
+	/* The ID guards against off-path spoofing: take it from the kernel's CSPRNG. */
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
+		rc = fail(res, ERR_INTERNAL, "getrandom: %s", strerror(errno));
+		goto out;
+	}
+	ldns_pkt_set_id(pkt, id);
+	ldns_pkt_set_rd(pkt, false);
+	if (ldns_pkt2wire(&wire, pkt, &size) != LDNS_STATUS_OK)
+		goto out;
+	x->req = malloc(2 + size + TSIG_MAX_RR);
+	if (x->req == NULL)
+		goto out;
+	memcpy(x->req + 2, wire, size);
+	x->req_len = size;
+	rc = 0;
+out:
+	if (rc == ERR_NOMEM)
+		fail(res, rc, "out of memory building the UPDATE");
+	free(wire);
+	ldns_pkt_free(pkt);
+	ldns_rr_list_deep_free(up);
+	ldns_rdf_deep_free(owner);
+	return rc;
+}
+
+/* --- reply handling --------------------------------------------------------------------------- */
+
+enum verdict {
+	REPLY_IGNORE, /* not ours (ID, zone) or unreadable: keep waiting on UDP */
+	REPLY_TRUNC,  /* TC set: retry over TCP */
+	REPLY_OK      /* ours: classify it */
+};
+
+static unsigned
+get16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+/* Whether `r` answers our request: same ID, QR set, opcode UPDATE, and the same zone
+ * (error replies without a zone section are taken as they are). */
+static enum verdict
+check_reply(struct xfer *x, const unsigned char *r, size_t len)
+{
+	ldns_pkt *p = NULL;
+	enum verdict v = REPLY_IGNORE;
+
+	if (len < DNS_HDR || get16(r) != get16(x->req + 2) || !(r[2] & 0x80) ||
+	    ((r[2] >> 3) & 0x0f) != LDNS_PACKET_UPDATE) {
+		snprintf(x->note, sizeof(x->note), "ignored a reply with wrong ID or opcode");
+		return REPLY_IGNORE;
+	}
+	if (r[2] & 0x02)
+		return REPLY_TRUNC;
+	if (ldns_wire2pkt(&p, r, len) != LDNS_STATUS_OK) {
+		snprintf(x->note, sizeof(x->note), "ignored a malformed reply");
+		return REPLY_IGNORE;
+	}
+	ldns_rr_list *q = ldns_pkt_question(p);
+	if (ldns_pkt_qdcount(p) == 0 && (r[3] & 0x0f) != 0)
+		v = REPLY_OK;
+	else if (ldns_pkt_qdcount(p) == 1 && ldns_rr_list_rr_count(q) == 1 &&
+		 ldns_rr_get_type(ldns_rr_list_rr(q, 0)) == LDNS_RR_TYPE_SOA &&
+		 ldns_dname_compare(ldns_rr_owner(ldns_rr_list_rr(q, 0)), x->zone) == 0)
+		v = REPLY_OK;
+	else
+		snprintf(x->note, sizeof(x->note), "ignored a reply for another zone");
+	ldns_pkt_free(p);
+	return v;
+}
+
+static const char *
+rcode_name(int rcode)
+{
+	ldns_lookup_table *t = ldns_lookup_by_id(ldns_rcodes, rcode);
+
+	return t ? t->name : "RCODE?";
+}
+
+/* classify: turns our reply into the result. A signed request must get a verified
+ * reply; the exceptions are unsigned error replies (BADSIG/BADKEY with an empty MAC,
+ * or servers like PowerDNS that answer a bad key with plain REFUSED), which can only
+ * make us report failure, never success. */
+static int
+classify(const struct tsig_key *key, const unsigned char *mac, size_t mac_len, const struct xfer *x,
+	 struct dns_result *res)
+{
+	const unsigned char *r = x->reply;
+	const char *how = "";
+	int vr = 0;
+
+	res->rcode = r[3] & 0x0f;
+	if (key != NULL) {
+		vr = tsig_verify(key, r, x->reply_len, mac, mac_len, (uint64_t)time(NULL),
+				 &res->tsig_error);
+		if (vr == ERR_NOTFOUND)
+			how = ", reply unsigned";
+		else if (vr != 0 && res->tsig_error == 0)
+			how = ", reply TSIG did not verify";
+	}
+	if (res->tsig_error != 0) {
+		const char *te = tsig_error_str(res->tsig_error);
+		if (te)
+			return fail(res, ERR_DNS, "%s (%s) from %s", rcode_name(res->rcode), te,
+				    x->where);
+		return fail(res, ERR_DNS, "%s (TSIG error %d) from %s", rcode_name(res->rcode),
+			    res->tsig_error, x->where);
+	}
+	if (res->rcode != LDNS_RCODE_NOERROR)
+		return fail(res, ERR_DNS, "%s from %s%s", rcode_name(res->rcode), x->where, how);
+	if (vr != 0)
+		return fail(res, ERR_CRYPTO, "NOERROR from %s but %s", x->where,
+			    vr == ERR_NOTFOUND ? "the reply is unsigned"
+					       : "its TSIG did not verify");
+	res->msg[0] = '\0';
+	return 0;
+}
+
+/* --- transports --------------------------------------------------------------------------- */
+
+static int
+open_socket(const struct xfer *x, int type)
+{
+	return socket(x->sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+/* Waits for `events` on fd until the deadline. 1 ready, 0 deadline, -1 error. */
+static int
+wait_fd(int fd, short events, int64_t until)
+{
+	for (;;) {
+		int64_t left = until - mono_ms();
+		struct pollfd p = {fd, events, 0};
+		if (left <= 0)
+			return 0;
+		int n = poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left));
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int
+timed_out(const struct xfer *x, struct dns_result *res, const char *proto)
+{
+	return fail(res, ERR_TIMEOUT, "timeout after %d ms talking to %s (%s)%s%s", x->timeout_ms,
+		    x->where, proto, x->note[0] ? ": " : "", x->note);
+}
+
+/* Reads the datagrams waiting on fd. 1 = a reply of ours (or TC) is in x->reply,
+ * 0 = nothing usable yet, -1 = the socket failed (errno says why; ECONNREFUSED when an
+ * ICMP port unreachable came back). */
+static int
+udp_drain(int fd, struct xfer *x, enum verdict *v)
+{
+	for (;;) {
+		ssize_t n = recv(fd, x->reply, DNS_MSG_MAX, MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0)
+			return -1;
+		if ((size_t)n > DNS_MSG_MAX)
+			continue; /* cannot be a DNS message */
+		*v = check_reply(x, x->reply, (size_t)n);
+		if (*v != REPLY_IGNORE) {
+			x->reply_len = (size_t)n;
+			return 1;
+		}
+	}
+}
+
+/* The retransmission state of one UDP exchange. */
+struct udp_state {
+	int fd, interval, sends, refused;
+	int64_t next_send;
+};
+
+/* Sends when it is time to. 0, or -1 with errno (ECONNREFUSED included). */
+static int
+udp_maybe_send(struct udp_state *u, const struct xfer *x, int64_t now)
+{
+	if (u->sends >= UDP_MAX_SENDS || now < u->next_send)
+		return 0;
+	u->sends++;
+	u->next_send = now + u->interval;
+	if (send(u->fd, x->req + 2, x->req_len, 0) < 0 && errno != EAGAIN && errno != EINTR)
+		return -1;
+	return 0;
+}
+
+/* One round: send if due, wait until the next send or the deadline, read.
+ * 1 = reply, 0 = keep going, 2 = refused for good, -1 = error (errno). */
+static int
+udp_round(struct udp_state *u, struct xfer *x, enum verdict *v)
+{
+	int64_t now = mono_ms(), until = x->deadline;
+	int rc = udp_maybe_send(u, x, now);
+
+	if (rc == 0) {
+		if (u->sends < UDP_MAX_SENDS && u->next_send < until)
+			until = u->next_send;
+		if (wait_fd(u->fd, POLLIN, until) < 0)
+			return -1;
+		rc = udp_drain(u->fd, x, v);
+	}
+	if (rc < 0 && errno == ECONNREFUSED) {
+		/* Nothing listens (yet): a few quick retries, then give up early. */
+		if (++u->refused >= UDP_MAX_SENDS || u->sends >= UDP_MAX_SENDS)
+			return 2;
+		u->next_send = mono_ms() + UDP_REFUSED_RETRY_MS;
+		return 0;
+	}
+	return rc;
+}
+
+/* udp_exchange: sends the request up to UDP_MAX_SENDS times, waits for a matching reply.
+ * 0 with the reply in x->reply; 1 when the reply is truncated (use TCP); or an error. */
+static int
+udp_exchange(struct xfer *x, struct dns_result *res)
+{
+	struct udp_state u = {-1, x->timeout_ms / 4, 0, 0, mono_ms()};
+	enum verdict v = REPLY_IGNORE;
+	int rc = 0;
+
+	if (u.interval < UDP_RETRANSMIT_MIN_MS)
+		u.interval = UDP_RETRANSMIT_MIN_MS;
+	if (u.interval > UDP_RETRANSMIT_MAX_MS)
+		u.interval = UDP_RETRANSMIT_MAX_MS;
+	if ((u.fd = open_socket(x, SOCK_DGRAM)) < 0)
+		return fail(res, ERR_IO, "udp socket: %s", strerror(errno));
+	/* Connected, so the kernel drops datagrams from other addresses and reports ICMP. */
+	if (connect(u.fd, (struct sockaddr *)&x->sa, x->salen) != 0) {
+		rc = fail(res, ERR_IO, "connect to %s: %s", x->where, strerror(errno));
+		goto out;
+	}
+	while (rc == 0 && mono_ms() < x->deadline)
+		rc = udp_round(&u, x, &v);
+	if (rc == 0)
+		rc = timed_out(x, res, "udp");
+	else if (rc == 2)
+		rc = fail(res, ERR_IO, "connection refused by %s (udp)", x->where);
+	else if (rc < 0)
+		rc = fail(res, ERR_IO, "udp exchange with %s: %s", x->where, strerror(errno));
+	else
+		rc = v == REPLY_TRUNC ? 1 : 0;
+out:
+	close(u.fd);
+	return rc;
+}
+
+static int
+tcp_connect(int fd, struct xfer *x, struct dns_result *res)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (connect(fd, (struct sockaddr *)&x->sa, x->salen) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return fail(res, ERR_IO, "connect to %s (tcp): %s", x->where, strerror(errno));
+	int w = wait_fd(fd, POLLOUT, x->deadline);
+	if (w == 0)
+		return timed_out(x, res, "tcp connect");
+	if (w < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		return fail(res, ERR_IO, "connect to %s (tcp): %s", x->where, strerror(errno));
+	if (err != 0)
+		return fail(res, ERR_IO, "connect to %s (tcp): %s", x->where, strerror(err));
+	return 0;
+}
+
+static int
+tcp_write(int fd, const unsigned char *p, size_t len, struct xfer *x, struct dns_result *res)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return fail(res, ERR_IO, "send to %s (tcp): %s", x->where, strerror(errno));
+		int w = wait_fd(fd, POLLOUT, x->deadline);
+		if (w == 0)
+			return timed_out(x, res, "tcp");
+		if (w < 0)
+			return fail(res, ERR_IO, "poll: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int
+tcp_read(int fd, unsigned char *p, size_t len, struct xfer *x, struct dns_result *res)
+{
+	while (len > 0) {
+		ssize_t n = recv(fd, p, len, 0);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return fail(res, ERR_IO, "%s closed the TCP connection", x->where);
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return fail(res, ERR_IO, "recv from %s (tcp): %s", x->where,
+				    strerror(errno));
+		int w = wait_fd(fd, POLLIN, x->deadline);
+		if (w == 0)
+			return timed_out(x, res, "tcp");
+		if (w < 0)
+			return fail(res, ERR_IO, "poll: %s", strerror(errno));
+	}
+	return 0;
+}
+
+/* tcp_exchange: one request, one reply, one connection (RFC 7766 framing). */
+static int
+tcp_exchange(struct xfer *x, struct dns_result *res)
+{
+	unsigned char lenbuf[2];
+	int fd = open_socket(x, SOCK_STREAM), rc;
+
+	if (fd < 0)
+		return fail(res, ERR_IO, "tcp socket: %s", strerror(errno));
+	x->req[0] = (unsigned char)(x->req_len >> 8);
+	x->req[1] = (unsigned char)x->req_len;
+	if ((rc = tcp_connect(fd, x, res)) != 0 ||
+	    (rc = tcp_write(fd, x->req, x->req_len + 2, x, res)) != 0 ||
+	    (rc = tcp_read(fd, lenbuf, 2, x, res)) != 0)
+		goto out;
+	x->reply_len = get16(lenbuf);
+	if ((rc = tcp_read(fd, x->reply, x->reply_len, x, res)) != 0)
+		goto out;
+	if (check_reply(x, x->reply, x->reply_len) != REPLY_OK)
+		rc = fail(res, ERR_IO, "unusable TCP reply from %s (%s)", x->where,
+			  x->note[0] ? x->note : "truncated");
+out:
+	close(fd);
+	return rc;
+}
+
+static int
+exchange(struct xfer *x, struct dns_result *res)
+{
+	int rc;
+
+	x->deadline = mono_ms() + x->timeout_ms;
+	x->reply = malloc(DNS_MSG_MAX);
+	if (x->reply == NULL)
+		return fail(res, ERR_NOMEM, "out of memory for the reply");
+	if (x->req_len > DNS_UDP_MAX)
+		return tcp_exchange(x, res);
+	rc = udp_exchange(x, res);
+	if (rc == 1)
+		rc = tcp_exchange(x, res);
+	return rc;
+}
+
+int
+dns_update(const struct dns_server *srv, const struct tsig_key *key, const struct dns_change *ch,
+	   struct dns_result *res)
+{
+	struct xfer x;
+	unsigned char mac[TSIG_MAX_MAC];
+	size_t mac_len = 0;
+	ldns_rdf *zone = NULL;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	res->rcode = -1;
+	res->tsig_error = 0;
+	res->msg[0] = '\0';
+	if ((rc = check_server(srv, &x, res)) != 0 || (rc = check_change(ch, res)) != 0)
+		return rc;
+	if ((zone = make_dname(ch->zone)) == NULL)
+		return fail(res, ERR_INVAL, "invalid zone name '%.80s'", ch->zone);
+	x.zone = zone;
+	if ((rc = build_wire(ch, zone, &x, res)) != 0)
+		goto out;
+	if (key != NULL) {
+		rc = tsig_sign(key, x.req + 2, &x.req_len, x.req_len + TSIG_MAX_RR,
+			       (uint64_t)time(NULL), mac, &mac_len);
+		if (rc != 0) {
+			fail(res, rc, "TSIG signing with key %.80s failed: %s", key->name,
+			     err_str(rc));
+			goto out;
+		}
+	}
+	if ((rc = exchange(&x, res)) == 0)
+		rc = classify(key, mac, mac_len, &x, res);
+out:
+	free(x.req);
+	free(x.reply);
+	ldns_rdf_deep_free(zone);
+	return rc;
+}
