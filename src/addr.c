@@ -265,8 +265,6 @@ walk_header(const char *h, size_t len, const struct cidr *trusted, size_t ntrust
 	    struct addr *out)
 {
 	size_t end = len;
-	bool any = false;
-	struct addr item;
 
 	for (;;) {
 		size_t start = end, b, e;
@@ -277,15 +275,14 @@ walk_header(const char *h, size_t len, const struct cidr *trusted, size_t ntrust
 			;
 		for (e = end; e > b && is_blank(h[e - 1]); e--)
 			;
-		if (parse_header_item(h + b, e - b, &item) != 0)
+		if (parse_header_item(h + b, e - b, out) != 0)
 			return ERR_INVAL;
-		*out = item;
-		any = true;
-		if (!cidr_list_contains(trusted, ntrusted, &item) || start == 0)
-			break;
+		/* The first untrusted item from the right is the client; the left-most
+		 * item is the best we know when every hop is trusted. */
+		if (start == 0 || !cidr_list_contains(trusted, ntrusted, out))
+			return 0;
 		end = start - 1;
 	}
-	return any ? 0 : ERR_INVAL;
 }
 
 int
