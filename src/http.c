@@ -579,8 +579,9 @@ handle_update(struct http_server *srv, struct MHD_Connection *conn,
 	return ret;
 }
 
-/* MHD's access handler. Everything is answered on the first call (headers parsed):
- * only GET is served and a GET carries no body we would read. */
+/* MHD's access handler. A GET is answered once the whole request is in (the second
+ * call), which keeps the connection reusable; anything else is refused on the first
+ * call, before a body is read (MHD then closes the connection). */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -590,18 +591,21 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	struct timespec start;
 	struct addr client;
 
-	if (*req_cls) {
-		*upload_data_size = 0; /* a body after our answer is dropped */
-		return MHD_YES;
-	}
-	*req_cls = srv;
-	atomic_fetch_add(&srv->inflight, 1);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+	if (!*req_cls) {
+		*req_cls = srv;
+		atomic_fetch_add(&srv->inflight, 1);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+			return MHD_YES;
+		clock_gettime(CLOCK_MONOTONIC, &start);
 		client_address(srv, conn, &client);
 		log_request(srv, conn, method, url, &client, 405, "-", &start);
 		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
+	if (*upload_data_size) {
+		*upload_data_size = 0; /* a GET has no meaningful body: dropped */
+		return MHD_YES;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	ep = find_endpoint(srv->cfg, url);
 	if (!ep) {
 		client_address(srv, conn, &client);

@@ -209,7 +209,9 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            self.proc = None
             raise AssertionError(f"daemon did not exit within {timeout} s:\n{self.log()}")
+        self.proc = None
         return self.returncode
 
     def stop(self) -> int:
@@ -218,9 +220,7 @@ class Daemon:
             return self.returncode if self.returncode is not None else 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        rc = self.wait_exit()
-        self.proc = None
-        return rc
+        return self.wait_exit()
 
     def log(self) -> str:
         try:
