@@ -300,6 +300,24 @@ test_errors(void)
 		     "rate limit of 0 requests");
 }
 
+/* Values past their limits are refused, not truncated. */
+static void
+test_limits(void)
+{
+	char *text = malloc(CONFIG_MAX_STRING + 64);
+
+	memset(text, 'a', CONFIG_MAX_STRING + 64);
+	memcpy(text, "[daemon]\nhost = \"", 17);
+	memcpy(text + 17 + CONFIG_MAX_STRING + 1, "\"\n", 3);
+	text[17 + CONFIG_MAX_STRING + 4] = '\0';
+	expect_error(text, "t.toml:2: daemon.host: longer than 4096 bytes", "string too long");
+	free(text);
+	expect_error(DB "[dns_service.zone_keys]\n\"\" = \"/k\"\n",
+		     "t.toml:4: dns_service.zone_keys.\"\": not a zone name", "empty zone name");
+	expect_error(DB "[dns_service.zone_keys]\n\".\" = \"/k\"\n",
+		     "t.toml:4: dns_service.zone_keys.\".\": not a zone name", "root zone alone");
+}
+
 static void
 test_syntax_error(void)
 {
@@ -742,6 +760,7 @@ main(void)
 	test_defaults();
 	test_values();
 	test_errors();
+	test_limits();
 	test_syntax_error();
 	test_mariadb();
 	test_tsig_keys();
