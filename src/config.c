@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "err.h"
+#include "ratelimit.h"
 #include "toml.h"
 
 #define ERRMSG_MAX 256 /* bytes of a message from a value checker */
@@ -288,9 +289,10 @@ static const struct key_def keys[] = {
 	{K("rate_limit", "enabled"), OFF(rate_limit.enabled), BOOL(true)},
 	{K("rate_limit", "good_window_seconds"), OFF(rate_limit.good_window_seconds), SECONDS(60)},
 	{K("rate_limit", "good_max_requests"), OFF(rate_limit.good_max_requests),
-	 INT(1, 1000000, 5)},
+	 INT(1, RATELIMIT_MAX_REQUESTS, 5)},
 	{K("rate_limit", "bad_window_seconds"), OFF(rate_limit.bad_window_seconds), SECONDS(60)},
-	{K("rate_limit", "bad_max_requests"), OFF(rate_limit.bad_max_requests), INT(1, 1000000, 3)},
+	{K("rate_limit", "bad_max_requests"), OFF(rate_limit.bad_max_requests),
+	 INT(1, RATELIMIT_MAX_REQUESTS, 3)},
 	{K("rate_limit", "cleanup_interval"), OFF(rate_limit.cleanup_interval), SECONDS(60)},
 };
 

@@ -296,7 +296,7 @@ test_errors(void)
 		     "t.toml:4: defaults.dns_ttl: 2147483648 is out of range (0..2147483647)",
 		     "dns_ttl beyond 2^31-1");
 	expect_error(DB "[rate_limit]\ngood_max_requests = 0\n",
-		     "t.toml:4: rate_limit.good_max_requests: 0 is out of range (1..1000000)",
+		     "t.toml:4: rate_limit.good_max_requests: 0 is out of range (1..100)",
 		     "rate limit of 0 requests");
 }
 
