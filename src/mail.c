@@ -1060,6 +1060,12 @@ drop_queued(struct mail_queue *q)
 void
 mail_queue_stop(struct mail_queue *q, int drain_ms)
 {
+	mail_queue_finish(q, drain_ms, NULL);
+}
+
+void
+mail_queue_finish(struct mail_queue *q, int drain_ms, struct mail_stats *final)
+{
 	size_t dropped;
 
 	if (!q)
@@ -1080,6 +1086,8 @@ mail_queue_stop(struct mail_queue *q, int drain_ms)
 	q->stats.dropped_shutdown += dropped;
 	if (dropped)
 		log_warnx("mail: shutting down: dropped %zu queued message(s)", dropped);
+	if (final)
+		*final = q->stats;
 	sync_destroy(q);
 	curl_global_cleanup();
 	queue_free(q);

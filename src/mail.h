@@ -78,6 +78,10 @@ int mail_queue_push(struct mail_queue *q, const char *to, const char *rendered);
  * frees everything. NULL ok. */
 void mail_queue_stop(struct mail_queue *q, int drain_ms);
 
+/* mail_queue_finish: mail_queue_stop that also copies the final counters into *final
+ * (NULL ok), for a closing log line and for tests. */
+void mail_queue_finish(struct mail_queue *q, int drain_ms, struct mail_stats *final);
+
 /* mail_queue_stats: copies the counters into *out. */
 void mail_queue_stats(struct mail_queue *q, struct mail_stats *out);
 
