@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "db.h"
@@ -312,8 +313,29 @@ read_pem(const char *path, char **out, size_t *len)
 	return *out ? 0 : ERR_NOMEM;
 }
 
+/* Whether `pem` holds at least one parsable certificate. Checked on its own first:
+ * gnutls_certificate_set_x509_key_mem leaks its partial parse on a broken certificate. */
+static int
+check_cert(const char *path, char *pem, size_t len)
+{
+	gnutls_x509_crt_t *list = NULL;
+	unsigned int n = 0;
+	gnutls_datum_t c = {(unsigned char *)pem, (unsigned int)len};
+	int rc = gnutls_x509_crt_list_import2(&list, &n, &c, GNUTLS_X509_FMT_PEM, 0);
+
+	if (rc < 0) {
+		log_error("%s: not a usable certificate and key: %s", path, gnutls_strerror(rc));
+		return ERR_INVAL;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
+	return 0;
+}
+
 /* Loads and checks the certificate and key with GnuTLS first: MHD only says "failed
- * to setup x509 certificate/key pair", GnuTLS says what is wrong. */
+ * to setup x509 certificate/key pair", GnuTLS says what is wrong (also a key that
+ * does not belong to the certificate). */
 static int
 load_tls(struct http_server *srv)
 {
@@ -326,6 +348,8 @@ load_tls(struct http_server *srv)
 	rc = read_pem(cfg->daemon.ssl_cert_file, &srv->cert, &clen);
 	if (rc == 0)
 		rc = read_pem(cfg->daemon.ssl_key_file, &srv->key, &srv->key_len);
+	if (rc == 0)
+		rc = check_cert(cfg->daemon.ssl_cert_file, srv->cert, clen);
 	if (rc < 0)
 		return rc;
 	if (gnutls_certificate_allocate_credentials(&cred) < 0)

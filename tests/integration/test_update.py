@@ -412,3 +412,31 @@ def test_world_readable_config_is_refused(make_daemon):
     d.start(wait=False)
     assert d.wait_exit() == 1
     assert "readable" in d.log()
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(d, bind):
+    import http.client
+    _, fqdn = host(d)
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+    try:
+        texts = []
+        for ip in ("192.0.2.23", "192.0.2.24"):
+            conn.request("GET", f"/update?{q(hostname=fqdn, myip=ip)}",
+                         headers={"Authorization": "Basic YWxpY2U6cHctYWxpY2U="})
+            r = conn.getresponse()
+            texts.append(r.read().decode())
+            assert r.getheader("Connection", "").lower() != "close"
+        sock = conn.sock
+        assert sock is not None, "the server closed a keep-alive connection"
+    finally:
+        conn.close()
+    assert texts == ["good 192.0.2.23\n", "good 192.0.2.24\n"]
+    assert bind.query(fqdn, "A") == ["192.0.2.24"]
+
+
+def test_oversized_request_is_refused(d):
+    r = d.get("/update?hostname=" + "a" * 20000, auth=ALICE)
+    assert r.status in (414, 431, 413)
+    r = d.get("/update?hostname=a.dyn.example.com", auth=ALICE,
+              headers={f"X-Junk-{i}": "x" * 200 for i in range(100)})
+    assert r.status in (413, 431)
