@@ -440,3 +440,16 @@ def test_oversized_request_is_refused(d):
     r = d.get("/update?hostname=a.dyn.example.com", auth=ALICE,
               headers={f"X-Junk-{i}": "x" * 200 for i in range(100)})
     assert r.status in (413, 431)
+
+
+def test_sighup_reopens_log_and_keeps_serving(d, bind):
+    import signal
+    _, fqdn = host(d)
+    d.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "SIGHUP" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "SIGHUP: log reopened" in d.log()
+    r = d.get(f"/update?{q(hostname=fqdn, myip='192.0.2.25')}", auth=ALICE)
+    assert r.text == "good 192.0.2.25\n"
+    assert bind.query(fqdn, "A") == ["192.0.2.25"]
