@@ -18,7 +18,7 @@
 #define HTTP_CONNECTION_LIMIT	1000	      /* concurrent connections per listener */
 #define HTTP_PER_IP_CONNECTIONS 16	      /* per client address, when no proxy is configured */
 #define HTTP_CERT_MAX		(1024 * 1024) /* bytes of a certificate or key file we read */
-#define HTTP_LOG_URI_MAX	2048	      /* bytes of a request target kept for the log */
+#define HTTP_LOG_URI_MAX	2048	      /* bytes of the (masked) query kept for the log */
 #define HTTP_MAX_LISTENERS	16	      /* addresses one `host` may resolve to */
 /* TLS 1.2 minimum: older versions have known weaknesses and every client we serve
  * (ddclient with IO::Socket::SSL, inadyn with GnuTLS, curl, routers) speaks 1.2. */
