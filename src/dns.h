@@ -42,7 +42,11 @@ struct dns_result {
 /* dns_update: sends one UPDATE for `ch` to `srv`, signed with `key` (NULL = unsigned),
  * and waits for the reply. Returns 0 only for a NOERROR reply whose TSIG verified;
  * ERR_TIMEOUT, ERR_IO (network), ERR_CRYPTO (reply TSIG bogus), ERR_DNS (rcode != 0),
- * ERR_INVAL (bad change). `res` is filled in every case. */
+ * ERR_INVAL (bad change). `res` is filled in every case. Error replies the server could
+ * not sign (BADSIG/BADKEY with an empty MAC, PowerDNS's unsigned REFUSED) are ERR_DNS
+ * with rcode/tsig_error set: they can only make an update fail, never succeed.
+ * res->msg reads e.g. "REFUSED from 127.0.0.1:53", "NOTAUTH (BADSIG) from [::1]:53",
+ * "timeout after 2000 ms talking to 127.0.0.1:5300 (udp)". */
 int dns_update(const struct dns_server *srv, const struct tsig_key *key,
 	       const struct dns_change *ch, struct dns_result *res);
 

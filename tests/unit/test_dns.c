@@ -558,6 +558,33 @@ test_tcp_fallback(void)
 	tsig_key_wipe(&k);
 }
 
+/* Over 512 bytes the request goes straight to TCP. A key name of 244 characters makes it
+ * that big; BIND does not know the key and answers BADKEY over TCP. */
+static void
+test_large_goes_tcp(void)
+{
+	struct proxy p;
+	struct dns_result res;
+	struct tsig_key k = {.alg = TSIG_HMAC_SHA512, .secret_len = 64};
+	char label[64], host[160];
+
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	for (int i = 0; i < 4; i++)
+		memcpy(k.name + 61 * i, label, 60), k.name[61 * i + 60] = '.';
+	snprintf(host, sizeof(host), "%s.%s", label, label);
+	ok(proxy_start(&p, PORT_PROXY, true) == 0, "proxy for the large request");
+	struct dns_server s = server("127.0.0.1", PORT_PROXY, 3000);
+	struct dns_change c =
+		change(host, "hmac-sha512.dyn.test", DNS_SET, "192.0.2.1", DNS_SET, "2001:db8::1");
+	int rc = dns_update(&s, &k, &c, &res);
+	ok(rc == ERR_DNS && res.tsig_error == TSIG_BADKEY && atomic_load(&p.udp_seen) == 0 &&
+		   atomic_load(&p.tcp_seen) == 1,
+	   "large request: TCP only (rc %d, udp %d, tcp %d, %s)", rc, atomic_load(&p.udp_seen),
+	   atomic_load(&p.tcp_seen), res.msg);
+	proxy_stop(&p);
+}
+
 struct worker {
 	int id, fails;
 	struct tsig_key key;
@@ -641,6 +668,7 @@ main(void)
 	test_invalid();
 	test_timeouts();
 	test_tcp_fallback();
+	test_large_goes_tcp();
 	test_threads_and_rate();
 	return tap_done();
 }
