@@ -357,7 +357,7 @@ service_handle(const struct service_ctx *ctx, const struct service_request *req,
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return ERR_NOMEM;
-	if (limiter_on(ctx) && !ratelimit_check(ctx->rl, &req->client, req->mono)) {
+	if (limiter_on(ctx) && ratelimit_check(ctx->rl, &req->client, req->mono)) {
 		/* No password check: a client over its limit gets no further guesses. */
 		outcome_single(o, UPDATE_ABUSE);
 	} else if (!req->user && !req->password) {
