@@ -2,7 +2,7 @@
 """An SMTP sink for tests: aiosmtpd accepting every message into a maildir directory.
 
 Each message is written atomically as MAILDIR/NNNN.eml (the bytes as received) after
-its envelope MAILDIR/NNNN.json (mail_from, rcpt_tos, tls, peer, plus the decoded
+its envelope MAILDIR/NNNN.json (mail_from, rcpt_tos, tls, auth_user, peer, plus the decoded
 From/To/Subject/body as Python's email package reads them, so tests written in C get
 an independent decoder). The .json lands first, so whoever sees NNNN.eml finds both.
 
@@ -11,7 +11,8 @@ the process it watches goes away (--watch-pid, default its parent), so a crashed
 test never leaves a sink behind:
 
     /usr/bin/python3 smtpsink.py --host 127.0.0.1 --port P --maildir DIR \
-        [--tls-cert C --tls-key K] [--require-starttls] [--watch-pid PID]
+        [--tls-cert C --tls-key K] [--require-starttls]
+        [--auth-user U --auth-password P [--require-auth]] [--watch-pid PID]
 
 As a module: SmtpSink(host, port, maildir, ...).start() / .messages() / .wait_for(n) /
 .stop(), also usable as a context manager.
@@ -29,6 +30,7 @@ import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 # Refuse anything bigger: a test sink has no business storing more.
 MAX_MESSAGE = 10 * 1024 * 1024
@@ -68,6 +70,8 @@ class _Handler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "tls": session.ssl is not None,
+            "auth_user": (session.login_data.decode("utf-8", "replace")
+                          if session.authenticated and session.login_data else None),
             "peer": list(session.peer) if session.peer else None,
             "from": str(msg["From"]) if msg["From"] is not None else None,
             "to": str(msg["To"]) if msg["To"] is not None else None,
@@ -88,6 +92,18 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class _Authenticator:
+    """Accepts exactly one user/password pair (AUTH is only offered under TLS)."""
+
+    def __init__(self, user, password):
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user
+              and auth_data.password == self.password)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
 def _eml_names(maildir):
     return sorted(n for n in os.listdir(maildir) if n.endswith(".eml") and n[0] != ".")
 
@@ -96,7 +112,9 @@ class SmtpSink:
     """A running aiosmtpd sink on host:port that stores mail in maildir."""
 
     def __init__(self, host, port, maildir, tls_cert=None, tls_key=None,
-                 require_starttls=False):
+                 require_starttls=False, auth=None, require_auth=False):
+        """auth=(user, password) offers AUTH PLAIN/LOGIN after STARTTLS and accepts
+        only that pair; require_auth refuses mail from unauthenticated sessions."""
         os.makedirs(maildir, exist_ok=True)
         self.host, self.port, self.maildir = host, port, maildir
         tls_context = None
@@ -105,11 +123,16 @@ class SmtpSink:
             tls_context.load_cert_chain(tls_cert, tls_key or tls_cert)
         elif require_starttls:
             raise ValueError("require_starttls needs tls_cert")
+        if require_auth and not auth:
+            raise ValueError("require_auth needs auth")
         self.handler = _Handler(maildir)
+        extra = {}
+        if auth:
+            extra = {"authenticator": _Authenticator(*auth), "auth_required": require_auth}
         self.controller = Controller(self.handler, hostname=host, port=port,
                                      tls_context=tls_context,
                                      require_starttls=require_starttls,
-                                     data_size_limit=MAX_MESSAGE)
+                                     data_size_limit=MAX_MESSAGE, **extra)
         self.running = False
 
     def start(self):
@@ -177,6 +200,9 @@ def _parse_args(argv):
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--require-starttls", action="store_true")
+    p.add_argument("--auth-user", help="offer AUTH after STARTTLS, accepting this user")
+    p.add_argument("--auth-password", default="")
+    p.add_argument("--require-auth", action="store_true")
     p.add_argument("--watch-pid", type=int,
                    help="exit when this process is gone (default: the parent)")
     return p.parse_args(argv)
@@ -188,8 +214,9 @@ def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     watch = args.watch_pid or os.getppid()
+    auth = (args.auth_user, args.auth_password) if args.auth_user else None
     sink = SmtpSink(args.host, args.port, args.maildir, args.tls_cert, args.tls_key,
-                    args.require_starttls).start()
+                    args.require_starttls, auth, args.require_auth).start()
     try:
         print("ready", flush=True)
         # Poll for the test's death: when a test crashes the sink must not linger.

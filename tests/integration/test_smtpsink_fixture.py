@@ -18,7 +18,7 @@ from smtpsink import SmtpSink  # noqa: E402
 
 HOST = "127.0.0.1"
 # Ports 12550-12559 of the mail task's range belong to these tests.
-PORT_PLAIN, PORT_TLS, PORT_REQ, PORT_SCRIPT, PORT_ORPHAN = 12550, 12551, 12552, 12553, 12554
+PORT_PLAIN, PORT_TLS, PORT_REQ, PORT_SCRIPT, PORT_ORPHAN, PORT_AUTH = range(12550, 12556)
 
 MESSAGE = (
     "From: a@example.org\r\n"
@@ -46,10 +46,12 @@ def cert(tmp_path_factory):
     return crt, key
 
 
-def send(port, starttls_ca=None, rcpts=("b@example.net",)):
+def send(port, starttls_ca=None, rcpts=("b@example.net",), login=None):
     with smtplib.SMTP(HOST, port, timeout=10) as s:
         if starttls_ca:
             s.starttls(context=ssl.create_default_context(cafile=starttls_ca))
+        if login:
+            s.login(*login)
         s.sendmail("a@example.org", list(rcpts), MESSAGE.encode())
 
 
@@ -112,6 +114,22 @@ def test_require_starttls_refuses_plain(tmp_path, cert):
         assert sink.envelopes()[0]["tls"] is True
 
 
+def test_auth(tmp_path, cert):
+    crt, key = cert
+    with SmtpSink(HOST, PORT_AUTH, str(tmp_path), tls_cert=crt, tls_key=key,
+                  auth=("mailer", "s3cret"), require_auth=True) as sink:
+        with pytest.raises(smtplib.SMTPException):
+            send(PORT_AUTH, starttls_ca=crt)  # no AUTH: refused
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            send(PORT_AUTH, starttls_ca=crt, login=("mailer", "wrong"))
+        with pytest.raises(smtplib.SMTPException):
+            send(PORT_AUTH, login=("mailer", "s3cret"))  # AUTH only under TLS
+        send(PORT_AUTH, starttls_ca=crt, login=("mailer", "s3cret"))
+        assert len(sink.wait_for(1)) == 1
+        env = sink.envelopes()[0]
+    assert env["auth_user"] == "mailer" and env["tls"] is True
+
+
 def start_script(port, maildir, *extra):
     p = subprocess.Popen([sys.executable, os.path.join(HERE, "smtpsink.py"), "--host", HOST,
                           "--port", str(port), "--maildir", maildir, *extra],
@@ -127,7 +145,7 @@ def test_script_mode_and_sigterm(tmp_path, cert):
     try:
         send(PORT_SCRIPT, starttls_ca=crt)
         env = json.load(open(tmp_path / "0001.json"))
-        assert env["tls"] is True
+        assert env["tls"] is True and env["auth_user"] is None
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=10) == 0

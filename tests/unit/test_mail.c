@@ -667,13 +667,14 @@ wait_ready(int fd)
 }
 
 /* Starts smtpsink.py on `port` storing into tmpdir/`name`; with_tls adds the test
- * certificate and requires STARTTLS. Returns the pid or -1. */
+ * certificate, requires STARTTLS and offers AUTH for mailer/s3cret (not required).
+ * Returns the pid or -1. */
 static pid_t
 sink_start(int port, const char *name, int with_tls)
 {
 	char script[600], portstr[16], maildir[400], watch[32];
 	const char *src = getenv("DDNS_TEST_SRCDIR");
-	char *argv[16];
+	char *argv[24];
 	posix_spawn_file_actions_t fa;
 	int fds[2], n = 0, slot;
 	pid_t pid = -1;
@@ -702,6 +703,10 @@ sink_start(int port, const char *name, int with_tls)
 		argv[n++] = "--tls-key";
 		argv[n++] = keyfile;
 		argv[n++] = "--require-starttls";
+		argv[n++] = "--auth-user";
+		argv[n++] = "mailer";
+		argv[n++] = "--auth-password";
+		argv[n++] = "s3cret";
 	}
 	argv[n] = NULL;
 	posix_spawn_file_actions_init(&fa);
@@ -916,6 +921,27 @@ test_live_starttls(void)
 	json_decref(env);
 	mail_queue_stop(q, 1000);
 
+	/* AUTH under TLS: the right password is used, a wrong one is a permanent failure. */
+	s.smtp_user = "mailer";
+	s.smtp_password = "s3cret";
+	if (mail_queue_start(&s, &q) != 0)
+		return;
+	mail_queue_push(q, TO, "Subject: authenticated\n\nx\n");
+	snprintf(path, sizeof(path), "%s/tls/0002.eml", tmpdir);
+	is_int(wait_path(path, 10000), 0, "auth: delivered");
+	env = load_envelope("tls", 2);
+	is_str(jstr(env, "auth_user"), "mailer", "auth: the sink saw AUTH as mailer");
+	json_decref(env);
+	mail_queue_stop(q, 1000);
+	s.smtp_password = "wrong";
+	if (mail_queue_start(&s, &q) != 0)
+		return;
+	mail_queue_push(q, TO, "Subject: bad password\n\nx\n");
+	wait_stat(q, ST_FAILED, 1, 10000);
+	mail_queue_finish(q, 1000, &st);
+	ok(st.failed == 1 && st.attempts == 1, "auth: wrong password (535) is not retried");
+	s.smtp_user = s.smtp_password = NULL;
+
 	/* Without the CA file the self-signed certificate must not be trusted. */
 	s.smtp_ca_file = NULL;
 	if (mail_queue_start(&s, &q) != 0)
@@ -924,7 +950,7 @@ test_live_starttls(void)
 	is_int(wait_stat(q, ST_FAILED, 1, 10000), 0, "starttls without CA: given up");
 	mail_queue_finish(q, 1000, &st);
 	ok(st.attempts == 3 && st.sent == 0, "starttls without CA: 3 attempts, none sent");
-	snprintf(path, sizeof(path), "%s/tls/0002.eml", tmpdir);
+	snprintf(path, sizeof(path), "%s/tls/0003.eml", tmpdir);
 	ok(access(path, F_OK) != 0, "starttls without CA: nothing delivered");
 	ok(log_contains("giving up on message to " TO), "failure logged");
 
@@ -1054,6 +1080,7 @@ live_tests(void)
 	test_live_starttls();
 	test_live_server_late();
 	test_live_queue_full();
+	ok(!log_contains("s3cret"), "the SMTP password is never logged");
 	log_close();
 	cleanup();
 }
