@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -787,12 +788,29 @@ deliver(struct mail_queue *q, const struct mail_item *it)
 	count(q, &q->stats.failed);
 }
 
+/* The worker leaves the process's signals to the main thread, and a peer closing the
+ * connection must give EPIPE, not kill the daemon: with CURLOPT_NOSIGNAL libcurl does
+ * not ignore SIGPIPE itself, and TLS writes may not use MSG_NOSIGNAL. */
+static void
+block_signals(void)
+{
+	static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT,  SIGHUP, SIGUSR1,
+				   SIGUSR2, SIGALRM, SIGCHLD, SIGQUIT};
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void *
 worker(void *arg)
 {
 	struct mail_queue *q = arg;
 	struct mail_item *it;
 
+	block_signals();
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (!q->head && !q->stopping)
@@ -872,6 +890,10 @@ settings_check(const struct mail_settings *s)
 	if (s->retry_delays_len > MAIL_RETRIES_MAX || s->connect_timeout_ms < 0 ||
 	    s->timeout_ms < 0 || (s->retry_delays_len && !s->retry_delays_ms)) {
 		log_error("mail: bad retry schedule or timeouts");
+		return ERR_INVAL;
+	}
+	if (s->smtp_ca_file && *s->smtp_ca_file && access(s->smtp_ca_file, R_OK) != 0) {
+		log_error("mail: smtp_ca_file %s: %s", s->smtp_ca_file, strerror(errno));
 		return ERR_INVAL;
 	}
 	if (s->smtp_user && *s->smtp_user && !s->smtp_starttls)
@@ -967,22 +989,25 @@ mail_queue_start(const struct mail_settings *s, struct mail_queue **out)
 		return ERR_NOMEM;
 	atomic_init(&q->abort, false);
 	rc = settings_copy(q, s);
-	if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		rc = ERR_INTERNAL;
-	else if (rc == 0 && (rc = sync_init(q)) != 0)
-		curl_global_cleanup();
-	else if (rc == 0 && pthread_create(&q->thread, NULL, worker, q) != 0) {
-		rc = ERR_INTERNAL;
-		sync_destroy(q);
-		curl_global_cleanup();
-	}
-	if (rc) {
-		log_error("mail: cannot start the mail queue: %s", err_str(rc));
-		queue_free(q);
-		return rc;
-	}
+	if (rc)
+		goto out;
+	rc = ERR_INTERNAL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto out;
+	if (sync_init(q) != 0)
+		goto out_curl;
+	if (pthread_create(&q->thread, NULL, worker, q) != 0)
+		goto out_sync;
 	*out = q;
 	return 0;
+out_sync:
+	sync_destroy(q);
+out_curl:
+	curl_global_cleanup();
+out:
+	log_error("mail: cannot start the mail queue: %s", err_str(rc));
+	queue_free(q);
+	return rc;
 }
 
 /* Appends a built message; ERR_BUSY when full or stopping (the caller logs). */

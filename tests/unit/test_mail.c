@@ -1051,6 +1051,10 @@ test_settings(void)
 	settings_init(&s, 25, NULL, 0);
 	s.from_address = "Name <a@b.c>";
 	is_int(mail_queue_start(&s, &q), ERR_INVAL, "settings: bad from rejected");
+	settings_init(&s, 25, NULL, 0);
+	s.smtp_starttls = true;
+	s.smtp_ca_file = "/nonexistent/ca.pem";
+	is_int(mail_queue_start(&s, &q), ERR_INVAL, "settings: unreadable CA file rejected");
 	ok(q == NULL, "settings: no queue on error");
 	mail_queue_stop(NULL, 0);
 }
