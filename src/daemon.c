@@ -13,20 +13,27 @@
 #include "auth.h"
 #include "db.h"
 #include "err.h"
+#include "expiry.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "ratelimit.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
 /* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
  * verification and the database writes). */
 #define DAEMON_DRAIN_EXTRA_MS 3000
+/* How long the mail queue may go on sending after the listeners stopped. */
+#define DAEMON_MAIL_DRAIN_MS 5000
 
 /* State of the main loop's periodic work. Times are CLOCK_MONOTONIC seconds. */
 struct daemon_state {
 	const struct config *cfg;
 	struct ratelimit *rl;
+	struct notify *notify;
+	struct db *db; /* the main thread's connection, for the expiry pass */
 	int64_t last_rl_cleanup;
+	int64_t last_expiry;
 };
 
 static int64_t
@@ -38,12 +45,57 @@ mono_seconds(void)
 	return (int64_t)ts.tv_sec;
 }
 
+/* An address change with notify_change=1: queue the change mail (never blocks). */
+static void
+notify_change_hook(void *arg, const struct service_change *ch)
+{
+	notify_change(arg, ch->email, ch->host, ch->ipv4, ch->ipv6, ch->v4_changed, ch->v6_changed,
+		      ch->now);
+}
+
+/* An expired host: its owner gets the expiry mail. */
+static void
+notify_expiry_hook(void *arg, const struct db_host *h, int families)
+{
+	struct daemon_state *st = arg;
+	struct db_user u;
+
+	if (db_user_get(st->db, h->owner, &u) != 0) {
+		log_warnx("expiry: %s: cannot look up owner %s for the mail", h->fqdn, h->owner);
+		return;
+	}
+	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+	notify_expiry(st->notify, u.email, h, families);
+}
+
+/* The expiry pass of SPEC §7 with wall-clock time (the database stores Unix time). */
+static void
+run_expiry(struct daemon_state *st)
+{
+	struct expiry_stats stats;
+
+	if (!st->db && db_open(st->cfg, &st->db) < 0) {
+		log_error("expiry: cannot open the database; retrying on the next pass");
+		st->db = NULL;
+		return;
+	}
+	if (expiry_run(st->cfg, st->db, (int64_t)time(NULL), notify_expiry_hook, st, NULL, &stats) <
+	    0) {
+		/* A broken connection is reopened on the next pass. */
+		db_close(st->db);
+		st->db = NULL;
+	}
+}
+
 /* daemon_tick: the periodic work, run once per tick from the main thread with the
- * monotonic time `now`. Each job keeps its own interval. The expiry pass (SPEC §7,
- * every dns_service.cleanup_interval seconds) belongs here too. */
+ * monotonic time `now`. Each job keeps its own interval. */
 static void
 daemon_tick(struct daemon_state *st, int64_t now)
 {
+	if (now - st->last_expiry >= st->cfg->dns.cleanup_interval) {
+		run_expiry(st);
+		st->last_expiry = now;
+	}
 	if (now - st->last_rl_cleanup >= st->cfg->rate_limit.cleanup_interval) {
 		size_t n = ratelimit_cleanup(st->rl, now);
 
@@ -140,7 +192,8 @@ int
 daemon_run(const char *config_path, struct config *cfg)
 {
 	struct http_hooks hooks = {NULL, NULL, NULL};
-	struct daemon_state st;
+	struct daemon_state st = {0};
+	char err[512] = "";
 	struct http_server *srv = NULL;
 	sigset_t set;
 	int rc;
@@ -152,34 +205,49 @@ daemon_run(const char *config_path, struct config *cfg)
 		log_warn("cannot open the configured log");
 		return 1;
 	}
-	auth_init(0);
-	rc = migrate_database(cfg);
-	if (rc)
-		return rc;
-	if (make_ratelimit(cfg, &hooks.rl) < 0)
-		return 1;
-	/* Blocked before any thread exists, so that MHD's workers inherit the mask and
-	 * only sigtimedwait below ever sees these signals. */
+	/* Blocked before any thread exists (mail worker, MHD's pool), so that every
+	 * thread inherits the mask and only sigtimedwait below ever sees these signals. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-		ratelimit_free(hooks.rl);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		return 2;
+	auth_init(0);
+	rc = migrate_database(cfg);
+	if (rc)
+		return rc;
+	/* Templates compile now: a broken one refuses to start (FILE:LINE: message). */
+	if (notify_open(cfg, NULL, &st.notify, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	hooks.notify = notify_change_hook;
+	hooks.notify_arg = st.notify;
+	if (make_ratelimit(cfg, &hooks.rl) < 0) {
+		notify_close(st.notify, 0);
+		return 1;
 	}
 	if (http_start(cfg, &hooks, &srv) < 0) {
-		ratelimit_free(hooks.rl);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	log_info("ddns-service started");
 	st.cfg = cfg;
 	st.rl = hooks.rl;
 	st.last_rl_cleanup = mono_seconds();
+	/* The first expiry pass runs on the first tick: records that went stale while the
+	 * daemon was down are removed at once. */
+	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;
 	main_loop(&st, &set);
 	http_stop(srv, cfg->dns.dns_timeout * 1000 + DAEMON_DRAIN_EXTRA_MS);
-	ratelimit_free(hooks.rl);
 	log_info("ddns-service stopped");
-	return 0;
+	rc = 0;
+out:
+	/* After the listeners: a request in progress may still queue a mail. */
+	notify_close(st.notify, DAEMON_MAIL_DRAIN_MS);
+	db_close(st.db);
+	ratelimit_free(hooks.rl);
+	return rc;
 }

@@ -126,7 +126,7 @@ dns_server_from_cfg(const struct config *cfg, struct dns_server *srv)
 
 static void
 notify_change(const struct service_ctx *ctx, const struct service_request *req,
-	      const struct db_host *row, const struct update_plan *plan,
+	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
 	      const struct host_result *r)
 {
 	struct service_change ch;
@@ -134,6 +134,7 @@ notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	if (!ctx->notify || !req->notify_change || !(plan->v4_changed || plan->v6_changed))
 		return;
 	ch.host = row;
+	ch.email = user->email;
 	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
 	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
 	ch.v4_changed = plan->v4_changed;
@@ -146,7 +147,8 @@ notify_change(const struct service_ctx *ctx, const struct service_request *req,
  * claims what DNS does not serve and the next request retries. */
 static enum update_status
 apply_good(const struct service_ctx *ctx, const struct service_request *req,
-	   const struct db_host *row, const struct update_plan *plan, struct host_result *r)
+	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
+	   struct host_result *r)
 {
 	struct dns_server srv;
 	struct dns_result res;
@@ -172,14 +174,14 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 	}
 	log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4, r->ipv4[0] && r->ipv6[0] ? "," : "",
 		 r->ipv6);
-	notify_change(ctx, req, row, plan, r);
+	notify_change(ctx, req, user, row, plan, r);
 	return UPDATE_GOOD;
 }
 
 /* One host: look it up, decide, and carry out the decision. */
 static void
 handle_host(const struct service_ctx *ctx, const struct service_request *req,
-	    const struct update_addrs *want, struct host_result *r)
+	    const struct db_user *user, const struct update_addrs *want, struct host_result *r)
 {
 	struct db_host row;
 	struct update_plan plan;
@@ -198,7 +200,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
 	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
 	if (plan.status == UPDATE_GOOD) {
-		r->status = apply_good(ctx, req, &row, &plan, r);
+		r->status = apply_good(ctx, req, user, &row, &plan, r);
 		return;
 	}
 	if (plan.touch_families && db_host_touch(ctx->db, row.id, plan.touch_families, req->now)) {
@@ -209,7 +211,8 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 
 /* After authentication: split, detect, then every host in request order. */
 static void
-handle_hosts(const struct service_ctx *ctx, const struct service_request *req, struct outcome *o)
+handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
+	     const struct db_user *user, struct outcome *o)
 {
 	struct update_host hosts[UPDATE_MAX_HOSTS];
 	struct update_addrs want;
@@ -233,7 +236,7 @@ handle_hosts(const struct service_ctx *ctx, const struct service_request *req, s
 		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
 			r->status = UPDATE_NOTFQDN;
 		else
-			handle_host(ctx, req, &want, r);
+			handle_host(ctx, req, user, &want, r);
 	}
 }
 
@@ -341,7 +344,7 @@ handle_authenticated(const struct service_ctx *ctx, const struct service_request
 		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
 		outcome_single(o, UPDATE_BADAUTH);
 	} else {
-		handle_hosts(ctx, req, o);
+		handle_hosts(ctx, req, &user, o);
 	}
 }
 

@@ -24,6 +24,7 @@ struct ratelimit;
  * only during the call. */
 struct service_change {
 	const struct db_host *host; /* the row as it was before the update */
+	const char *email;	    /* the owner's address (the authenticated user) */
 	const char *ipv4;	    /* now published, NULL when the family was left alone */
 	const char *ipv6;
 	bool v4_changed, v6_changed;
