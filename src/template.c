@@ -4376,6 +4376,7 @@ exec_for(struct render *r, const struct stmt *s, struct buf *out)
 	const struct template_list *seq;
 	struct loop_state ls;
 	struct tv v, lv = {.type = TV_LOOP};
+	struct scope sc = {.parent = r->scope};
 	int rc;
 
 	if ((rc = eval(r, s->e, &v)) != 0 || (rc = as_sequence(r, s->line, &v, &seq)) != 0)
@@ -4386,8 +4387,9 @@ exec_for(struct render *r, const struct stmt *s, struct buf *out)
 	lv.u.loop = &ls;
 	for (size_t k = 0; k < seq->n; k++) {
 		/* Each iteration is a fresh scope, as in Jinja: a {% set %} in the body does
-		 * not carry over to the next iteration. */
-		struct scope sc = {.parent = r->scope};
+		 * not carry over to the next iteration. The bindings array is reused, so a
+		 * long loop does not eat the render's memory budget. */
+		sc.n = 0;
 		ls.index0 = (long long)k;
 		if ((rc = step(r, s->line)) != 0 ||
 		    (rc = bind_prebound(r, &sc, s->fbody.prebound, s->fbody.n)) != 0 ||
