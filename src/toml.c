@@ -2,7 +2,6 @@
 /* A TOML 1.0 parser: one pass over the text with a cursor, building a tree of values. */
 #include "toml.h"
 
-#include <errno.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -74,10 +73,19 @@ struct cursor {
 
 /* ---- errors ---- */
 
+/* Control characters are banned from strings and comments; tab is the exception. */
+static bool
+is_control(int ch)
+{
+	return (ch >= 0 && ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
 static int fail_at(struct cursor *c, int line, int col, int code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 static int fail(struct cursor *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static int vfail_at(struct cursor *c, int line, int col, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
 
 static int
 vfail_at(struct cursor *c, int line, int col, int code, const char *fmt, va_list ap)
@@ -113,7 +121,8 @@ fail(struct cursor *c, int code, const char *fmt, ...)
 	return rc;
 }
 
-/* Keys and tokens quoted in messages: at most 48 bytes, non-printables as '?'. */
+/* Keys and tokens quoted in messages: at most 48 bytes, cut at a character boundary,
+ * control characters as '?'. */
 struct shown {
 	char s[52];
 };
@@ -122,12 +131,17 @@ static struct shown
 show(const char *s, size_t len)
 {
 	struct shown out;
-	size_t i, n = len > 48 ? 48 : len;
+	size_t i, n = len;
 
+	if (n > 48)
+		for (n = 48; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
+			;
 	for (i = 0; i < n; i++)
-		out.s[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (n < len)
-		memcpy(out.s + n, "...", 3), n += 3;
+		out.s[i] = is_control((unsigned char)s[i]) ? '?' : s[i];
+	if (n < len) {
+		memcpy(out.s + n, "...", 3);
+		n += 3;
+	}
 	out.s[n] = '\0';
 	return out;
 }
@@ -205,13 +219,6 @@ static bool
 is_digit(int ch)
 {
 	return ch >= '0' && ch <= '9';
-}
-
-/* Control characters are banned from strings and comments; tab is the exception. */
-static bool
-is_control(int ch)
-{
-	return (ch >= 0 && ch < 0x20 && ch != '\t') || ch == 0x7f;
 }
 
 static bool
@@ -396,32 +403,38 @@ node_new(struct cursor *c, enum toml_type type, int depth, int line, int col, st
 	return 0;
 }
 
-/* Makes room for one more item in an array of `size`-byte items with *cap slots. */
-static int
-grow(void **items, size_t len, size_t *cap, size_t size)
+/* Makes room for one more item in an array of `size`-byte items with *cap slots: returns
+ * the (maybe moved) items, or NULL when out of memory (the old items stay valid). */
+static void *
+grow(void *items, size_t len, size_t *cap, size_t size)
 {
 	size_t ncap;
 	void *p;
 
 	if (len < *cap)
-		return 0;
+		return items;
 	ncap = *cap ? *cap * 2 : 4;
-	p = reallocarray(*items, ncap, size);
-	if (!p)
-		return ERR_NOMEM;
-	*items = p;
-	*cap = ncap;
-	return 0;
+	p = reallocarray(items, ncap, size);
+	if (p)
+		*cap = ncap;
+	return p;
 }
 
+/* FNV-1a, finished by a mixer keyed with the table's address: which keys collide differs
+ * from run to run (ASLR), so crafted input cannot easily make one table's index quadratic. */
 static uint32_t
-key_hash(const char *s, size_t len)
+key_hash(const struct node *t, const char *s, size_t len)
 {
 	uint32_t h = 2166136261u;
 
 	while (len--)
 		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
+	h ^= (uint32_t)((uintptr_t)t >> 4);
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
 }
 
 static bool
@@ -443,7 +456,7 @@ table_slot(const struct node *t, const char *key, size_t len)
 				return (long)i;
 		return -1;
 	}
-	for (i = key_hash(key, len) & (t->index_cap - 1); t->index[i];
+	for (i = key_hash(t, key, len) & (t->index_cap - 1); t->index[i];
 	     i = (i + 1) & (t->index_cap - 1))
 		if (key_eq(&items[t->index[i] - 1], key, len))
 			return (long)t->index[i] - 1;
@@ -454,7 +467,7 @@ static void
 index_put(struct node *t, size_t slot)
 {
 	const struct toml_kv *kv = &t->v.u.tab.items[slot];
-	size_t i = key_hash(kv->key, kv->key_len) & (t->index_cap - 1);
+	size_t i = key_hash(t, kv->key, kv->key_len) & (t->index_cap - 1);
 
 	while (t->index[i])
 		i = (i + 1) & (t->index_cap - 1);
@@ -499,13 +512,15 @@ table_find(const struct node *t, const struct key_part *k)
 static int
 table_add(struct cursor *c, struct node *t, struct key_part *k, struct node *v)
 {
+	struct toml_kv *items = grow(t->v.u.tab.items, t->v.u.tab.len, &t->cap, sizeof(*items));
 	struct toml_kv *kv;
 
-	if (grow((void **)&t->v.u.tab.items, t->v.u.tab.len, &t->cap, sizeof(*kv)) != 0) {
+	if (!items) {
 		node_free(v);
 		return fail_at(c, k->line, k->col, ERR_NOMEM, "out of memory");
 	}
-	kv = &t->v.u.tab.items[t->v.u.tab.len++];
+	t->v.u.tab.items = items;
+	kv = &items[t->v.u.tab.len++];
 	kv->key = k->s;
 	kv->key_len = k->len;
 	kv->line = k->line;
@@ -521,11 +536,14 @@ table_add(struct cursor *c, struct node *t, struct key_part *k, struct node *v)
 static int
 array_push(struct cursor *c, struct node *a, struct node *v)
 {
-	if (grow((void **)&a->v.u.arr.items, a->v.u.arr.len, &a->cap, sizeof(v)) != 0) {
+	struct toml_value **items = grow(a->v.u.arr.items, a->v.u.arr.len, &a->cap, sizeof(*items));
+
+	if (!items) {
 		node_free(v);
 		return fail(c, ERR_NOMEM, "out of memory");
 	}
-	a->v.u.arr.items[a->v.u.arr.len++] = &v->v;
+	a->v.u.arr.items = items;
+	items[a->v.u.arr.len++] = &v->v;
 	return 0;
 }
 
@@ -701,14 +719,16 @@ scan_string(struct cursor *c, bool key)
 
 		if (ch < 0)
 			return fail_at(c, line, col, ERR_INVAL, "unterminated string");
-		if (ch == q && multiline)
+		if (ch == q && multiline) {
 			rc = multiline_quote(c, q, &done);
-		else if (ch == q)
-			advance(c, 1), done = true;
-		else if (ch == '\\' && !literal)
+		} else if (ch == q) {
+			advance(c, 1);
+			done = true;
+		} else if (ch == '\\' && !literal) {
 			rc = escape(c, multiline);
-		else
+		} else {
 			rc = string_char(c, multiline);
+		}
 	}
 	return rc;
 }
@@ -919,7 +939,6 @@ set_float(struct cursor *c, char *tok, int line, int col, struct node *n)
 	*w = '\0';
 	if (!c->c_locale && !(c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0)))
 		return fail_at(c, line, col, ERR_NOMEM, "out of memory");
-	errno = 0;
 	n->v.u.f = strtod_l(tok, &end, c->c_locale);
 	if (*end != '\0') /* cannot happen after the grammar check */
 		return fail_at(c, line, col, ERR_INTERNAL, "float not understood");
