@@ -844,7 +844,9 @@ lex_raw(struct lexer *lx, size_t text_from, size_t i, int *rc)
 			skip_space(lx);
 		return 1;
 	}
-	*rc = lex_fail(lx, "Missing end of raw directive");
+	if (body < lx->len) /* as for comments, an empty rest of the source is accepted */
+		*rc = lex_fail(lx, "Missing end of raw directive");
+	lx->pos = lx->len;
 	return 1;
 }
 
@@ -869,6 +871,10 @@ lex_comment(struct lexer *lx)
 			skip_space(lx);
 		return 0;
 	}
+	/* Jinja's "(.)" failure rule needs one more character: at the very end of the
+	 * source an unclosed comment is silently accepted. */
+	if (lx->pos >= lx->len)
+		return 0;
 	return lex_fail(lx, "Missing end of comment tag");
 }
 
@@ -2438,15 +2444,25 @@ parse_set(struct parser *p, struct stmt **out)
 	return 0;
 }
 
+/* parse_print: {% print a, b %} prints each expression; {% print %} prints nothing. */
 static int
 parse_print(struct parser *p, struct stmt **out)
 {
-	struct stmt *s;
+	struct stmt **tail = out;
 
-	NEWST(s, ST_OUTPUT, cur(p)->line);
+	*out = NULL;
 	advance(p);
-	TRY(parse_tuple(p, true, false, &s->e));
-	*out = s;
+	while (cur(p)->type != TK_BLOCK_END) {
+		struct stmt *s;
+		if (*out)
+			TRY(expect_op(p, OP_COMMA, "','"));
+		NEWST(s, ST_OUTPUT, cur(p)->line);
+		TRY(parse_expression(p, true, &s->e));
+		*tail = s;
+		tail = &s->next;
+	}
+	if (!*out)
+		NEWST(*out, ST_TEXT, cur(p)->line);
 	return 0;
 }
 
@@ -2512,6 +2528,8 @@ subparse(struct parser *p, const char *const *end_tokens, struct stmt **out)
 			return unexpected(p, "template data or a tag");
 		}
 		*tail = s;
+		while (s->next) /* {% print a, b %} is several statements */
+			s = s->next;
 		tail = &s->next;
 	}
 }
@@ -2737,8 +2755,12 @@ stmts_name(struct stmt *s, int sym)
 				any = true;
 			if (stmts_name(s->orelse, sym))
 				any = true;
-		} else if (stmts_name(s->body, sym) | stmts_name(s->orelse, sym)) {
-			any = true;
+		} else {
+			/* Both branches are walked: nested loops need their flag set. */
+			bool in_body = stmts_name(s->body, sym);
+			bool in_else = stmts_name(s->orelse, sym);
+			if (in_body || in_else)
+				any = true;
 		}
 	}
 	return any;
@@ -3895,6 +3917,16 @@ parse_py_int(const char *p, size_t n, int base, long long *out, bool *too_big)
 		end--;
 	if (i < end && (p[i] == '+' || p[i] == '-'))
 		neg = p[i++] == '-';
+	if (base == 0) { /* the base comes from the prefix; "010" is not allowed */
+		char c = end - i >= 2 && p[i] == '0' ? (char)ascii_lower((unsigned char)p[i + 1])
+						     : 0;
+		base = c == 'x' ? 16 : c == 'o' ? 8 : c == 'b' ? 2 : 10;
+		if (base == 10 && end - i >= 2 && p[i] == '0') {
+			for (size_t j = i; j < end; j++)
+				if (p[j] != '0' && p[j] != '_')
+					return false;
+		}
+	}
 	if (end - i >= 2 && p[i] == '0') {
 		char c = (char)ascii_lower((unsigned char)p[i + 1]);
 		if ((base == 16 && c == 'x') || (base == 8 && c == 'o') ||
@@ -3979,18 +4011,20 @@ parse_py_float_int(const char *p, size_t n, long long *out)
 	return 1;
 }
 
+/* filter_int: jinja2's do_int: int(value, base) for strings, int(value) otherwise, then
+ * int(float(value)), then the default. A bad base is a ValueError/TypeError of the first
+ * step, so the float fallback still applies. */
 static int
 filter_int(struct render *r, int line, const struct tv *v, const struct tv *dflt,
 	   const struct tv *base_v, struct tv *out)
 {
 	long long base = 10, val;
-	bool too_big;
+	bool too_big, base_ok = true;
 	int f;
 
 	if (base_v) {
-		if (!is_num(base_v) || num(base_v) < 2 || num(base_v) > 36)
-			return rfail(r, line, ERR_INVAL, "int() base must be >= 2 and <= 36");
-		base = num(base_v);
+		base = is_num(base_v) ? num(base_v) : -1;
+		base_ok = base == 0 || (base >= 2 && base <= 36);
 	}
 	*out = dflt ? *dflt : tv_int(0);
 	switch (v->type) {
@@ -3998,7 +4032,7 @@ filter_int(struct render *r, int line, const struct tv *v, const struct tv *dflt
 	case TV_INT:
 	case TV_BOOL: *out = tv_int(num(v)); return 0;
 	case TV_STR:
-		if (parse_py_int(v->u.s.p, v->u.s.n, (int)base, &val, &too_big)) {
+		if (base_ok && parse_py_int(v->u.s.p, v->u.s.n, (int)base, &val, &too_big)) {
 			if (too_big)
 				return overflow(r, line);
 			*out = tv_int(val);
