@@ -279,6 +279,7 @@ read_line(int fd, char *pw, size_t len)
 	if (n > 0 && pw[n - 1] == '\r')
 		n--;
 	pw[n] = '\0';
+	toolong = toolong || n > AUTH_PASSWORD_MAX;
 	ch = 0;
 	return toolong ? ERR_TOOBIG : 0;
 }
@@ -304,7 +305,8 @@ prompt_tty(int fd, const char *prompt, char *pw, size_t len)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
-	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &noecho) != 0)
+	/* Echo off before the prompt appears, so nothing typed after it is shown. */
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0 || write(fd, prompt, strlen(prompt)) < 0)
 		rc = ERR_IO;
 	else
 		rc = read_line(fd, pw, len);
