@@ -8,15 +8,15 @@
 #include <stddef.h>
 
 /* RFC 9106's second recommended option; compatible with argon2-cffi >= 21.2 defaults. */
-#define AUTH_T_COST 3
-#define AUTH_M_COST 65536 /* KiB: each verification holds 64 MiB */
-#define AUTH_PARALLELISM 4
-#define AUTH_SALT_LEN 16
-#define AUTH_HASH_LEN 32
-#define AUTH_PHC_MAX 256      /* bytes of a stored PHC string incl. NUL */
+#define AUTH_T_COST	  3
+#define AUTH_M_COST	  65536 /* KiB: each verification holds 64 MiB */
+#define AUTH_PARALLELISM  4
+#define AUTH_SALT_LEN	  16
+#define AUTH_HASH_LEN	  32
+#define AUTH_PHC_MAX	  256 /* bytes of a stored PHC string incl. NUL */
 #define AUTH_PASSWORD_MAX 1024
 #define AUTH_USERNAME_MAX 64
-#define AUTH_EMAIL_MAX 254
+#define AUTH_EMAIL_MAX	  254
 
 /* auth_init: at most `max_concurrent` verifications run at once (0 = number of
  * cores). Call once before auth_verify is used from several threads. */

@@ -23,25 +23,25 @@ struct db_user {
 	char name[AUTH_USERNAME_MAX + 1];
 	char email[AUTH_EMAIL_MAX + 1];
 	char pw_hash[AUTH_PHC_MAX];
-	int64_t created;            /* unix time */
+	int64_t created; /* unix time */
 };
 
 /* One address family's state of a host. */
 struct db_rr {
-	char ip[ADDR_STRLEN];       /* last published address, "" if never */
-	int64_t updated;            /* unix time of the last good/nochg, 0 if never */
-	bool expired;               /* deleted from DNS by the expiry pass */
+	char ip[ADDR_STRLEN]; /* last published address, "" if never */
+	int64_t updated;      /* unix time of the last good/nochg, 0 if never */
+	bool expired;	      /* deleted from DNS by the expiry pass */
 };
 
 struct db_host {
 	int64_t id;
 	int64_t user_id;
 	char owner[AUTH_USERNAME_MAX + 1];
-	char hostname[HOSTNAME_MAX + 1];   /* A-label, lower-case, e.g. "home" */
-	char zone[HOSTNAME_MAX + 1];       /* "dyn.example.com" */
-	char fqdn[HOSTNAME_MAX + 1];       /* "home.dyn.example.com" (unique) */
+	char hostname[HOSTNAME_MAX + 1]; /* A-label, lower-case, e.g. "home" */
+	char zone[HOSTNAME_MAX + 1];	 /* "dyn.example.com" */
+	char fqdn[HOSTNAME_MAX + 1];	 /* "home.dyn.example.com" (unique) */
 	int dns_ttl;
-	int expiry_ttl;                    /* 0 = never expires */
+	int expiry_ttl; /* 0 = never expires */
 	struct db_rr v4, v6;
 	int64_t created;
 };
@@ -60,6 +60,7 @@ struct db_ops {
 	int (*migrate)(struct db *db);
 	int (*schema_version)(struct db *db, int *version);
 
+	/* u->id is ignored; u->created 0 = now. */
 	int (*user_add)(struct db *db, const struct db_user *u);
 	int (*user_get)(struct db *db, const char *name, struct db_user *out);
 	/* *out is malloc'ed, ordered by name; caller frees. */
@@ -69,7 +70,9 @@ struct db_ops {
 	int (*user_set_password)(struct db *db, const char *name, const char *pw_hash);
 	int (*user_set_email)(struct db *db, const char *name, const char *email);
 
-	/* ERR_NOTFOUND when the owner does not exist, ERR_EXISTS for a duplicate fqdn. */
+	/* ERR_NOTFOUND when the owner does not exist, ERR_EXISTS for a duplicate fqdn.
+	 * The owner is h->owner by name (h->user_id when owner is ""); the fqdn is h->fqdn
+	 * (hostname.zone when ""); h->created 0 = now; addresses start unset. */
 	int (*host_add)(struct db *db, const struct db_host *h);
 	int (*host_get)(struct db *db, const char *fqdn, struct db_host *out);
 	/* user NULL = all hosts; ordered by fqdn; *out malloc'ed, caller frees. */
@@ -80,16 +83,17 @@ struct db_ops {
 	 * ip, updated = now, expired = false. ip may be "" to record a deletion. */
 	int (*host_set_addr)(struct db *db, int64_t host_id, int families, const char *ipv4,
 			     const char *ipv6, int64_t now);
-	/* nochg: refreshes `updated` for `families` without changing addresses. */
+	/* nochg: refreshes `updated` for `families` without changing addresses. Leaves
+	 * `expired` alone: only host_set_addr brings an expired family back. */
 	int (*host_touch)(struct db *db, int64_t host_id, int families, int64_t now);
 	/* Hosts with at least one live family whose updated + expiry_ttl <= now
-	 * (expiry_ttl > 0), at most `limit`, cost proportional to the result (index). */
+	 * (expiry_ttl > 0), at most `limit`, ordered by id, cost proportional to the
+	 * result (index). Expired families and deleted ("") addresses are never due. */
 	int (*host_due)(struct db *db, int64_t now, size_t limit, struct db_host **out,
 			size_t *len);
 	/* Marks `families` expired, but only where the family is still due at `now`
 	 * (a concurrent update wins). *claimed gets the families actually marked. */
-	int (*host_expire)(struct db *db, int64_t host_id, int families, int64_t now,
-			   int *claimed);
+	int (*host_expire)(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
