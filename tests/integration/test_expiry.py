@@ -364,3 +364,26 @@ def test_dns_down_leaves_host_for_a_later_pass(make_daemon, sink, tmp_path):
         assert len(msgs) == 1 and fqdn in str(msgs[0]["Subject"])
     finally:
         own.stop()
+
+
+# --- several daemons, one database -----------------------------------------------------
+def test_two_daemons_sharing_a_database_mail_once(make_daemon, sink, bind):
+    """SPEC §7: the claim in the database is conditional, so whichever daemon's pass
+    comes second finds nothing to announce. (Both passes run every second; whether they
+    overlap is up to timing, so this can only catch a double expiry, not prove none.)"""
+    hosts = [new_host() for _ in range(5)]
+    d1 = make(make_daemon, sink, [h for h, _ in hosts])
+    d2 = make_daemon(config={"dns_service": {"cleanup_interval": 1},
+                             "database": {"path": str(d1.workdir / "ddns.db")},
+                             "email": email_config(sink.port)})
+    for i, (_, fqdn) in enumerate(hosts):
+        r = update(d2 if i % 2 else d1, fqdn, myip=f"192.0.2.{50 + i}")
+        assert r.text == f"good 192.0.2.{50 + i}\n"
+    for _, fqdn in hosts:
+        backdate(d1, fqdn, EXPIRY_TTL + 5, ("ipv4",))
+    wait_until(lambda: all(not bind.query(f, "A") for _, f in hosts), what="expiry")
+    assert len(sink.wait_for(len(hosts))) == len(hosts)
+    wait_passes(d1, 2)
+    subjects = sorted(str(m["Subject"]) for m in sink.messages())
+    assert subjects == sorted(f"[DDNS] {f} expired: A record removed" for _, f in hosts)
+    assert all(r["ipv4_expired"] for r in d2.hosts().values())
