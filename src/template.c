@@ -4170,7 +4170,7 @@ apply_test(struct render *r, const struct expr *e, const struct tv *v, const str
 	   bool *res)
 {
 	int line = e->line, rc;
-	bool ok;
+	bool ok = false;
 
 	switch ((enum test_id)e->op) {
 	case T_DEFINED: *res = v->type != TV_UNDEF; return 0;
