@@ -20,7 +20,10 @@
 #include "db.h"
 #include "dns.h"
 #include "err.h"
+#include "expiry.h"
 #include "hostname.h"
+#include "notify.h"
+#include "log.h"
 
 #define CLI_MAX_POS    4      /* positional arguments of the longest command */
 #define CLI_SHOWN_MAX  80     /* bytes of user input echoed back in a message */
@@ -876,11 +879,51 @@ cmd_host_modify(struct cli_ctx *c)
 	return 0;
 }
 
+/* How long `cleanup` waits for its expiry mails to be sent before exiting. */
+#define CLI_MAIL_DRAIN_MS 15000
+
+struct cleanup_ctx {
+	struct cli_ctx *c;
+	struct notify *notify;
+};
+
+/* An expired host: its owner gets the expiry mail. */
+static void
+cleanup_notify(void *arg, const struct db_host *h, int families)
+{
+	struct cleanup_ctx *cc = arg;
+	struct db_user u;
+
+	if (db_user_get(cc->c->db, h->owner, &u) != 0) {
+		log_warnx("expiry: %s: cannot look up owner %s for the mail", h->fqdn, h->owner);
+		return;
+	}
+	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+	notify_expiry(cc->notify, u.email, h, families);
+}
+
+/* One expiry pass, as the daemon runs it every cleanup_interval; prints what expired. */
 static int
 cmd_cleanup(struct cli_ctx *c)
 {
-	(void)c;
-	return err_line(CLI_EXIT_INTERNAL, "cleanup: not implemented yet");
+	struct cleanup_ctx cc = {c, NULL};
+	struct expiry_stats st;
+	char err[512] = "";
+	int rc;
+
+	if (notify_open(c->cfg, NULL, &cc.notify, err, sizeof(err)) != 0)
+		return err_line(CLI_EXIT_USER, "%s", err);
+	rc = expiry_run(c->cfg, c->db, (int64_t)time(NULL), cleanup_notify, &cc, stdout, &st);
+	fflush(stdout);
+	notify_close(cc.notify, CLI_MAIL_DRAIN_MS);
+	if (rc != 0)
+		return db_error(rc, "the expiry pass failed");
+	if (st.dns_failures)
+		return err_line(CLI_EXIT_INTERNAL,
+				"%zu host(s) could not be deleted from DNS; they stay due for the "
+				"next pass",
+				st.dns_failures);
+	return 0;
 }
 
 /* ---- dispatch ---- */
