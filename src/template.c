@@ -3902,6 +3902,37 @@ filter_replace(struct render *r, int line, const struct tv *s, const struct tv *
 	return p ? 0 : rnomem(r, line);
 }
 
+/* is_num_space: the whitespace int() and float() ignore around a number: ASCII
+ * \t\n\v\f\r and space (not \x1c-\x1f, unlike str.strip()), and Unicode spaces. */
+static bool
+is_num_space(uint32_t c)
+{
+	if (c < 0x80)
+		return c == ' ' || (c >= 0x09 && c <= 0x0d);
+	return is_py_space(c);
+}
+
+/* num_strip: narrows p[*from..*to) to exclude the whitespace around a number. */
+static void
+num_strip(const char *p, size_t *from, size_t *to)
+{
+	while (*from < *to) {
+		size_t i = *from;
+		if (!is_num_space(utf8_next(p, *to, &i)))
+			break;
+		*from = i;
+	}
+	while (*to > *from) {
+		size_t k = *to - 1, i;
+		while (k > *from && ((unsigned char)p[k] & 0xc0) == 0x80)
+			k--;
+		i = k;
+		if (!is_num_space(utf8_next(p, *to, &i)))
+			break;
+		*to = k;
+	}
+}
+
 /* parse_py_int: Python's int(str, base) for bases 2..36 (ASCII digits only). */
 static bool
 parse_py_int(const char *p, size_t n, int base, long long *out, bool *too_big)
@@ -3911,10 +3942,7 @@ parse_py_int(const char *p, size_t n, int base, long long *out, bool *too_big)
 	unsigned long long v = 0;
 
 	*too_big = false;
-	while (i < end && is_py_space((unsigned char)p[i]))
-		i++;
-	while (end > i && is_py_space((unsigned char)p[end - 1]))
-		end--;
+	num_strip(p, &i, &end);
 	if (i < end && (p[i] == '+' || p[i] == '-'))
 		neg = p[i++] == '-';
 	if (base == 0) { /* the base comes from the prefix; "010" is not allowed */
@@ -3974,10 +4002,7 @@ parse_py_float_int(const char *p, size_t n, long long *out)
 	double d;
 	char *stop;
 
-	while (i < end && is_py_space((unsigned char)p[i]))
-		i++;
-	while (end > i && is_py_space((unsigned char)p[end - 1]))
-		end--;
+	num_strip(p, &i, &end);
 	if (end - i >= sizeof(tmp) || end == i)
 		return 0;
 	for (size_t j = i; j < end; j++) {
