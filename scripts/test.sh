@@ -16,7 +16,7 @@ RESULTS=$(mktemp)
 trap 'rm -f "$RESULTS"' EXIT
 # Sanitizer reports must fail the test that triggered them.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 
 # step NAME COMMAND... : runs a step, records "NAME passed|failed counts".
