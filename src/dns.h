@@ -12,31 +12,31 @@
 #include "tsig.h"
 
 struct dns_server {
-	char addr[ADDR_STRLEN];  /* the server's IP address */
+	char addr[ADDR_STRLEN]; /* the server's IP address */
 	int port;
-	int timeout_ms;          /* bounds the whole exchange, retries and TCP included */
+	int timeout_ms; /* bounds the whole exchange, retries and TCP included */
 };
 
 enum dns_action {
-	DNS_KEEP = 0,  /* leave this family's RRset alone */
-	DNS_SET,       /* delete the RRset, add one record with `ttl` */
-	DNS_DELETE     /* delete the RRset */
+	DNS_KEEP = 0, /* leave this family's RRset alone */
+	DNS_SET,      /* delete the RRset, add one record with `ttl` */
+	DNS_DELETE    /* delete the RRset */
 };
 
 /* One UPDATE message: both families of one name in one zone. */
 struct dns_change {
-	char fqdn[HOSTNAME_MAX + 1];  /* A-label, no trailing dot */
+	char fqdn[HOSTNAME_MAX + 1]; /* A-label, no trailing dot */
 	char zone[HOSTNAME_MAX + 1];
 	int ttl;
 	enum dns_action v4, v6;
-	char ipv4[ADDR_STRLEN];       /* for DNS_SET */
+	char ipv4[ADDR_STRLEN]; /* for DNS_SET */
 	char ipv6[ADDR_STRLEN];
 };
 
 struct dns_result {
-	int rcode;       /* DNS rcode of the reply (0 NOERROR), -1 when there was none */
-	int tsig_error;  /* TSIG error field of the reply (16 BADSIG, 17 BADKEY...), 0 if none */
-	char msg[200];   /* human-readable reason on failure, for the log */
+	int rcode;	/* DNS rcode of the reply (0 NOERROR), -1 when there was none */
+	int tsig_error; /* TSIG error field of the reply (16 BADSIG, 17 BADKEY...), 0 if none */
+	char msg[200];	/* human-readable reason on failure, for the log */
 };
 
 /* dns_update: sends one UPDATE for `ch` to `srv`, signed with `key` (NULL = unsigned),

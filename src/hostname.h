@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define HOSTNAME_MAX 253   /* octets of a name in text form, without trailing dot */
+#define HOSTNAME_MAX	   253 /* octets of a name in text form, without trailing dot */
 #define HOSTNAME_LABEL_MAX 63
 
 /* hostname_normalize: turns `in` (UTF-8, possibly Unicode, possibly with one trailing

@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 /* Hard limits, so that hostile input cannot exhaust the stack or memory. */
-#define TOML_MAX_DEPTH 64            /* nesting of arrays/inline tables */
-#define TOML_MAX_INPUT (16u << 20)   /* bytes of one document */
-#define TOML_MAX_VALUES (1u << 20)   /* values (incl. tables) in one document */
+#define TOML_MAX_DEPTH	64	    /* nesting of arrays/inline tables */
+#define TOML_MAX_INPUT	(16u << 20) /* bytes of one document */
+#define TOML_MAX_VALUES (1u << 20)  /* values (incl. tables) in one document */
 
 enum toml_type {
 	TOML_TABLE,
@@ -19,29 +19,29 @@ enum toml_type {
 	TOML_INTEGER,
 	TOML_FLOAT,
 	TOML_BOOL,
-	TOML_DATETIME,       /* offset date-time: 1979-05-27T07:32:00Z */
+	TOML_DATETIME,	     /* offset date-time: 1979-05-27T07:32:00Z */
 	TOML_DATETIME_LOCAL, /* 1979-05-27T07:32:00 */
 	TOML_DATE_LOCAL,     /* 1979-05-27 */
-	TOML_TIME_LOCAL      /* 07:32:00 */
+	TOML_TIME_LOCAL	     /* 07:32:00 */
 };
 
 struct toml_value;
 
 /* One key of a table, in definition order. */
 struct toml_kv {
-	char *key;      /* the key, UTF-8, may contain NUL bytes: use key_len */
+	char *key; /* the key, UTF-8, may contain NUL bytes: use key_len */
 	size_t key_len;
-	int line, col;  /* where the key was (first) defined, 1-based */
+	int line, col; /* where the key was (first) defined, 1-based */
 	struct toml_value *value;
 };
 
 struct toml_datetime {
-	int year, month, day;          /* 0 for a local time */
-	int hour, minute, second;      /* 0 for a local date */
-	int nanosecond;                /* fractional seconds, truncated to 9 digits */
-	int frac_digits;               /* digits of the fraction as written (0 = none) */
-	int offset_minutes;            /* offset from UTC, TOML_DATETIME only */
-	bool offset_z;                 /* written as Z/z rather than +00:00 */
+	int year, month, day;	  /* 0 for a local time */
+	int hour, minute, second; /* 0 for a local date */
+	int nanosecond;		  /* fractional seconds, truncated to 9 digits */
+	int frac_digits;	  /* digits of the fraction as written (0 = none) */
+	int offset_minutes;	  /* offset from UTC, TOML_DATETIME only */
+	bool offset_z;		  /* written as Z/z rather than +00:00 */
 };
 
 struct toml_value {
@@ -68,8 +68,8 @@ struct toml_value {
 };
 
 struct toml_error {
-	int line, col;      /* 1-based position of the problem */
-	char msg[200];      /* one English sentence, no position */
+	int line, col; /* 1-based position of the problem */
+	char msg[200]; /* one English sentence, no position */
 };
 
 /* toml_parse: parses `len` bytes of TOML. On success *root is a TOML_TABLE that the
