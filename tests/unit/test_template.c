@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "tap.h"
+#include "buf.h"
 #include "template.h"
 
 static char err[512];
@@ -175,6 +176,20 @@ test_render_errors(void)
 	is_int(rc, ERR_INVAL, "str + int");
 }
 
+/* prefix + n × unit + suffix, as a new string (caller frees). */
+static char *
+repeat(const char *prefix, const char *unit, int n, const char *suffix)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	buf_adds(&b, prefix);
+	for (int k = 0; k < n; k++)
+		buf_adds(&b, unit);
+	buf_adds(&b, suffix);
+	return buf_steal(&b);
+}
+
 static void
 test_limits(void)
 {
@@ -198,26 +213,18 @@ test_limits(void)
 	}
 	free(big);
 	/* Block nesting. */
-	deep = malloc(200 * 20 + 1);
-	deep[0] = 0;
-	for (int k = 0; k < 200; k++)
-		strcat(deep, "{% if 1 %}");
+	deep = repeat("", "{% if 1 %}", 200, "");
 	is_int(compile_rc(deep), ERR_INVAL, "block nesting limit");
 	ok(strstr(err, "nested too deeply") != NULL, "message: %s", err);
+	free(deep);
 	/* Expression nesting: parentheses and long left-associative chains. */
-	strcpy(deep, "{{ ");
-	for (int k = 0; k < 200; k++)
-		strcat(deep, "(");
+	deep = repeat("{{ ", "(", 200, "");
 	is_int(compile_rc(deep), ERR_INVAL, "parenthesis nesting limit");
-	strcpy(deep, "{{ 1");
-	for (int k = 0; k < 200; k++)
-		strcat(deep, " + 1");
-	strcat(deep, " }}");
+	free(deep);
+	deep = repeat("{{ 1", " + 1", 200, " }}");
 	is_int(compile_rc(deep), ERR_INVAL, "operator chain depth limit");
-	strcpy(deep, "{{ 'a'");
-	for (int k = 0; k < 200; k++)
-		strcat(deep, " ~ 'a'");
-	strcat(deep, " }}");
+	free(deep);
+	deep = repeat("{{ 'a'", " ~ 'a'", 200, " }}");
 	is_int(compile_rc(deep), 0, "~ chains are flat and have no such limit");
 	free(deep);
 	/* Evaluation steps: 300^3 iterations. */
