@@ -7,8 +7,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "build_config.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "auth.h"
 #include "db.h"
@@ -26,11 +33,25 @@
 /* How long the mail queue may go on sending after the listeners stopped. */
 #define DAEMON_MAIL_DRAIN_MS 5000
 
-/* State of the main loop's periodic work. Times are CLOCK_MONOTONIC seconds. */
-struct daemon_state {
-	const struct config *cfg;
+/* One loaded configuration and what was built from it. The current generation
+ * serves; one replaced by a reload waits in the retired list until no request uses
+ * it any more. */
+struct daemon_gen {
+	struct config *cfg; /* owned, except the start-up one (daemon_state.boot) */
 	struct ratelimit *rl;
+	bool owns_rl; /* false when a newer generation took the limiter over */
 	struct notify *notify;
+	struct daemon_gen *next; /* retired list, oldest first */
+};
+
+/* State of the main loop. Times are CLOCK_MONOTONIC seconds. */
+struct daemon_state {
+	const char *config_path;
+	bool debug;	     /* --debug: DEBUG whatever the file says, also after a reload */
+	struct config *boot; /* the start-up configuration: listeners, database; owned */
+	struct daemon_gen *cur;
+	struct daemon_gen *retired; /* freed oldest first: a newer one may own their limiter */
+	struct http_server *srv;
 	struct db *db; /* the main thread's connection, for the expiry pass */
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
@@ -65,7 +86,7 @@ notify_expiry_hook(void *arg, const struct db_host *h, int families)
 		return;
 	}
 	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
-	notify_expiry(st->notify, u.email, h, families);
+	notify_expiry(st->cur->notify, u.email, h, families);
 }
 
 /* The expiry pass of SPEC §7 with wall-clock time (the database stores Unix time). */
@@ -74,13 +95,14 @@ run_expiry(struct daemon_state *st)
 {
 	struct expiry_stats stats;
 
-	if (!st->db && db_open(st->cfg, &st->db) < 0) {
+	/* The database is the start-up one: a reload does not move it. */
+	if (!st->db && db_open(st->boot, &st->db) < 0) {
 		log_error("expiry: cannot open the database; retrying on the next pass");
 		st->db = NULL;
 		return;
 	}
-	if (expiry_run(st->cfg, st->db, (int64_t)time(NULL), notify_expiry_hook, st, NULL, &stats) <
-	    0) {
+	if (expiry_run(st->cur->cfg, st->db, (int64_t)time(NULL), notify_expiry_hook, st, NULL,
+		       &stats) < 0) {
 		/* A broken connection is reopened on the next pass. */
 		db_close(st->db);
 		st->db = NULL;
@@ -92,12 +114,14 @@ run_expiry(struct daemon_state *st)
 static void
 daemon_tick(struct daemon_state *st, int64_t now)
 {
-	if (now - st->last_expiry >= st->cfg->dns.cleanup_interval) {
+	const struct config *cfg = st->cur->cfg;
+
+	if (now - st->last_expiry >= cfg->dns.cleanup_interval) {
 		run_expiry(st);
 		st->last_expiry = now;
 	}
-	if (now - st->last_rl_cleanup >= st->cfg->rate_limit.cleanup_interval) {
-		size_t n = ratelimit_cleanup(st->rl, now);
+	if (now - st->last_rl_cleanup >= cfg->rate_limit.cleanup_interval) {
+		size_t n = ratelimit_cleanup(st->cur->rl, now);
 
 		if (n)
 			log_debug("rate limiter: forgot %zu idle clients", n);
@@ -161,6 +185,207 @@ make_ratelimit(const struct config *cfg, struct ratelimit **out)
 	return err;
 }
 
+/* Tells systemd (Type=notify) what the daemon is doing; a no-op without libsystemd or
+ * outside systemd (no NOTIFY_SOCKET). */
+static void
+daemon_notify(const char *state)
+{
+#if HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* The change hook of a generation's notifier (never blocks: the mail module queues). */
+static void
+hooks_for(const struct daemon_gen *g, struct http_hooks *h)
+{
+	h->rl = g->rl;
+	h->notify = notify_change_hook;
+	h->notify_arg = g->notify;
+}
+
+/* Frees a generation's limiter (when it owns it), notifier and configuration; the
+ * notifier gets a short drain for mails a request of this generation queued. */
+static void
+gen_free(struct daemon_gen *g, const struct config *boot)
+{
+	if (!g)
+		return;
+	notify_close(g->notify, DAEMON_MAIL_DRAIN_MS);
+	if (g->owns_rl)
+		ratelimit_free(g->rl);
+	if (g->cfg != boot)
+		config_free(g->cfg);
+	free(g);
+}
+
+static bool
+rate_limits_equal(const struct config *a, const struct config *b)
+{
+	return a->rate_limit.enabled == b->rate_limit.enabled &&
+	       a->rate_limit.good_window_seconds == b->rate_limit.good_window_seconds &&
+	       a->rate_limit.good_max_requests == b->rate_limit.good_max_requests &&
+	       a->rate_limit.bad_window_seconds == b->rate_limit.bad_window_seconds &&
+	       a->rate_limit.bad_max_requests == b->rate_limit.bad_max_requests;
+}
+
+/* Builds a generation for `cfg`, which it takes over. The rate limiter of `prev` is
+ * kept when the limits did not change, so that a reload (logrotate sends SIGHUP every
+ * day) does not forgive an abusive client. Errors are logged. */
+static int
+gen_new(struct config *cfg, struct daemon_gen *prev, struct daemon_gen **out)
+{
+	struct daemon_gen *g = calloc(1, sizeof(*g));
+	char err[512] = "";
+	int rc;
+
+	*out = NULL;
+	if (!g)
+		return ERR_NOMEM;
+	g->cfg = cfg;
+	/* Templates compile now: a broken one is refused (FILE:LINE: message). */
+	rc = notify_open(cfg, NULL, &g->notify, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+	} else if (prev && rate_limits_equal(prev->cfg, cfg)) {
+		g->rl = prev->rl;
+	} else {
+		rc = make_ratelimit(cfg, &g->rl);
+		g->owns_rl = rc == 0;
+	}
+	if (rc < 0) {
+		g->cfg = NULL; /* the caller still owns it on failure */
+		gen_free(g, NULL);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+static bool
+str_equal(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* What a reload cannot change: the listeners (and their TLS material and connection
+ * limits) and the database; says so rather than pretending. */
+static void
+warn_restart_only(const struct config *boot, const struct config *cfg)
+{
+	if (!str_equal(boot->daemon.host, cfg->daemon.host) ||
+	    boot->daemon.port != cfg->daemon.port || boot->daemon.ssl != cfg->daemon.ssl ||
+	    (cfg->daemon.ssl &&
+	     (!str_equal(boot->daemon.ssl_cert_file, cfg->daemon.ssl_cert_file) ||
+	      !str_equal(boot->daemon.ssl_key_file, cfg->daemon.ssl_key_file))))
+		log_warnx("SIGHUP: daemon.host/port/ssl changed: this needs a restart; still "
+			  "listening on %s port %d",
+			  boot->daemon.host, boot->daemon.port);
+	if (str_equal(boot->daemon.proxy_header, "") != str_equal(cfg->daemon.proxy_header, ""))
+		log_warnx("SIGHUP: daemon.proxy_header switched on or off: the per-address "
+			  "connection limit follows only after a restart");
+	if (boot->database.backend != cfg->database.backend ||
+	    !str_equal(boot->database.path, cfg->database.path) ||
+	    !str_equal(boot->database.host, cfg->database.host) ||
+	    boot->database.port != cfg->database.port ||
+	    !str_equal(boot->database.socket, cfg->database.socket) ||
+	    !str_equal(boot->database.user, cfg->database.user) ||
+	    !str_equal(boot->database.password, cfg->database.password) ||
+	    !str_equal(boot->database.name, cfg->database.name))
+		log_warnx("SIGHUP: [database] changed: this needs a restart; still using the "
+			  "database the daemon started with");
+}
+
+/* Reads and checks the new configuration. Returns it, or NULL with the reason logged. */
+static struct config *
+reload_load(struct daemon_state *st)
+{
+	struct config_error err;
+	struct config *cfg = NULL;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	if (config_load(st->config_path, &cfg, &err) != 0) {
+		log_error("SIGHUP: %s", err.msg[0] ? err.msg : st->config_path);
+		return NULL;
+	}
+	rc = config_is_world_readable(st->config_path);
+	if (rc != 0) {
+		log_error("SIGHUP: %s %s", st->config_path,
+			  rc == 1 ? "is readable by other users and holds secrets (chmod o-rwx)"
+				  : "cannot be checked for its permissions");
+		config_free(cfg);
+		return NULL;
+	}
+	if (st->debug)
+		cfg->daemon.log.level = LOG_LVL_DEBUG;
+	return cfg;
+}
+
+/* SIGHUP: reopens the log and reloads the configuration, all or nothing: the new file
+ * is loaded and checked (TSIG keys, templates, rate limits) and only then replaces the
+ * running one. A request in progress keeps the configuration it started with; the
+ * old one is freed on a later tick, once no request uses it. */
+static void
+daemon_reload(struct daemon_state *st)
+{
+	struct http_hooks hooks;
+	struct daemon_gen *g = NULL, **tail;
+	struct config *cfg = reload_load(st);
+
+	if (cfg && gen_new(cfg, st->cur, &g) < 0) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	/* The log moves before the handlers do, so that a failure leaves all as it was. */
+	if (g && log_open(&cfg->daemon.log) < 0) {
+		log_warn("SIGHUP: cannot open the configured log");
+		gen_free(g, NULL);
+		g = NULL;
+	}
+	if (!g) {
+		/* logrotate's SIGHUP must still move the log to the new file. */
+		if (log_reopen() < 0)
+			log_warn("SIGHUP: cannot reopen the log");
+		else
+			log_info("SIGHUP: log reopened");
+		log_error("SIGHUP: keeping the running configuration");
+		return;
+	}
+	log_info("SIGHUP: log reopened");
+	hooks_for(g, &hooks);
+	if (http_reload(st->srv, g->cfg, &hooks) < 0) {
+		log_open(&st->cur->cfg->daemon.log);
+		gen_free(g, NULL);
+		log_error("SIGHUP: keeping the running configuration");
+		return;
+	}
+	warn_restart_only(st->boot, g->cfg);
+	if (g->rl == st->cur->rl) {
+		g->owns_rl = st->cur->owns_rl;
+		st->cur->owns_rl = false;
+	}
+	for (tail = &st->retired; *tail; tail = &(*tail)->next)
+		;
+	*tail = st->cur;
+	st->cur = g;
+	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
+}
+
+/* Frees retired generations, oldest first, as soon as no request uses them. */
+static void
+reap_retired(struct daemon_state *st)
+{
+	while (st->retired && !http_config_in_use(st->srv, st->retired->cfg)) {
+		struct daemon_gen *g = st->retired;
+
+		st->retired = g->next;
+		gen_free(g, st->boot);
+	}
+}
+
 /* Waits for signals on a one-second tick until SIGTERM/SIGINT. */
 static void
 main_loop(struct daemon_state *st, const sigset_t *set)
@@ -176,78 +401,100 @@ main_loop(struct daemon_state *st, const sigset_t *set)
 			return;
 		}
 		if (sig == SIGHUP) {
-			/* Full configuration reload is a later feature; logrotate needs this. */
-			if (log_reopen() < 0)
-				log_warn("SIGHUP: cannot reopen the log");
-			else
-				log_info("SIGHUP: log reopened");
+			daemon_notify("RELOADING=1");
+			daemon_reload(st);
+			daemon_notify("READY=1");
 		} else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
 			log_warn("sigtimedwait");
 		}
+		reap_retired(st);
 		daemon_tick(st, mono_seconds());
 	}
 }
 
-int
-daemon_run(const char *config_path, struct config *cfg)
+/* Blocks the signals the main loop waits for. Done before any thread exists (mail
+ * worker, MHD's pool), so that every thread inherits the mask and only sigtimedwait
+ * ever sees them. */
+static int
+block_signals(sigset_t *set)
 {
-	struct http_hooks hooks = {NULL, NULL, NULL};
-	struct daemon_state st = {0};
-	char err[512] = "";
-	struct http_server *srv = NULL;
-	sigset_t set;
-	int rc;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? 0 : 2;
+}
 
-	rc = check_config_file(config_path ? config_path : cfg->path);
+/* Everything before the listeners: permissions, log, signals, database, first
+ * generation. Returns 0 or an exit status. */
+static int
+daemon_prepare(struct daemon_state *st, sigset_t *set)
+{
+	int rc = check_config_file(st->config_path);
+
 	if (rc)
 		return rc;
-	if (log_open(&cfg->daemon.log) < 0) {
+	if (log_open(&st->boot->daemon.log) < 0) {
 		log_warn("cannot open the configured log");
 		return 1;
 	}
-	/* Blocked before any thread exists (mail worker, MHD's pool), so that every
-	 * thread inherits the mask and only sigtimedwait below ever sees these signals. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return 2;
-	auth_init(0);
-	rc = migrate_database(cfg);
-	if (rc)
+	if ((rc = block_signals(set)) != 0)
 		return rc;
-	/* Templates compile now: a broken one refuses to start (FILE:LINE: message). */
-	if (notify_open(cfg, NULL, &st.notify, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return 1;
+	auth_init(0);
+	if ((rc = migrate_database(st->boot)) != 0)
+		return rc;
+	return gen_new(st->boot, NULL, &st->cur) < 0 ? 1 : 0;
+}
+
+static void
+daemon_cleanup(struct daemon_state *st)
+{
+	/* After the listeners: a request in progress may still queue a mail. */
+	while (st->retired) {
+		struct daemon_gen *g = st->retired;
+
+		st->retired = g->next;
+		gen_free(g, st->boot);
 	}
-	hooks.notify = notify_change_hook;
-	hooks.notify_arg = st.notify;
-	if (make_ratelimit(cfg, &hooks.rl) < 0) {
-		notify_close(st.notify, 0);
-		return 1;
-	}
-	if (http_start(cfg, &hooks, &srv) < 0) {
+	gen_free(st->cur, st->boot);
+	db_close(st->db);
+	config_free(st->boot);
+}
+
+int
+daemon_run(const char *config_path, struct config *cfg, bool debug)
+{
+	struct http_hooks hooks;
+	struct daemon_state st = {0};
+	sigset_t set;
+	int rc;
+
+	st.config_path = config_path ? config_path : cfg->path;
+	st.debug = debug;
+	st.boot = cfg;
+	if (debug)
+		cfg->daemon.log.level = LOG_LVL_DEBUG;
+	rc = daemon_prepare(&st, &set);
+	if (rc)
+		goto out;
+	hooks_for(st.cur, &hooks);
+	if (http_start(cfg, &hooks, &st.srv) < 0) {
 		rc = 1;
 		goto out;
 	}
 	log_info("ddns-service started");
-	st.cfg = cfg;
-	st.rl = hooks.rl;
+	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = mono_seconds();
 	/* The first expiry pass runs on the first tick: records that went stale while the
 	 * daemon was down are removed at once. */
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;
 	main_loop(&st, &set);
-	http_stop(srv, cfg->dns.dns_timeout * 1000 + DAEMON_DRAIN_EXTRA_MS);
+	daemon_notify("STOPPING=1");
+	http_stop(st.srv, st.cur->cfg->dns.dns_timeout * 1000 + DAEMON_DRAIN_EXTRA_MS);
 	log_info("ddns-service stopped");
 	rc = 0;
 out:
-	/* After the listeners: a request in progress may still queue a mail. */
-	notify_close(st.notify, DAEMON_MAIL_DRAIN_MS);
-	db_close(st.db);
-	ratelimit_free(hooks.rl);
+	daemon_cleanup(&st);
 	return rc;
 }

@@ -42,12 +42,28 @@ struct listener {
 	struct MHD_Daemon *mhd;
 };
 
-struct http_server {
+/* One configuration generation as the request handler sees it. A request takes a
+ * reference when it arrives and keeps using this generation until it completes, so
+ * that a reload never changes the rules under a request in progress. The server holds
+ * one reference while the generation is current. */
+struct http_gen {
+	atomic_int refs;
 	const struct config *cfg;
 	struct http_hooks hooks;
 	struct cidr *trusted; /* parsed cfg->daemon.trusted_proxies */
 	size_t ntrusted;
-	char *cert, *key; /* PEM text for MHD; the key is wiped on stop */
+	struct http_gen *next; /* in the retired list */
+};
+
+struct http_server {
+	/* The start-up configuration: listeners, TLS and the database connections are
+	 * made from it once and keep it for the server's life (a reload cannot change
+	 * them). */
+	const struct config *boot;
+	pthread_mutex_t gen_mu;	  /* guards `gen` against a reload while a request takes it */
+	struct http_gen *gen;	  /* current */
+	struct http_gen *retired; /* replaced, freed once no request uses them */
+	char *cert, *key;	  /* PEM text for MHD; the key is wiped on stop */
 	size_t key_len;
 	pthread_key_t db_key; /* each worker thread's own database connection */
 	bool db_key_made;
@@ -339,7 +355,7 @@ check_cert(const char *path, char *pem, size_t len)
 static int
 load_tls(struct http_server *srv)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = srv->boot;
 	gnutls_certificate_credentials_t cred;
 	gnutls_datum_t c, k;
 	size_t clen = 0;
@@ -386,7 +402,7 @@ thread_db(struct http_server *srv)
 
 	if (db)
 		return db;
-	rc = db_open(srv->cfg, &db);
+	rc = db_open(srv->boot, &db);
 	if (rc < 0) {
 		log_error("cannot open the database: %s", err_str(rc));
 		return NULL;
@@ -423,7 +439,7 @@ param_value(struct MHD_Connection *conn, const struct config_endpoint *ep, enum 
 }
 
 static void
-client_address(struct http_server *srv, struct MHD_Connection *conn, struct addr *out)
+client_address(const struct http_gen *g, struct MHD_Connection *conn, struct addr *out)
 {
 	const union MHD_ConnectionInfo *ci;
 	const char *hdr = NULL;
@@ -435,10 +451,10 @@ client_address(struct http_server *srv, struct MHD_Connection *conn, struct addr
 	if (!ci || !ci->client_addr || addr_from_sockaddr(ci->client_addr, &peer) < 0)
 		return;
 	*out = peer;
-	if (!srv->cfg->daemon.proxy_header || !srv->cfg->daemon.proxy_header[0])
+	if (!g->cfg->daemon.proxy_header || !g->cfg->daemon.proxy_header[0])
 		return;
-	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, srv->cfg->daemon.proxy_header);
-	addr_client_from_header(&peer, hdr, srv->trusted, srv->ntrusted, out);
+	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, g->cfg->daemon.proxy_header);
+	addr_client_from_header(&peer, hdr, g->trusted, g->ntrusted, out);
 }
 
 static int64_t
@@ -476,15 +492,15 @@ log_param_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 
 /* One INFO line per request (log_requests): never with a password value. */
 static void
-log_request(struct http_server *srv, struct MHD_Connection *conn, const char *method,
+log_request(const struct http_gen *g, struct MHD_Connection *conn, const char *method,
 	    const char *url, const struct addr *client, int status, const char *result,
 	    const struct timespec *start)
 {
 	struct buf q;
-	struct log_ctx lc = {srv->cfg, &q};
+	struct log_ctx lc = {g->cfg, &q};
 	char ip[ADDR_STRLEN] = "-";
 
-	if (!srv->cfg->daemon.log_requests || !log_enabled(LOG_LVL_INFO))
+	if (!g->cfg->daemon.log_requests || !log_enabled(LOG_LVL_INFO))
 		return;
 	buf_init(&q, HTTP_LOG_URI_MAX);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, log_param_cb, &lc);
@@ -565,12 +581,11 @@ creds_free(struct creds *c)
 }
 
 static enum MHD_Result
-handle_update(struct http_server *srv, struct MHD_Connection *conn,
+handle_update(struct http_server *srv, const struct http_gen *g, struct MHD_Connection *conn,
 	      const struct config_endpoint *ep, const char *method, const char *url,
 	      const struct timespec *start)
 {
-	struct service_ctx ctx = {srv->cfg, NULL, srv->hooks.rl, srv->hooks.notify,
-				  srv->hooks.notify_arg};
+	struct service_ctx ctx = {g->cfg, NULL, g->hooks.rl, g->hooks.notify, g->hooks.notify_arg};
 	struct service_request req;
 	struct service_reply rep;
 	struct creds c;
@@ -585,44 +600,60 @@ handle_update(struct http_server *srv, struct MHD_Connection *conn,
 	req.notify_change = service_flag_is_true(param_value(conn, ep, PARAM_NOTIFY_CHANGE));
 	req.user = c.user;
 	req.password = c.pass;
-	client_address(srv, conn, &req.client);
+	client_address(g, conn, &req.client);
 	req.now = (int64_t)time(NULL);
 	req.mono = mono_seconds();
 	req.want_json =
 		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
 	if (service_handle(&ctx, &req, &rep) < 0) {
 		creds_free(&c);
-		log_request(srv, conn, method, url, &req.client, 500, "-", start);
+		log_request(g, conn, method, url, &req.client, 500, "-", start);
 		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
 	}
 	creds_free(&c);
-	log_request(srv, conn, method, url, &req.client, rep.http_status,
+	log_request(g, conn, method, url, &req.client, rep.http_status,
 		    update_status_str(rep.first), start);
 	ret = queue_reply(conn, &rep);
 	service_reply_free(&rep);
 	return ret;
 }
 
+/* The current generation, with a reference for the calling request. */
+static struct http_gen *
+gen_acquire(struct http_server *srv)
+{
+	struct http_gen *g;
+
+	pthread_mutex_lock(&srv->gen_mu);
+	g = srv->gen;
+	atomic_fetch_add(&g->refs, 1);
+	pthread_mutex_unlock(&srv->gen_mu);
+	return g;
+}
+
 /* MHD's access handler. A GET is answered once the whole request is in (the second
  * call), which keeps the connection reusable; anything else is refused on the first
- * call, before a body is read (MHD then closes the connection). */
+ * call, before a body is read (MHD then closes the connection). The first call pins
+ * the configuration generation the request will use to the end (*req_cls). */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *srv = cls;
+	const struct http_gen *g = *req_cls;
 	const struct config_endpoint *ep;
 	struct timespec start;
 	struct addr client;
 
-	if (!*req_cls) {
-		*req_cls = srv;
+	if (!g) {
 		atomic_fetch_add(&srv->inflight, 1);
+		*req_cls = gen_acquire(srv);
+		g = *req_cls;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 			return MHD_YES;
 		clock_gettime(CLOCK_MONOTONIC, &start);
-		client_address(srv, conn, &client);
-		log_request(srv, conn, method, url, &client, 405, "-", &start);
+		client_address(g, conn, &client);
+		log_request(g, conn, method, url, &client, 405, "-", &start);
 		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
 	if (*upload_data_size) {
@@ -630,13 +661,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return MHD_YES;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	ep = find_endpoint(srv->cfg, url);
+	ep = find_endpoint(g->cfg, url);
 	if (!ep) {
-		client_address(srv, conn, &client);
-		log_request(srv, conn, method, url, &client, 404, "-", &start);
+		client_address(g, conn, &client);
+		log_request(g, conn, method, url, &client, 404, "-", &start);
 		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	}
-	return handle_update(srv, conn, ep, method, url, &start);
+	return handle_update(srv, g, conn, ep, method, url, &start);
 }
 
 static void
@@ -644,9 +675,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *srv = cls;
+	struct http_gen *g = *req_cls;
 
-	if (*req_cls) {
+	if (g) {
 		*req_cls = NULL;
+		/* Only the main thread frees a retired generation, once this reaches 0. */
+		atomic_fetch_sub(&g->refs, 1);
 		atomic_fetch_sub(&srv->inflight, 1);
 	}
 }
@@ -682,7 +716,7 @@ pool_size(void)
 static int
 start_listener(struct http_server *srv, struct listener *l)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = srv->boot;
 	unsigned int flags =
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	/* Behind a reverse proxy every connection comes from the proxy's address. */
@@ -725,24 +759,105 @@ start_listener(struct http_server *srv, struct listener *l)
 }
 
 static int
-parse_trusted(struct http_server *srv)
+parse_trusted(struct http_gen *g)
 {
-	const struct config_strlist *l = &srv->cfg->daemon.trusted_proxies;
+	const struct config_strlist *l = &g->cfg->daemon.trusted_proxies;
 
 	if (!l->len)
 		return 0;
-	srv->trusted = calloc(l->len, sizeof(*srv->trusted));
-	if (!srv->trusted)
+	g->trusted = calloc(l->len, sizeof(*g->trusted));
+	if (!g->trusted)
 		return ERR_NOMEM;
 	for (size_t i = 0; i < l->len; i++) {
-		if (cidr_parse(l->items[i], &srv->trusted[i]) < 0) {
+		if (cidr_parse(l->items[i], &g->trusted[i]) < 0) {
 			log_error("daemon.trusted_proxies: \"%s\" is not an address or CIDR",
 				  l->items[i]);
 			return ERR_INVAL;
 		}
 	}
-	srv->ntrusted = l->len;
+	g->ntrusted = l->len;
 	return 0;
+}
+
+static void
+gen_free(struct http_gen *g)
+{
+	if (!g)
+		return;
+	free(g->trusted);
+	free(g);
+}
+
+/* A generation for `cfg` and `hooks` (borrowed), holding the server's reference. */
+static int
+gen_new(const struct config *cfg, const struct http_hooks *hooks, struct http_gen **out)
+{
+	struct http_gen *g = calloc(1, sizeof(*g));
+	int rc;
+
+	*out = NULL;
+	if (!g)
+		return ERR_NOMEM;
+	atomic_init(&g->refs, 1);
+	g->cfg = cfg;
+	g->hooks = *hooks;
+	rc = parse_trusted(g);
+	if (rc < 0) {
+		gen_free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+/* Frees the retired generations no request uses any more. A retired generation's
+ * count only goes down (requests take the current one), so 0 stays 0. */
+static void
+reap_retired(struct http_server *srv)
+{
+	struct http_gen **pp = &srv->retired;
+
+	while (*pp) {
+		struct http_gen *g = *pp;
+
+		if (atomic_load(&g->refs) == 0) {
+			*pp = g->next;
+			gen_free(g);
+		} else {
+			pp = &g->next;
+		}
+	}
+}
+
+int
+http_reload(struct http_server *srv, const struct config *cfg, const struct http_hooks *hooks)
+{
+	struct http_gen *g, *old;
+	int rc = gen_new(cfg, hooks, &g);
+
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&srv->gen_mu);
+	old = srv->gen;
+	srv->gen = g;
+	pthread_mutex_unlock(&srv->gen_mu);
+	old->next = srv->retired;
+	srv->retired = old;
+	atomic_fetch_sub(&old->refs, 1); /* the server's reference */
+	reap_retired(srv);
+	return 0;
+}
+
+bool
+http_config_in_use(struct http_server *srv, const struct config *cfg)
+{
+	reap_retired(srv);
+	if (srv->gen->cfg == cfg)
+		return true;
+	for (const struct http_gen *g = srv->retired; g; g = g->next)
+		if (g->cfg == cfg)
+			return true;
+	return false;
 }
 
 static void
@@ -755,7 +870,15 @@ server_free(struct http_server *srv)
 		free(srv->key);
 	}
 	free(srv->cert);
-	free(srv->trusted);
+	/* After the workers stopped nothing holds a reference any more. */
+	while (srv->retired) {
+		struct http_gen *g = srv->retired;
+
+		srv->retired = g->next;
+		gen_free(g);
+	}
+	gen_free(srv->gen);
+	pthread_mutex_destroy(&srv->gen_mu);
 	free(srv);
 }
 
@@ -769,10 +892,10 @@ http_start(const struct config *cfg, const struct http_hooks *hooks, struct http
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return ERR_NOMEM;
-	srv->cfg = cfg;
-	srv->hooks = *hooks;
+	srv->boot = cfg;
 	atomic_init(&srv->inflight, 0);
-	rc = parse_trusted(srv);
+	pthread_mutex_init(&srv->gen_mu, NULL);
+	rc = gen_new(cfg, hooks, &srv->gen);
 	if (rc == 0 && cfg->daemon.ssl)
 		rc = load_tls(srv);
 	if (rc == 0)

@@ -170,15 +170,12 @@ main(int argc, char **argv)
 	path = config_path(&o);
 	if ((rc = load_config(path, o.daemon, &cfg)) != 0)
 		return rc;
-	if (o.daemon) {
-		if (o.debug)
-			cfg->daemon.log.level = LOG_LVL_DEBUG;
-		rc = daemon_run(path, cfg);
-	} else if (o.init_db) {
+	if (o.daemon)
+		return daemon_run(path, cfg, o.debug); /* takes cfg over */
+	if (o.init_db)
 		rc = cli_init_db(cfg);
-	} else {
+	else
 		rc = cli_run(cfg, o.ncmd, o.cmd);
-	}
 	config_free(cfg);
 	return rc;
 }
