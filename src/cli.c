@@ -24,6 +24,7 @@
 #include "hostname.h"
 #include "notify.h"
 #include "log.h"
+#include "mail.h"
 
 #define CLI_MAX_POS    4      /* positional arguments of the longest command */
 #define CLI_SHOWN_MAX  80     /* bytes of user input echoed back in a message */
@@ -202,7 +203,9 @@ check_email(const char *email)
 {
 	char b[128];
 
-	if (auth_email_is_valid(email))
+	/* Also what the mailer accepts: an address that mail_build refuses would
+	 * silently never get a notification. */
+	if (auth_email_is_valid(email) && mail_address_is_valid(email))
 		return 0;
 	return err_line(CLI_EXIT_USER, "invalid e-mail address '%s'", shown(email, b, sizeof(b)));
 }

@@ -139,7 +139,10 @@ bucket_of(const struct ratelimit *rl, const struct addr *a)
 	return (size_t)(h & (rl->nbuckets - 1));
 }
 
-/* The key of a client: unmapped, with the unused bytes of an IPv4 address zeroed. */
+/* The key of a client: unmapped; an IPv4 address as itself, an IPv6 address as its
+ * /64. Every home connection gets at least a /64, so keying on the full address
+ * would give an attacker 2^64 fresh allowances (and let one /64 push everybody else
+ * out of the table). */
 static bool
 make_key(const struct addr *a, struct addr *key)
 {
@@ -150,6 +153,8 @@ make_key(const struct addr *a, struct addr *key)
 	addr_unmap(key);
 	if (key->family == AF_INET)
 		memset(key->bytes + 4, 0, 12);
+	else
+		memset(key->bytes + RATELIMIT_V6_PREFIX / 8, 0, 16 - RATELIMIT_V6_PREFIX / 8);
 	return true;
 }
 

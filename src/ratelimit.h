@@ -15,6 +15,8 @@
  * window is far beyond what a DynDNS client needs (ddclient/inadyn send one every few
  * minutes). */
 #define RATELIMIT_MAX_REQUESTS 100
+/* IPv6 clients are counted per prefix of this length (one customer's network). */
+#define RATELIMIT_V6_PREFIX 64
 /* Windows above a day make no sense for a DynDNS client and only pin memory. */
 #define RATELIMIT_MAX_WINDOW 86400
 /* Clients tracked at once when the configuration says 0 (each costs ~160 bytes with the

@@ -73,8 +73,8 @@ test_clients_distinct(void)
 {
 	struct ratelimit *rl = make(60, 1, 60, 1, 0);
 	struct addr v4 = A("192.0.2.1"), v4b = A("192.0.2.2"), v6 = A("2001:db8::1"),
-		    mapped = A("::ffff:192.0.2.1"), v6b = A("2001:db8::2"),
-		    compat = A("::192.0.2.1");
+		    mapped = A("::ffff:192.0.2.1"), v6b = A("2001:db8:0:1::1"),
+		    v6same = A("2001:db8::ffff:ffff:ffff:2"), compat = A("::192.0.2.1");
 
 	ratelimit_record(rl, &v4, true, 10);
 	ok(ratelimit_check(rl, &v4, 10), "v4 limited");
@@ -84,7 +84,8 @@ test_clients_distinct(void)
 	ok(ratelimit_check(rl, &mapped, 10), "mapped form is the same client");
 	ratelimit_record(rl, &v6, false, 10);
 	ok(ratelimit_check(rl, &v6, 10), "v6 limited");
-	ok(!ratelimit_check(rl, &v6b, 10), "other v6 not limited");
+	ok(!ratelimit_check(rl, &v6b, 10), "v6 of another /64 not limited");
+	ok(ratelimit_check(rl, &v6same, 10), "another v6 of the same /64 is the same client");
 	is_int(ratelimit_count(rl), 2, "two clients tracked");
 	ratelimit_free(rl);
 }
@@ -224,7 +225,7 @@ test_churn(void)
 		if (x & 1)
 			snprintf(s, sizeof(s), "10.0.%u.%u", (x >> 8) & 3, (x >> 16) & 255);
 		else
-			snprintf(s, sizeof(s), "2001:db8::%x", (x >> 8) & 1023);
+			snprintf(s, sizeof(s), "2001:db8:0:%x::1", (x >> 8) & 1023);
 		a = A(s);
 		ratelimit_record(rl, &a, (x >> 4) & 1, t / 10);
 		sane &= ratelimit_count(rl) <= 64;
