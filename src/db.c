@@ -15,11 +15,15 @@ backend_ops(const struct config *cfg)
 	switch (cfg->database.backend) {
 	case DB_BACKEND_SQLITE: return &db_sqlite_ops;
 	case DB_BACKEND_MARIADB:
-		/* The MariaDB backend is a later issue; until db_mariadb.c exists this
-		 * build refuses instead of pretending. */
+#if HAVE_MARIADB
+		return &db_mariadb_ops;
+#else
+		/* config.c refuses this already; a caller that builds its own config
+		 * gets the same answer here. */
 		log_error("database backend 'mariadb' is not available in this build "
-			  "(use backend = \"sqlite\")");
+			  "(built without libmariadb; use backend = \"sqlite\")");
 		return NULL;
+#endif
 	}
 	log_error("unknown database backend %d", (int)cfg->database.backend);
 	return NULL;
@@ -149,4 +153,22 @@ int
 db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
 	return db->ops->host_expire(db, host_id, families, now, claimed);
+}
+
+int
+db_host_lock(struct db *db, const char *fqdn, struct db_host *out)
+{
+	return db->ops->host_lock(db, fqdn, out);
+}
+
+int
+db_commit(struct db *db)
+{
+	return db->ops->commit(db);
+}
+
+int
+db_rollback(struct db *db)
+{
+	return db->ops->rollback(db);
 }

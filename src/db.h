@@ -94,6 +94,22 @@ struct db_ops {
 	/* Marks `families` expired, but only where the family is still due at `now`
 	 * (a concurrent update wins). *claimed gets the families actually marked. */
 	int (*host_expire)(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
+
+	/* The per-host critical section of an update or an expiry (DNS and database must
+	 * change together): begins a transaction, locks the host against every other
+	 * writer of it (SQLite: BEGIN IMMEDIATE, the database's write lock; MariaDB:
+	 * SELECT ... FOR UPDATE, an InnoDB lock on the host's row) and reads the row
+	 * afresh into *out. On 0 the caller holds the lock and must end the transaction
+	 * with commit or rollback; other operations on this handle run inside it. On any
+	 * error (ERR_NOTFOUND included) no transaction is left open. Waiting for the lock
+	 * is bounded (busy timeout, innodb_lock_wait_timeout: dns_timeout plus slack),
+	 * then ERR_DB. Hold it for one host's DNS exchange at most. */
+	int (*host_lock)(struct db *db, const char *fqdn, struct db_host *out);
+	/* Ends the transaction of host_lock. commit: ERR_DB when it failed (then nothing
+	 * was committed, unless the connection broke during the commit itself). rollback:
+	 * always ends the transaction; without one it does nothing. */
+	int (*commit)(struct db *db);
+	int (*rollback)(struct db *db);
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
@@ -119,6 +135,9 @@ int db_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 int db_host_touch(struct db *db, int64_t host_id, int families, int64_t now);
 int db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len);
 int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
+int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);
+int db_commit(struct db *db);
+int db_rollback(struct db *db);
 
 /* Every backend's struct db begins with this, so db.c can dispatch. */
 struct db {
@@ -131,6 +150,8 @@ extern const struct db_ops db_sqlite_ops;
 extern const char db_sqlite_due_sql[];
 #if HAVE_MARIADB
 extern const struct db_ops db_mariadb_ops;
+/* The MariaDB backend's host_due query (now, now, limit), for its EXPLAIN in a test. */
+extern const char db_mariadb_due_sql[];
 #endif
 
 #endif

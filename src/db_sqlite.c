@@ -12,7 +12,11 @@
 #include "err.h"
 #include "log.h"
 
-#define SQLITE_BUSY_TIMEOUT_MS 5000 /* a writer holds the lock for milliseconds */
+/* How long a writer waits for the write lock. A plain write holds it for milliseconds,
+ * but host_lock holds it across one DNS exchange (at most dns_timeout), so the wait is
+ * that plus slack; a waiter behind a queue of slow exchanges then fails with ERR_DB
+ * (a retryable 911) rather than hanging the request. */
+#define SQLITE_BUSY_TIMEOUT_MS 5000
 
 /*
  * Schema migrations: MIGRATIONS[i] takes the schema from version i to i + 1. Append
@@ -95,6 +99,9 @@ enum stmt_id {
 	ST_HOST_DUE,
 	ST_HOST_EXPIRE_V4,
 	ST_HOST_EXPIRE_V6,
+	ST_BEGIN_IMMEDIATE,
+	ST_COMMIT,
+	ST_ROLLBACK,
 	ST_COUNT
 };
 
@@ -135,6 +142,11 @@ static const char *const STMT_SQL[ST_COUNT] = {
 			      " WHERE id = ?1 AND ipv4_deadline <= ?2",
 	[ST_HOST_EXPIRE_V6] = "UPDATE hostnames SET ipv6_expired = 1"
 			      " WHERE id = ?1 AND ipv6_deadline <= ?2",
+	/* The per-host critical section takes the database's write lock (see
+	 * sqlite_host_lock). */
+	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
 };
 
 struct db_sqlite {
@@ -384,7 +396,9 @@ sqlite_open(const struct config *cfg, struct db **out)
 		return ERR_IO;
 	}
 	sqlite3_extended_result_codes(s->h, 1);
-	sqlite3_busy_timeout(s->h, SQLITE_BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(s->h,
+			     SQLITE_BUSY_TIMEOUT_MS +
+				     1000 * (cfg->dns.dns_timeout > 0 ? cfg->dns.dns_timeout : 0));
 	/* WAL lets the CLI and the expiry pass read while a worker writes. */
 	rc = sqlite3_exec(s->h,
 			  "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
@@ -800,6 +814,61 @@ sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 	return rc;
 }
 
+/* Runs one of the transaction-control statements. */
+static int
+tx_stmt(struct db_sqlite *s, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *st = stmt(s, id);
+
+	return st == NULL ? ERR_DB : exec_stmt(s, st, what, NULL);
+}
+
+static int
+sqlite_rollback(struct db *db)
+{
+	struct db_sqlite *s = to_sqlite(db);
+
+	/* Without an open transaction there is nothing to undo (and nothing to log). */
+	if (sqlite3_get_autocommit(s->h))
+		return 0;
+	return tx_stmt(s, ST_ROLLBACK, "rollback");
+}
+
+static int
+sqlite_commit(struct db *db)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = tx_stmt(s, ST_COMMIT, "commit");
+
+	if (rc != 0)
+		(void)sqlite_rollback(db);
+	return rc;
+}
+
+/*
+ * The per-host critical section. SQLite has no row locks: BEGIN IMMEDIATE takes the
+ * database's single write lock, which also serialises the other processes (a second
+ * daemon, `ddns-service cleanup`, the CLI) on the same file. The cost: while one
+ * request waits for its DNS answer, every other update and expiry waits too, so
+ * updates are serialised at one DNS round trip each (on loopback ~1 ms; bounded by
+ * dns_timeout when the DNS server is slow). Readers are not blocked (WAL).
+ */
+static int
+sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc;
+
+	if (!sqlite3_get_autocommit(s->h))
+		return ERR_INTERNAL; /* a transaction is already open on this handle */
+	if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
+		return rc;
+	rc = sqlite_host_get(db, fqdn, out);
+	if (rc != 0)
+		(void)sqlite_rollback(db);
+	return rc;
+}
+
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -821,4 +890,7 @@ const struct db_ops db_sqlite_ops = {
 	.host_touch = sqlite_host_touch,
 	.host_due = sqlite_host_due,
 	.host_expire = sqlite_host_expire,
+	.host_lock = sqlite_host_lock,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
 };

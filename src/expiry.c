@@ -73,36 +73,73 @@ families_str(int families)
 	return "none";
 }
 
-/* Expires what is due of one host. Returns ERR_DB only for a database failure. */
+/* Marks what was deleted and ends the host's transaction; *claimed gets the families
+ * this pass marked. */
 static int
-expire_host(const struct config *cfg, struct db *db, const struct db_host *h, int64_t now,
+claim(struct db *db, const struct db_host *h, int families, int64_t now, int *claimed)
+{
+	int rc = db_host_expire(db, h->id, families, now, claimed);
+
+	if (rc == 0)
+		rc = db_commit(db);
+	else
+		(void)db_rollback(db);
+	if (rc != 0) {
+		/* The records are gone from DNS but the claim is not recorded: the host
+		 * stays due, and the next pass deletes again (harmless) and mails then. */
+		log_error("expiry: %s: database: %s", h->fqdn, err_str(rc));
+		*claimed = 0;
+	}
+	return rc;
+}
+
+/*
+ * Expires what is due of one host, inside the host's critical section (db.h
+ * host_lock): the row is read again under the lock and what is due is decided on that
+ * fresh row, so an update that re-published the host meanwhile wins (nothing is
+ * deleted), and of two passes (two daemons, or a daemon and `ddns-service cleanup`)
+ * the second finds the host already claimed. The claim commits before the mail is
+ * queued, so each expiry is mailed exactly once. `listed` is the row of the due query.
+ * Returns ERR_DB only for a database failure.
+ */
+static int
+expire_host(const struct config *cfg, struct db *db, const struct db_host *listed, int64_t now,
 	    expiry_notify_fn notify, void *arg, FILE *report, struct expiry_stats *st)
 {
-	int families = expiry_due_families(h, now);
-	int claimed = 0;
+	struct db_host h;
+	int families, claimed = 0;
 	int rc;
 
-	if (!families)
+	rc = db_host_lock(db, listed->fqdn, &h);
+	if (rc == ERR_NOTFOUND) /* deleted meanwhile */
 		return 0;
-	if (delete_records(cfg, h, families) != 0) {
+	if (rc != 0) {
+		log_error("expiry: %s: database: %s", listed->fqdn, err_str(rc));
+		return ERR_DB;
+	}
+	families = expiry_due_families(&h, now);
+	if (!families) { /* refreshed, or expired by another pass, meanwhile */
+		(void)db_rollback(db);
+		return 0;
+	}
+	if (delete_records(cfg, &h, families) != 0) {
+		(void)db_rollback(db);
 		st->dns_failures++;
 		return 0;
 	}
-	rc = db_host_expire(db, h->id, families, now, &claimed);
-	if (rc != 0) {
-		log_error("expiry: %s: database: %s", h->fqdn, err_str(rc));
+	if ((rc = claim(db, &h, families, now, &claimed)) != 0)
 		return ERR_DB;
-	}
-	/* Another daemon (or a fresh update) got there first: nothing to announce. */
+	/* Under the lock the claim cannot lose; the conditional update stays as a second
+	 * line of defence. */
 	if (!claimed)
 		return 0;
 	st->hosts_expired++;
-	log_info("expiry: %s: %s records expired (expiry_ttl %d s)", h->fqdn, families_str(claimed),
-		 h->expiry_ttl);
+	log_info("expiry: %s: %s records expired (expiry_ttl %d s)", h.fqdn, families_str(claimed),
+		 h.expiry_ttl);
 	if (report)
-		fprintf(report, "expired %s %s\n", h->fqdn, families_str(claimed));
+		fprintf(report, "expired %s %s\n", h.fqdn, families_str(claimed));
 	if (notify)
-		notify(arg, h, claimed);
+		notify(arg, &h, claimed);
 	return 0;
 }
 

@@ -28,11 +28,13 @@ struct expiry_stats {
 int expiry_due_families(const struct db_host *h, int64_t now);
 
 /* expiry_run: one pass at time `now`. For every due host: one RFC 2136 UPDATE deleting
- * the due RRsets; only after NOERROR the families are claimed in the database (a
- * conditional update, so two daemons never expire a host twice) and `notify` is called
- * (may be NULL). A DNS failure is logged and leaves the host for the next pass.
- * `report`, when not NULL, gets one line per expired host (the cleanup command).
- * Returns 0, or ERR_DB when the database failed (the pass stops). */
+ * the due RRsets; only after NOERROR the families are claimed in the database and
+ * `notify` is called (may be NULL). Each host is handled under its lock (db.h
+ * host_lock) and re-checked there, so two passes (two daemons on one database, or the
+ * daemon and `ddns-service cleanup`) never delete or mail a host twice, and an update
+ * that refreshed the host in the meantime wins. A DNS failure is logged and leaves the host for the
+ * next pass. `report`, when not NULL, gets one line per expired host (the cleanup command). Returns
+ * 0, or ERR_DB when the database failed (the pass stops). */
 int expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify,
 	       void *arg, FILE *report, struct expiry_stats *stats);
 

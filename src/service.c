@@ -143,8 +143,25 @@ notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	ctx->notify(ctx->notify_arg, &ch);
 }
 
+/* Writes what a GOOD published (and refreshes the families it confirmed), inside the
+ * host's transaction. */
+static int
+record_good(const struct service_ctx *ctx, const struct service_request *req,
+	    const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
+{
+	int rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
+				  (plan->set_families & DB_V4) ? r->ipv4 : NULL,
+				  (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+
+	if (rc == 0 && (plan->touch_families & ~plan->set_families))
+		rc = db_host_touch(ctx->db, row->id, plan->touch_families & ~plan->set_families,
+				   req->now);
+	return rc;
+}
+
 /* GOOD: one UPDATE; the database follows only a NOERROR reply, so that it never
- * claims what DNS does not serve and the next request retries. */
+ * claims what DNS does not serve and the next request retries. Runs under the host's
+ * lock (handle_host), which it ends. */
 static enum update_status
 apply_good(const struct service_ctx *ctx, const struct service_request *req,
 	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
@@ -159,15 +176,15 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 	memset(&res, 0, sizeof(res));
 	rc = dns_update(&srv, key, &plan->change, &res);
 	if (rc < 0) {
+		(void)db_rollback(ctx->db);
 		log_warnx("%s: DNS update failed: %s (%s)", row->fqdn, err_str(rc), res.msg);
 		return UPDATE_DNSERR;
 	}
-	rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
-			      (plan->set_families & DB_V4) ? r->ipv4 : NULL,
-			      (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
-	if (rc == 0 && (plan->touch_families & ~plan->set_families))
-		rc = db_host_touch(ctx->db, row->id, plan->touch_families & ~plan->set_families,
-				   req->now);
+	rc = record_good(ctx, req, row, plan, r);
+	if (rc == 0)
+		rc = db_commit(ctx->db);
+	else
+		(void)db_rollback(ctx->db);
 	if (rc < 0) {
 		log_error("%s: DNS updated but the database failed: %s", row->fqdn, err_str(rc));
 		return UPDATE_911;
@@ -178,7 +195,35 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 	return UPDATE_GOOD;
 }
 
-/* One host: look it up, decide, and carry out the decision. */
+/* NOCHG: refresh the update time of the confirmed families, then end the lock. */
+static enum update_status
+apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
+	    const struct db_host *row, const struct update_plan *plan)
+{
+	int rc = 0;
+
+	if (plan->touch_families)
+		rc = db_host_touch(ctx->db, row->id, plan->touch_families, req->now);
+	if (rc == 0)
+		rc = db_commit(ctx->db);
+	else
+		(void)db_rollback(ctx->db);
+	if (rc < 0) {
+		log_error("%s: refreshing the update time failed: %s", row->fqdn, err_str(rc));
+		return UPDATE_911;
+	}
+	return UPDATE_NOCHG;
+}
+
+/*
+ * One host: lock it, decide on the fresh row, and carry out the decision before the
+ * lock ends. The lock (db.h host_lock) makes "decide → DNS → database" one critical
+ * section per host, so two daemons (or a daemon and the expiry pass of another
+ * process) updating the same host cannot interleave their DNS and database writes and
+ * leave the database claiming one address while DNS serves another. It is held for
+ * one DNS exchange at most; with SQLite it is the database's write lock, which
+ * serialises all updates for that time (see db_sqlite.c).
+ */
 static void
 handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	    const struct db_user *user, const struct update_addrs *want, struct host_result *r)
@@ -187,7 +232,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	struct update_plan plan;
 	int rc;
 
-	rc = db_host_get(ctx->db, r->fqdn, &row);
+	rc = db_host_lock(ctx->db, r->fqdn, &row);
 	if (rc < 0 && rc != ERR_NOTFOUND) {
 		log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));
 		r->status = UPDATE_911;
@@ -195,18 +240,17 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	}
 	update_decide(want, rc == 0 ? &row : NULL, req->user, &plan);
 	r->status = plan.status;
-	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG)
+	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
+		if (rc == 0)
+			(void)db_rollback(ctx->db);
 		return;
+	}
 	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
 	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
-	if (plan.status == UPDATE_GOOD) {
+	if (plan.status == UPDATE_GOOD)
 		r->status = apply_good(ctx, req, user, &row, &plan, r);
-		return;
-	}
-	if (plan.touch_families && db_host_touch(ctx->db, row.id, plan.touch_families, req->now)) {
-		log_error("%s: refreshing the update time failed", r->fqdn);
-		r->status = UPDATE_911;
-	}
+	else
+		r->status = apply_nochg(ctx, req, &row, &plan);
 }
 
 /* After authentication: split, detect, then every host in request order. */

@@ -1,0 +1,1306 @@
+/* SPDX-License-Identifier: MIT */
+/* The MariaDB backend of db.h (libmariadb, Connector/C 3.x): the schema of db_sqlite.c on
+ * InnoDB, server-side prepared statements only, migrations that undo themselves when a
+ * step fails, row locks for the per-host critical section, and a connection that is
+ * re-established after the server went away (never silently inside a transaction). */
+#include "db.h"
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+
+/* Timeouts, in seconds. The lock wait bounds how long a request queues behind another
+ * one holding the same host's row (which holds it for one DNS exchange, at most
+ * dns_timeout), so it is dns_timeout plus slack; the socket read timeout must exceed it,
+ * or the client would give up on a statement the server is still legitimately waiting
+ * in (and the connection would be lost for nothing). */
+#define MARIADB_CONNECT_TIMEOUT	  5  /* a server that does not accept in 5 s is down */
+#define MARIADB_LOCK_WAIT_EXTRA	  5  /* innodb_lock_wait_timeout = dns_timeout + this */
+#define MARIADB_LOCK_WAIT_MIN	  10 /* ... but never less */
+#define MARIADB_IO_TIMEOUT_EXTRA  20 /* read/write timeout = lock wait + this */
+#define MARIADB_MIGRATE_LOCK_WAIT 60 /* GET_LOCK: another process is migrating */
+
+#define MAX_PARAMS 12  /* the most `?` of any statement (host_set_addr: 11) */
+#define MAX_COLS   16  /* the most columns of any result (HOST_SELECT: 15) */
+#define COL_TEXT   256 /* the longest text column + NUL (pw_hash, AUTH_PHC_MAX) */
+
+_Static_assert(COL_TEXT >= AUTH_PHC_MAX && COL_TEXT > AUTH_EMAIL_MAX && COL_TEXT > HOSTNAME_MAX,
+	       "result buffers hold every text column");
+
+/*
+ * Schema migrations. MariaDB commits DDL implicitly, so a step cannot be one
+ * transaction as it is in SQLite. Instead every DDL statement comes with the statement
+ * that undoes it, and the step records its progress: after each statement succeeds a
+ * row (version, statement) goes into schema_progress. When a statement fails, the ones
+ * of this step that succeeded are undone in reverse order, so a failure leaves the
+ * schema as it was (and says so); when a process died mid-step, the next start finds
+ * the progress rows and undoes those statements before running the step again. The
+ * final version row and the removal of the progress rows commit together. Migrations
+ * of concurrent starters are serialised by GET_LOCK. Append only, like SQLite's list.
+ *
+ * The deadlines are STORED generated columns with ordinary indexes: MariaDB has no
+ * partial indexes, but NULL (no deadline) sorts first and a range `deadline <= ?` never
+ * reads it, so the index serves the same purpose.
+ */
+struct ddl {
+	const char *run;
+	const char *undo;
+};
+
+static const struct ddl STEP_1[] = {
+	{"CREATE TABLE users ("
+	 " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+	 " name VARCHAR(64) NOT NULL,"
+	 " email VARCHAR(254) NOT NULL,"
+	 " pw_hash VARCHAR(255) NOT NULL,"
+	 " created BIGINT NOT NULL,"
+	 " UNIQUE KEY users_name (name)"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE users"},
+	{"CREATE TABLE hostnames ("
+	 " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+	 " user_id BIGINT NOT NULL,"
+	 " hostname VARCHAR(253) NOT NULL,"
+	 " zone VARCHAR(253) NOT NULL,"
+	 " fqdn VARCHAR(253) NOT NULL,"
+	 " dns_ttl INT NOT NULL,"
+	 " expiry_ttl INT NOT NULL,"
+	 " ipv4 VARCHAR(45) NULL,"
+	 " ipv4_updated BIGINT NULL,"
+	 " ipv4_expired TINYINT NOT NULL DEFAULT 0,"
+	 " ipv6 VARCHAR(45) NULL,"
+	 " ipv6_updated BIGINT NULL,"
+	 " ipv6_expired TINYINT NOT NULL DEFAULT 0,"
+	 " created BIGINT NOT NULL,"
+	 " ipv4_deadline BIGINT AS (CASE WHEN expiry_ttl > 0 AND ipv4 IS NOT NULL"
+	 "  AND ipv4_expired = 0 AND ipv4_updated IS NOT NULL"
+	 "  THEN ipv4_updated + expiry_ttl END) STORED,"
+	 " ipv6_deadline BIGINT AS (CASE WHEN expiry_ttl > 0 AND ipv6 IS NOT NULL"
+	 "  AND ipv6_expired = 0 AND ipv6_updated IS NOT NULL"
+	 "  THEN ipv6_updated + expiry_ttl END) STORED,"
+	 " UNIQUE KEY hostnames_fqdn (fqdn),"
+	 " KEY hostnames_user (user_id),"
+	 " KEY hostnames_ipv4_due (ipv4_deadline),"
+	 " KEY hostnames_ipv6_due (ipv6_deadline),"
+	 " CONSTRAINT hostnames_owner FOREIGN KEY (user_id) REFERENCES users (id)"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE hostnames"},
+};
+
+struct migration {
+	const struct ddl *ddl;
+	size_t n;
+};
+
+static const struct migration MIGRATIONS[] = {
+	/* 0 -> 1 */ {STEP_1, sizeof(STEP_1) / sizeof(STEP_1[0])},
+};
+
+_Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
+	       "one migration step per schema version");
+
+static const char BOOKKEEPING_SQL[] =
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	" version INT NOT NULL PRIMARY KEY, applied BIGINT NOT NULL) ENGINE=InnoDB";
+static const char PROGRESS_SQL[] =
+	"CREATE TABLE IF NOT EXISTS schema_progress ("
+	" version INT NOT NULL, stmt INT NOT NULL, PRIMARY KEY (version, stmt)) ENGINE=InnoDB";
+
+#define HOST_SELECT                                                                                \
+	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
+	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
+	" h.ipv6_expired, h.created FROM hostnames h JOIN users u ON u.id = h.user_id "
+#define HOST_COLS "iissssiisiisiii"
+#define USER_COLS "isssi"
+
+/* Each family's due ids come from a range on its own deadline index (NULLs are
+ * skipped by the range); the union then drives primary-key lookups of hosts and
+ * owners. STRAIGHT_JOIN keeps that order: with few users the optimizer would otherwise
+ * start from users and reach the hosts through hostnames_user. Parameters: now, now,
+ * limit. */
+const char db_mariadb_due_sql[] =
+	"SELECT STRAIGHT_JOIN h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"
+	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6,"
+	" h.ipv6_updated, h.ipv6_expired, h.created"
+	" FROM (SELECT id FROM hostnames WHERE ipv4_deadline <= ?"
+	" UNION SELECT id FROM hostnames WHERE ipv6_deadline <= ?) d"
+	" JOIN hostnames h ON h.id = d.id JOIN users u ON u.id = h.user_id"
+	" ORDER BY h.id LIMIT ?";
+
+enum stmt_id {
+	ST_VERSION,
+	ST_VERSION_ADD,
+	ST_PROGRESS,
+	ST_PROGRESS_ADD,
+	ST_PROGRESS_DEL,
+	ST_PROGRESS_CLEAR,
+	ST_MIGRATE_LOCK,
+	ST_MIGRATE_UNLOCK,
+	ST_USER_ADD,
+	ST_USER_GET,
+	ST_USER_ID,
+	ST_USER_LIST,
+	ST_USER_DELETE,
+	ST_USER_SET_PW,
+	ST_USER_SET_EMAIL,
+	ST_HOST_ADD,
+	ST_HOST_GET,
+	ST_HOST_LIST,
+	ST_HOST_LIST_USER,
+	ST_HOST_SET_TTLS,
+	ST_HOST_DELETE,
+	ST_HOST_SET_ADDR,
+	ST_HOST_TOUCH,
+	ST_HOST_DUE,
+	ST_HOST_EXPIRE_V4,
+	ST_HOST_EXPIRE_V6,
+	ST_HOST_LOCK,
+	ST_COUNT
+};
+
+/* Each statement's SQL and the types of its result columns ("i" integer, "s" text;
+ * NULL for statements without a result). A statement with a result only reads, so it
+ * may be retried on a new connection; one without may have written, so it never is. */
+static const struct {
+	const char *sql;
+	const char *cols;
+} STMTS[ST_COUNT] = {
+	[ST_VERSION] = {"SELECT coalesce(max(version), 0) FROM schema_version", "i"},
+	[ST_VERSION_ADD] = {"INSERT INTO schema_version (version, applied) VALUES (?, ?)"},
+	[ST_PROGRESS] = {"SELECT stmt FROM schema_progress WHERE version = ? ORDER BY stmt DESC",
+			 "i"},
+	[ST_PROGRESS_ADD] = {"INSERT INTO schema_progress (version, stmt) VALUES (?, ?)"},
+	[ST_PROGRESS_DEL] = {"DELETE FROM schema_progress WHERE version = ? AND stmt = ?"},
+	[ST_PROGRESS_CLEAR] = {"DELETE FROM schema_progress WHERE version = ?"},
+	[ST_MIGRATE_LOCK] = {"SELECT coalesce(GET_LOCK('ddns-service.migrate', ?), 0)", "i"},
+	[ST_MIGRATE_UNLOCK] = {"DO RELEASE_LOCK('ddns-service.migrate')"},
+	[ST_USER_ADD] = {"INSERT INTO users (name, email, pw_hash, created) VALUES (?, ?, ?, ?)"},
+	[ST_USER_GET] = {"SELECT id, name, email, pw_hash, created FROM users WHERE name = ?",
+			 USER_COLS},
+	[ST_USER_ID] = {"SELECT id FROM users WHERE name = ?", "i"},
+	[ST_USER_LIST] = {"SELECT id, name, email, pw_hash, created FROM users ORDER BY name",
+			  USER_COLS},
+	[ST_USER_DELETE] = {"DELETE FROM users WHERE name = ?"},
+	[ST_USER_SET_PW] = {"UPDATE users SET pw_hash = ? WHERE name = ?"},
+	[ST_USER_SET_EMAIL] = {"UPDATE users SET email = ? WHERE name = ?"},
+	[ST_HOST_ADD] = {"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
+			 " expiry_ttl, created) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+	[ST_HOST_GET] = {HOST_SELECT "WHERE h.fqdn = ?", HOST_COLS},
+	[ST_HOST_LIST] = {HOST_SELECT "ORDER BY h.fqdn", HOST_COLS},
+	[ST_HOST_LIST_USER] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn", HOST_COLS},
+	[ST_HOST_SET_TTLS] = {"UPDATE hostnames SET dns_ttl = ?, expiry_ttl = ? WHERE fqdn = ?"},
+	[ST_HOST_DELETE] = {"DELETE FROM hostnames WHERE fqdn = ?"},
+	/* Parameters: mask, ipv4, mask, now, mask, mask, ipv6, mask, now, mask, id. Each
+	 * assignment reads only its own column, so MariaDB's left-to-right evaluation of
+	 * SET (later assignments see earlier ones) changes nothing. */
+	[ST_HOST_SET_ADDR] = {"UPDATE hostnames SET"
+			      " ipv4 = IF(? & 1, NULLIF(?, ''), ipv4),"
+			      " ipv4_updated = IF(? & 1, ?, ipv4_updated),"
+			      " ipv4_expired = IF(? & 1, 0, ipv4_expired),"
+			      " ipv6 = IF(? & 2, NULLIF(?, ''), ipv6),"
+			      " ipv6_updated = IF(? & 2, ?, ipv6_updated),"
+			      " ipv6_expired = IF(? & 2, 0, ipv6_expired)"
+			      " WHERE id = ?"},
+	/* Parameters: mask, now, mask, now, id. */
+	[ST_HOST_TOUCH] = {"UPDATE hostnames SET"
+			   " ipv4_updated = IF(? & 1, ?, ipv4_updated),"
+			   " ipv6_updated = IF(? & 2, ?, ipv6_updated)"
+			   " WHERE id = ?"},
+	[ST_HOST_DUE] = {db_mariadb_due_sql, HOST_COLS},
+	/* The claim (see db_sqlite.c): only a family still due is marked. */
+	[ST_HOST_EXPIRE_V4] = {"UPDATE hostnames SET ipv4_expired = 1"
+			       " WHERE id = ? AND ipv4_deadline <= ?"},
+	[ST_HOST_EXPIRE_V6] = {"UPDATE hostnames SET ipv6_expired = 1"
+			       " WHERE id = ? AND ipv6_deadline <= ?"},
+	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
+	 * (not the owner's), held until commit or rollback. */
+	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
+};
+
+struct db_mariadb {
+	struct db base; /* first: db.c sees a struct db */
+	const struct config *cfg;
+	MYSQL *m;		       /* NULL while disconnected */
+	MYSQL_STMT *st[ST_COUNT];      /* prepared on first use on the current connection */
+	bool in_tx;		       /* between host_lock and commit/rollback */
+	bool lost;		       /* the last statement lost the connection */
+	unsigned int lock_wait;	       /* innodb_lock_wait_timeout, seconds */
+	char where[HOSTNAME_MAX + 64]; /* user@host:port/name for messages (no password) */
+};
+
+/* A statement parameter: an integer or a borrowed NUL-terminated text. */
+struct param {
+	bool text;
+	long long i;
+	const char *s;
+};
+
+#define P_INT(v)  ((struct param){.text = false, .i = (long long)(v)})
+#define P_TEXT(v) ((struct param){.text = true, .s = (v)})
+#define NPARAM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* One fetched row: a buffer per column, bound by execute() according to the
+ * statement's column types. */
+struct col {
+	long long i;
+	char s[COL_TEXT];
+	unsigned long len;
+	my_bool null;
+	my_bool error;
+};
+
+struct row {
+	struct col c[MAX_COLS];
+	MYSQL_BIND b[MAX_COLS];
+};
+
+static struct db_mariadb *
+to_maria(struct db *db)
+{
+	return (struct db_mariadb *)db;
+}
+
+/* mysql_library_init is not thread-safe and mysql_init calls it implicitly; workers
+ * open their connections concurrently, so it runs once here first. */
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+static int library_rc;
+
+static void
+library_init(void)
+{
+	library_rc = mysql_library_init(0, NULL, NULL);
+}
+
+/* Errors after which the connection is gone: the server restarted, was killed, timed
+ * out the session, or the network failed. */
+static bool
+is_connection_lost(unsigned int e)
+{
+	switch (e) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_ERR_NET_READ:
+	case CR_ERR_NET_WRITE:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case ER_NET_READ_INTERRUPTED:
+	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (10.6+): idle session closed */ return true;
+	default: return false;
+	}
+}
+
+/* Closes the connection and its statements; the next operation reconnects (unless it
+ * runs inside a transaction, which died with the connection). */
+static void
+disconnect(struct db_mariadb *s)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		if (s->st[i] != NULL)
+			mysql_stmt_close(s->st[i]);
+		s->st[i] = NULL;
+	}
+	if (s->m != NULL)
+		mysql_close(s->m);
+	s->m = NULL;
+}
+
+/* Maps a server or client error to an ERR_* code, logging what is not the caller's
+ * business. A lost connection is closed here and flagged in s->lost. */
+static int
+fail_errno(struct db_mariadb *s, unsigned int e, const char *msg, const char *what)
+{
+	switch (e) {
+	case ER_DUP_ENTRY: return ERR_EXISTS;
+	case ER_ROW_IS_REFERENCED_2:
+	case ER_ROW_IS_REFERENCED: return ERR_BUSY;
+	case ER_NO_REFERENCED_ROW_2:
+	case ER_NO_REFERENCED_ROW: return ERR_NOTFOUND;
+	case CR_OUT_OF_MEMORY: return ERR_NOMEM;
+	}
+	if (is_connection_lost(e)) {
+		log_warnx("mariadb %s: %s: connection lost: %s (%u)%s", s->where, what, msg, e,
+			  s->in_tx ? "; transaction rolled back" : "");
+		disconnect(s);
+		s->lost = true;
+		return ERR_DB;
+	}
+	/* Lock wait timeouts and deadlocks (Galera certification conflicts surface as
+	 * deadlocks too) are retryable failures of one request. */
+	log_error("mariadb %s: %s: %s (%u)", s->where, what, msg, e);
+	return ERR_DB;
+}
+
+static int
+stmt_fail(struct db_mariadb *s, MYSQL_STMT *st, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+	return fail_errno(s, mysql_stmt_errno(st), msg, what);
+}
+
+static int
+conn_fail(struct db_mariadb *s, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "%s", mysql_error(s->m));
+	return fail_errno(s, mysql_errno(s->m), msg, what);
+}
+
+/* Runs a constant statement (no parameters, no result): session settings,
+ * transaction control, DDL. */
+static int
+query(struct db_mariadb *s, const char *sql, const char *what)
+{
+	if (s->m == NULL)
+		return ERR_DB;
+	if (mysql_real_query(s->m, sql, strlen(sql)) != 0)
+		return conn_fail(s, what);
+	return 0;
+}
+
+/* Session settings every connection needs: READ COMMITTED so that a plain read after
+ * taking a row lock sees the latest committed row (not a snapshot from before the
+ * wait), a bounded lock wait, strict SQL, and no silent engine substitution. */
+static int
+setup_session(struct db_mariadb *s)
+{
+	char sql[160];
+	int n, rc;
+
+	n = snprintf(sql, sizeof(sql),
+		     "SET SESSION innodb_lock_wait_timeout = %u,"
+		     " SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+		     s->lock_wait);
+	if (n < 0 || (size_t)n >= sizeof(sql))
+		return ERR_INTERNAL;
+	rc = query(s, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "session setup");
+	return rc != 0 ? rc : query(s, sql, "session setup");
+}
+
+/* Opens the connection described by the configuration. The password goes to the
+ * library only; messages name user@host:port/name. */
+static int
+connect_db(struct db_mariadb *s)
+{
+	const struct config *cfg = s->cfg;
+	unsigned int ctmo = MARIADB_CONNECT_TIMEOUT;
+	unsigned int iotmo = s->lock_wait + MARIADB_IO_TIMEOUT_EXTRA;
+	const char *sock = cfg->database.socket;
+	int rc;
+
+	if ((s->m = mysql_init(NULL)) == NULL)
+		return ERR_NOMEM;
+	mysql_optionsv(s->m, MYSQL_OPT_CONNECT_TIMEOUT, &ctmo);
+	mysql_optionsv(s->m, MYSQL_OPT_READ_TIMEOUT, &iotmo);
+	mysql_optionsv(s->m, MYSQL_OPT_WRITE_TIMEOUT, &iotmo);
+	mysql_optionsv(s->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/* CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only the ones it
+	 * changed, so "unknown host/user" is told apart from "same value" (as SQLite). */
+	if (mysql_real_connect(s->m, sock ? "localhost" : cfg->database.host, cfg->database.user,
+			       cfg->database.password, cfg->database.name,
+			       sock ? 0 : (unsigned int)cfg->database.port, sock,
+			       CLIENT_FOUND_ROWS) == NULL) {
+		log_error("mariadb %s: cannot connect: %s", s->where, mysql_error(s->m));
+		disconnect(s);
+		return ERR_DB;
+	}
+	if ((rc = setup_session(s)) != 0) {
+		disconnect(s);
+		return rc;
+	}
+	return 0;
+}
+
+/* Makes sure there is a connection: reconnects after a loss, but never inside a
+ * transaction (its locks and writes died with the old connection). */
+static int
+ensure_connected(struct db_mariadb *s)
+{
+	if (s->m != NULL)
+		return 0;
+	if (s->in_tx)
+		return ERR_DB;
+	return connect_db(s);
+}
+
+/* The prepared statement `id` on the current connection; NULL on failure (*rc set). */
+static MYSQL_STMT *
+prepared(struct db_mariadb *s, enum stmt_id id, int *rc)
+{
+	MYSQL_STMT *st;
+
+	if (s->st[id] != NULL)
+		return s->st[id];
+	if ((st = mysql_stmt_init(s->m)) == NULL) {
+		*rc = ERR_NOMEM;
+		return NULL;
+	}
+	if (mysql_stmt_prepare(st, STMTS[id].sql, strlen(STMTS[id].sql)) != 0) {
+		*rc = stmt_fail(s, st, "prepare");
+		mysql_stmt_close(st);
+		return NULL;
+	}
+	s->st[id] = st;
+	return st;
+}
+
+static void
+bind_params(MYSQL_BIND *b, unsigned long *lens, const struct param *p, size_t np)
+{
+	memset(b, 0, sizeof(*b) * np);
+	for (size_t i = 0; i < np; i++) {
+		if (p[i].text) {
+			lens[i] = (unsigned long)strlen(p[i].s);
+			b[i].buffer_type = MYSQL_TYPE_STRING;
+			b[i].buffer = (void *)p[i].s;
+			b[i].buffer_length = lens[i];
+			b[i].length = &lens[i];
+		} else {
+			b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			b[i].buffer = (void *)&p[i].i;
+		}
+	}
+}
+
+static void
+bind_row(struct row *r, const char *cols)
+{
+	size_t n = strlen(cols);
+
+	memset(r->b, 0, sizeof(r->b[0]) * n);
+	for (size_t i = 0; i < n; i++) {
+		struct col *c = &r->c[i];
+		MYSQL_BIND *b = &r->b[i];
+
+		b->is_null = &c->null;
+		b->error = &c->error;
+		b->length = &c->len;
+		if (cols[i] == 's') {
+			b->buffer_type = MYSQL_TYPE_STRING;
+			b->buffer = c->s;
+			b->buffer_length = sizeof(c->s);
+		} else {
+			b->buffer_type = MYSQL_TYPE_LONGLONG;
+			b->buffer = &c->i;
+		}
+	}
+}
+
+/* One attempt of execute(). */
+static int
+execute_once(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np,
+	     struct row *row, MYSQL_STMT **out)
+{
+	MYSQL_BIND pb[MAX_PARAMS];
+	unsigned long lens[MAX_PARAMS];
+	MYSQL_STMT *st;
+	int rc = 0;
+
+	s->lost = false;
+	if ((rc = ensure_connected(s)) != 0)
+		return rc;
+	if ((st = prepared(s, id, &rc)) == NULL)
+		return rc;
+	if (np > MAX_PARAMS || mysql_stmt_param_count(st) != np)
+		return ERR_INTERNAL;
+	bind_params(pb, lens, p, np);
+	if (np > 0 && mysql_stmt_bind_param(st, pb) != 0)
+		return stmt_fail(s, st, "bind");
+	if (mysql_stmt_execute(st) != 0)
+		return stmt_fail(s, st, "execute");
+	if (STMTS[id].cols != NULL) {
+		bind_row(row, STMTS[id].cols);
+		/* Buffered: the whole result arrives now, so errors surface here and the
+		 * connection is free for the next statement while the caller reads rows. */
+		if (mysql_stmt_bind_result(st, row->b) != 0 || mysql_stmt_store_result(st) != 0)
+			return stmt_fail(s, st, "read result");
+	}
+	*out = st;
+	return 0;
+}
+
+/*
+ * Executes statement `id` with parameters `p`. For a query, `row` is bound and the
+ * result stored: read it with fetch() and release it with mysql_stmt_free_result.
+ *
+ * A read that finds the connection gone (the server restarted since the last use) is
+ * retried once on a new connection: reading twice is harmless, and without it every
+ * worker thread's first request after a restart would fail. Writes are not retried
+ * (the first attempt may have committed) and nothing is retried inside a transaction;
+ * they answer ERR_DB and the next operation reconnects.
+ */
+static int
+execute(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np, struct row *row,
+	MYSQL_STMT **out)
+{
+	int rc = execute_once(s, id, p, np, row, out);
+
+	if (rc == ERR_DB && s->lost && !s->in_tx && STMTS[id].cols != NULL) {
+		log_info("mariadb %s: reconnecting", s->where);
+		rc = execute_once(s, id, p, np, row, out);
+	}
+	return rc;
+}
+
+/* Executes a statement without a result; *affected gets the rows it matched. */
+static int
+run(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np, uint64_t *affected)
+{
+	MYSQL_STMT *st = NULL;
+	int rc = execute(s, id, p, np, NULL, &st);
+
+	if (rc == 0 && affected != NULL)
+		*affected = (uint64_t)mysql_stmt_affected_rows(st);
+	return rc;
+}
+
+/* The next row into r: 1 when there was one, 0 at the end, or a negative error. A
+ * value longer than its buffer is a corrupt row, not something to truncate. */
+static int
+fetch(struct db_mariadb *s, MYSQL_STMT *st)
+{
+	int rc = mysql_stmt_fetch(st);
+
+	if (rc == 0)
+		return 1;
+	if (rc == MYSQL_NO_DATA)
+		return 0;
+	if (rc == MYSQL_DATA_TRUNCATED) {
+		log_error("mariadb %s: a stored value is longer than its limit", s->where);
+		return ERR_DB;
+	}
+	return stmt_fail(s, st, "fetch");
+}
+
+/* Copies text column c (NULL reads as "") into out. */
+static int
+col_text(const struct col *c, char *out, size_t outlen)
+{
+	size_t n = c->null ? 0 : c->len;
+
+	if (n >= outlen)
+		return ERR_DB;
+	if (n > 0)
+		memcpy(out, c->s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static long long
+col_int(const struct col *c)
+{
+	return c->null ? 0 : c->i;
+}
+
+static int
+read_user(const struct row *r, void *row)
+{
+	struct db_user *u = row;
+
+	memset(u, 0, sizeof(*u));
+	u->id = col_int(&r->c[0]);
+	u->created = col_int(&r->c[4]);
+	if (col_text(&r->c[1], u->name, sizeof(u->name)) != 0 ||
+	    col_text(&r->c[2], u->email, sizeof(u->email)) != 0 ||
+	    col_text(&r->c[3], u->pw_hash, sizeof(u->pw_hash)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+read_rr(const struct row *r, int col, struct db_rr *rr)
+{
+	rr->updated = col_int(&r->c[col + 1]);
+	rr->expired = col_int(&r->c[col + 2]) != 0;
+	return col_text(&r->c[col], rr->ip, sizeof(rr->ip));
+}
+
+/* Reads one row of HOST_SELECT. */
+static int
+read_host(const struct row *r, void *row)
+{
+	struct db_host *h = row;
+
+	memset(h, 0, sizeof(*h));
+	h->id = col_int(&r->c[0]);
+	h->user_id = col_int(&r->c[1]);
+	h->dns_ttl = (int)col_int(&r->c[6]);
+	h->expiry_ttl = (int)col_int(&r->c[7]);
+	h->created = col_int(&r->c[14]);
+	if (col_text(&r->c[2], h->owner, sizeof(h->owner)) != 0 ||
+	    col_text(&r->c[3], h->hostname, sizeof(h->hostname)) != 0 ||
+	    col_text(&r->c[4], h->zone, sizeof(h->zone)) != 0 ||
+	    col_text(&r->c[5], h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(r, 8, &h->v4) != 0 ||
+	    read_rr(r, 11, &h->v6) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+/* Runs a one-row query: 0 and the row read, ERR_NOTFOUND, or an error. */
+static int
+get_one(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np,
+	int (*read)(const struct row *, void *), void *out)
+{
+	struct row r;
+	MYSQL_STMT *st = NULL;
+	int rc = execute(s, id, p, np, &r, &st);
+
+	if (rc != 0)
+		return rc;
+	rc = fetch(s, st);
+	if (rc == 1)
+		rc = read(&r, out);
+	else if (rc == 0)
+		rc = ERR_NOTFOUND;
+	if (s->m != NULL)
+		mysql_stmt_free_result(st);
+	return rc;
+}
+
+/* A growable array of fixed-size rows for the list operations. */
+struct rows {
+	void *data;
+	size_t len, cap, size;
+};
+
+static void *
+rows_push(struct rows *r)
+{
+	if (r->len == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 16;
+		void *n = reallocarray(r->data, ncap, r->size);
+
+		if (n == NULL)
+			return NULL;
+		r->data = n;
+		r->cap = ncap;
+	}
+	return (char *)r->data + r->size * r->len++;
+}
+
+/* Runs a query and reads every row with `read` into a malloc'ed array. */
+static int
+collect(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np, size_t size,
+	int (*read)(const struct row *, void *), void **out, size_t *len)
+{
+	struct rows rs = {NULL, 0, 0, size};
+	struct row r;
+	MYSQL_STMT *st = NULL;
+	int rc = execute(s, id, p, np, &r, &st);
+
+	if (rc != 0)
+		return rc;
+	while ((rc = fetch(s, st)) == 1) {
+		void *dst = rows_push(&rs);
+
+		if (dst == NULL)
+			rc = ERR_NOMEM;
+		else
+			rc = read(&r, dst);
+		if (rc != 0)
+			break;
+	}
+	if (s->m != NULL)
+		mysql_stmt_free_result(st);
+	if (rc != 0) {
+		free(rs.data);
+		return rc;
+	}
+	*out = rs.data;
+	*len = rs.len;
+	return 0;
+}
+
+static void
+maria_close(struct db *db)
+{
+	struct db_mariadb *s = to_maria(db);
+
+	if (s == NULL)
+		return;
+	disconnect(s);
+	free(s);
+}
+
+static unsigned int
+lock_wait_for(const struct config *cfg)
+{
+	unsigned int w = (unsigned int)(cfg->dns.dns_timeout > 0 ? cfg->dns.dns_timeout : 0) +
+			 MARIADB_LOCK_WAIT_EXTRA;
+
+	return w < MARIADB_LOCK_WAIT_MIN ? MARIADB_LOCK_WAIT_MIN : w;
+}
+
+static int
+maria_open(const struct config *cfg, struct db **out)
+{
+	const char *sock = cfg->database.socket;
+	struct db_mariadb *s;
+	int rc;
+
+	*out = NULL;
+	if (cfg->database.user == NULL || cfg->database.name == NULL ||
+	    (sock == NULL && cfg->database.host == NULL)) {
+		log_error("mariadb: database.user, database.name and database.host or "
+			  "database.socket are required");
+		return ERR_INVAL;
+	}
+	pthread_once(&library_once, library_init);
+	if (library_rc != 0) {
+		log_error("mariadb: the client library failed to initialise");
+		return ERR_DB;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return ERR_NOMEM;
+	s->base.ops = &db_mariadb_ops;
+	s->cfg = cfg;
+	s->lock_wait = lock_wait_for(cfg);
+	if (sock != NULL)
+		snprintf(s->where, sizeof(s->where), "%s@%s/%s", cfg->database.user, sock,
+			 cfg->database.name);
+	else
+		snprintf(s->where, sizeof(s->where), "%s@%s:%d/%s", cfg->database.user,
+			 cfg->database.host, cfg->database.port, cfg->database.name);
+	if ((rc = connect_db(s)) != 0) {
+		maria_close(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+/* ---- migrations ---- */
+
+/* Runs a query whose answer is one integer: 0 and *v, ERR_NOTFOUND without a row. */
+static int
+query_int(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np, long long *v)
+{
+	struct row r;
+	MYSQL_STMT *st = NULL;
+	int rc = execute(s, id, p, np, &r, &st);
+
+	if (rc != 0)
+		return rc;
+	rc = fetch(s, st);
+	if (rc == 1)
+		*v = col_int(&r.c[0]);
+	if (s->m != NULL)
+		mysql_stmt_free_result(st);
+	return rc == 1 ? 0 : rc == 0 ? ERR_NOTFOUND : rc;
+}
+
+/* The recorded schema version; 0 for a database without the version table. */
+static int
+read_version(struct db_mariadb *s, int *version)
+{
+	long long v = 0;
+	int rc;
+
+	*version = 0;
+	if ((rc = ensure_connected(s)) != 0 || (rc = query(s, BOOKKEEPING_SQL, "schema_version")))
+		return rc;
+	if ((rc = query_int(s, ST_VERSION, NULL, 0, &v)) != 0)
+		return rc == ERR_NOTFOUND ? ERR_DB : rc;
+	*version = (int)v;
+	return 0;
+}
+
+static int
+maria_schema_version(struct db *db, int *version)
+{
+	return read_version(to_maria(db), version);
+}
+
+/* Undoes statements `last` down to 0 of step `v`, removing their progress rows.
+ * Returns 0 when everything was undone. */
+static int
+undo_statements(struct db_mariadb *s, int v, long long last)
+{
+	int rc = 0;
+
+	for (long long i = last; i >= 0; i--) {
+		const struct param p[] = {P_INT(v), P_INT(i)};
+
+		if (query(s, MIGRATIONS[v - 1].ddl[i].undo, "undo migration") != 0) {
+			rc = ERR_DB;
+			continue;
+		}
+		if (run(s, ST_PROGRESS_DEL, p, NPARAM(p), NULL) != 0)
+			rc = ERR_DB;
+	}
+	return rc;
+}
+
+/* A process that died in the middle of step v left progress rows: undo those
+ * statements so the step can run from a clean slate. */
+static int
+undo_leftovers(struct db_mariadb *s, int v)
+{
+	const struct param p[] = {P_INT(v)};
+	long long last = -1;
+	int rc = query_int(s, ST_PROGRESS, p, NPARAM(p), &last); /* the highest statement */
+
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	log_warnx("mariadb %s: an interrupted migration to schema version %d left %lld "
+		  "statement(s) applied; undoing them",
+		  s->where, v, last + 1);
+	if (last < 0 || last >= (long long)MIGRATIONS[v - 1].n)
+		return ERR_DB;
+	return undo_statements(s, v, last);
+}
+
+/* Records step v as applied and forgets its progress, in one transaction. */
+static int
+record_version(struct db_mariadb *s, int v)
+{
+	const struct param pv[] = {P_INT(v), P_INT(time(NULL))};
+	const struct param pc[] = {P_INT(v)};
+	int rc;
+
+	if ((rc = query(s, "START TRANSACTION", "begin")) != 0)
+		return rc;
+	if ((rc = run(s, ST_VERSION_ADD, pv, NPARAM(pv), NULL)) == 0 &&
+	    (rc = run(s, ST_PROGRESS_CLEAR, pc, NPARAM(pc), NULL)) == 0 &&
+	    (rc = query(s, "COMMIT", "commit")) == 0)
+		return 0;
+	(void)query(s, "ROLLBACK", "rollback");
+	return rc;
+}
+
+/* Runs step v (from schema version v - 1 to v). On failure what the step did is
+ * undone; the log says whether that worked. */
+static int
+apply_step(struct db_mariadb *s, int v)
+{
+	const struct migration *m = &MIGRATIONS[v - 1];
+	char why[256] = "";
+	long long done = -1;
+	int rc = undo_leftovers(s, v);
+
+	for (size_t i = 0; rc == 0 && i < m->n; i++) {
+		const struct param p[] = {P_INT(v), P_INT(i)};
+
+		if (mysql_real_query(s->m, m->ddl[i].run, strlen(m->ddl[i].run)) != 0) {
+			snprintf(why, sizeof(why), "%s", mysql_error(s->m));
+			rc = ERR_DB;
+			break;
+		}
+		done = (long long)i;
+		rc = run(s, ST_PROGRESS_ADD, p, NPARAM(p), NULL);
+	}
+	if (rc == 0)
+		rc = record_version(s, v);
+	if (rc == 0) {
+		log_info("mariadb %s: schema migrated to version %d", s->where, v);
+		return 0;
+	}
+	if (s->m != NULL && undo_statements(s, v, done) == 0)
+		log_error("mariadb %s: migration to schema version %d failed%s%s; undone, the "
+			  "schema is as it was",
+			  s->where, v, why[0] ? ": " : "", why);
+	else
+		log_error("mariadb %s: migration to schema version %d failed%s%s, and undoing "
+			  "it failed too; the next start retries the undo",
+			  s->where, v, why[0] ? ": " : "", why);
+	return ERR_DB;
+}
+
+static int
+migrate_locked(struct db_mariadb *s)
+{
+	int version = 0, rc;
+
+	if ((rc = read_version(s, &version)) != 0)
+		return rc;
+	if (version > DB_SCHEMA_VERSION) {
+		log_error("mariadb %s has schema version %d, newer than this program's %d",
+			  s->where, version, DB_SCHEMA_VERSION);
+		return ERR_DB;
+	}
+	if (version < DB_SCHEMA_VERSION && (rc = query(s, PROGRESS_SQL, "schema_progress")) != 0)
+		return rc;
+	for (int v = version + 1; rc == 0 && v <= DB_SCHEMA_VERSION; v++)
+		rc = apply_step(s, v);
+	return rc;
+}
+
+/*
+ * Brings the schema to DB_SCHEMA_VERSION. Concurrent starters are serialised by a
+ * named lock (GET_LOCK), under which the version is read again, so each step runs
+ * once. See MIGRATIONS for how a failed step is undone.
+ */
+static int
+maria_migrate(struct db *db)
+{
+	struct db_mariadb *s = to_maria(db);
+	const struct param p[] = {P_INT(MARIADB_MIGRATE_LOCK_WAIT)};
+	long long got = 0;
+	int version = 0, rc;
+
+	if ((rc = read_version(s, &version)) != 0 || version == DB_SCHEMA_VERSION)
+		return rc;
+	if ((rc = query_int(s, ST_MIGRATE_LOCK, p, NPARAM(p), &got)) != 0 || got != 1) {
+		log_error("mariadb %s: cannot take the migration lock (another process is "
+			  "migrating?)",
+			  s->where);
+		return ERR_DB;
+	}
+	rc = migrate_locked(s);
+	if (s->m != NULL)
+		(void)run(s, ST_MIGRATE_UNLOCK, NULL, 0, NULL);
+	return rc;
+}
+
+/* ---- users ---- */
+
+static int
+maria_user_add(struct db *db, const struct db_user *u)
+{
+	const struct param p[] = {P_TEXT(u->name), P_TEXT(u->email), P_TEXT(u->pw_hash),
+				  P_INT(u->created ? u->created : (int64_t)time(NULL))};
+
+	return run(to_maria(db), ST_USER_ADD, p, NPARAM(p), NULL);
+}
+
+static int
+maria_user_get(struct db *db, const char *name, struct db_user *out)
+{
+	const struct param p[] = {P_TEXT(name)};
+
+	return get_one(to_maria(db), ST_USER_GET, p, NPARAM(p), read_user, out);
+}
+
+static int
+maria_user_list(struct db *db, struct db_user **out, size_t *len)
+{
+	void *rows = NULL;
+	int rc = collect(to_maria(db), ST_USER_LIST, NULL, 0, sizeof(**out), read_user, &rows, len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+/* A statement that must match a row: ERR_NOTFOUND when it matched none. */
+static int
+run_one(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np)
+{
+	uint64_t n = 0;
+	int rc = run(s, id, p, np, &n);
+
+	return rc != 0 ? rc : n > 0 ? 0 : ERR_NOTFOUND;
+}
+
+static int
+maria_user_delete(struct db *db, const char *name)
+{
+	const struct param p[] = {P_TEXT(name)};
+
+	/* The foreign key of hostnames refuses to orphan them: ERR_BUSY. */
+	return run_one(to_maria(db), ST_USER_DELETE, p, NPARAM(p));
+}
+
+static int
+maria_user_set_password(struct db *db, const char *name, const char *pw_hash)
+{
+	const struct param p[] = {P_TEXT(pw_hash), P_TEXT(name)};
+
+	return run_one(to_maria(db), ST_USER_SET_PW, p, NPARAM(p));
+}
+
+static int
+maria_user_set_email(struct db *db, const char *name, const char *email)
+{
+	const struct param p[] = {P_TEXT(email), P_TEXT(name)};
+
+	return run_one(to_maria(db), ST_USER_SET_EMAIL, p, NPARAM(p));
+}
+
+/* ---- hosts ---- */
+
+static int
+host_owner_id(struct db_mariadb *s, const struct db_host *h, int64_t *id)
+{
+	const struct param p[] = {P_TEXT(h->owner)};
+	long long v = 0;
+	int rc;
+
+	if (h->owner[0] == '\0') {
+		*id = h->user_id;
+		return 0;
+	}
+	rc = query_int(s, ST_USER_ID, p, NPARAM(p), &v);
+	*id = v;
+	return rc;
+}
+
+static int
+maria_host_add(struct db *db, const struct db_host *h)
+{
+	struct db_mariadb *s = to_maria(db);
+	char fqdn[HOSTNAME_MAX + 1];
+	int64_t uid = 0;
+	int rc, n;
+
+	if ((rc = host_owner_id(s, h, &uid)) != 0)
+		return rc;
+	n = h->fqdn[0] ? snprintf(fqdn, sizeof(fqdn), "%s", h->fqdn)
+		       : snprintf(fqdn, sizeof(fqdn), "%s.%s", h->hostname, h->zone);
+	if (n < 0 || (size_t)n >= sizeof(fqdn))
+		return ERR_TOOBIG;
+	{
+		const struct param p[] = {P_INT(uid),
+					  P_TEXT(h->hostname),
+					  P_TEXT(h->zone),
+					  P_TEXT(fqdn),
+					  P_INT(h->dns_ttl),
+					  P_INT(h->expiry_ttl),
+					  P_INT(h->created ? h->created : (int64_t)time(NULL))};
+
+		/* An owner that vanished meanwhile fails the foreign key: ERR_NOTFOUND. */
+		return run(s, ST_HOST_ADD, p, NPARAM(p), NULL);
+	}
+}
+
+static int
+maria_host_get(struct db *db, const char *fqdn, struct db_host *out)
+{
+	const struct param p[] = {P_TEXT(fqdn)};
+
+	return get_one(to_maria(db), ST_HOST_GET, p, NPARAM(p), read_host, out);
+}
+
+static int
+maria_host_list(struct db *db, const char *user, struct db_host **out, size_t *len)
+{
+	const struct param p[] = {P_TEXT(user ? user : "")};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), user ? ST_HOST_LIST_USER : ST_HOST_LIST, p, user ? 1 : 0,
+			 sizeof(**out), read_host, &rows, len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+maria_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl)
+{
+	const struct param p[] = {P_INT(dns_ttl), P_INT(expiry_ttl), P_TEXT(fqdn)};
+
+	return run_one(to_maria(db), ST_HOST_SET_TTLS, p, NPARAM(p));
+}
+
+static int
+maria_host_delete(struct db *db, const char *fqdn)
+{
+	const struct param p[] = {P_TEXT(fqdn)};
+
+	return run_one(to_maria(db), ST_HOST_DELETE, p, NPARAM(p));
+}
+
+static bool
+families_ok(int families)
+{
+	return families > 0 && (families & ~(DB_V4 | DB_V6)) == 0;
+}
+
+static int
+maria_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
+		    const char *ipv6, int64_t now)
+{
+	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
+	    ((families & DB_V6) && ipv6 == NULL))
+		return ERR_INVAL;
+	if ((ipv4 && strnlen(ipv4, ADDR_STRLEN) >= ADDR_STRLEN) ||
+	    (ipv6 && strnlen(ipv6, ADDR_STRLEN) >= ADDR_STRLEN))
+		return ERR_TOOBIG;
+	{
+		const struct param p[] = {P_INT(families),
+					  P_TEXT(ipv4 ? ipv4 : ""),
+					  P_INT(families),
+					  P_INT(now),
+					  P_INT(families),
+					  P_INT(families),
+					  P_TEXT(ipv6 ? ipv6 : ""),
+					  P_INT(families),
+					  P_INT(now),
+					  P_INT(families),
+					  P_INT(host_id)};
+
+		return run_one(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
+	}
+}
+
+static int
+maria_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
+{
+	const struct param p[] = {P_INT(families), P_INT(now), P_INT(families), P_INT(now),
+				  P_INT(host_id)};
+
+	if (!families_ok(families))
+		return ERR_INVAL;
+	return run_one(to_maria(db), ST_HOST_TOUCH, p, NPARAM(p));
+}
+
+static int
+maria_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
+{
+	const struct param p[] = {P_INT(now), P_INT(now),
+				  P_INT(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), ST_HOST_DUE, p, NPARAM(p), sizeof(**out), read_host, &rows,
+			 len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+maria_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
+{
+	struct db_mariadb *s = to_maria(db);
+	const struct param p[] = {P_INT(host_id), P_INT(now)};
+	uint64_t n = 0;
+	int rc = 0;
+
+	*claimed = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
+	if (families & DB_V4) {
+		rc = run(s, ST_HOST_EXPIRE_V4, p, NPARAM(p), &n);
+		*claimed |= rc == 0 && n > 0 ? DB_V4 : 0;
+	}
+	if (rc == 0 && (families & DB_V6)) {
+		rc = run(s, ST_HOST_EXPIRE_V6, p, NPARAM(p), &n);
+		*claimed |= rc == 0 && n > 0 ? DB_V6 : 0;
+	}
+	return rc;
+}
+
+/* ---- the per-host critical section ---- */
+
+static int
+maria_rollback(struct db *db)
+{
+	struct db_mariadb *s = to_maria(db);
+	bool was = s->in_tx;
+
+	s->in_tx = false;
+	/* Without a connection the server has already rolled back. */
+	if (!was || s->m == NULL)
+		return 0;
+	if (mysql_rollback(s->m) != 0)
+		return conn_fail(s, "rollback");
+	return 0;
+}
+
+static int
+maria_commit(struct db *db)
+{
+	struct db_mariadb *s = to_maria(db);
+
+	if (!s->in_tx)
+		return ERR_INTERNAL;
+	if (s->m == NULL) {
+		s->in_tx = false;
+		return ERR_DB;
+	}
+	if (mysql_commit(s->m) != 0) {
+		int rc = conn_fail(s, "commit");
+
+		(void)maria_rollback(db);
+		return rc;
+	}
+	s->in_tx = false;
+	return 0;
+}
+
+/* One attempt of host_lock: begin, lock the row, read it (READ COMMITTED: the read
+ * sees what the previous holder committed). */
+static int
+lock_once(struct db_mariadb *s, const char *fqdn, struct db_host *out)
+{
+	const struct param p[] = {P_TEXT(fqdn)};
+	struct row r;
+	MYSQL_STMT *st = NULL;
+	int rc;
+
+	s->lost = false;
+	if ((rc = ensure_connected(s)) != 0 || (rc = query(s, "START TRANSACTION", "begin")) != 0)
+		return rc;
+	s->in_tx = true;
+	if ((rc = execute(s, ST_HOST_LOCK, p, NPARAM(p), &r, &st)) == 0) {
+		rc = fetch(s, st);
+		if (s->m != NULL)
+			mysql_stmt_free_result(st);
+		rc = rc == 1 ? 0 : rc == 0 ? ERR_NOTFOUND : rc;
+	}
+	if (rc == 0)
+		rc = get_one(s, ST_HOST_GET, p, NPARAM(p), read_host, out);
+	if (rc != 0)
+		(void)maria_rollback(&s->base);
+	return rc;
+}
+
+/* Nothing was written before the lock is held, so an attempt that found the
+ * connection gone (a server restart since the last request) is repeated once on a
+ * new connection. */
+static int
+maria_host_lock(struct db *db, const char *fqdn, struct db_host *out)
+{
+	struct db_mariadb *s = to_maria(db);
+	int rc;
+
+	if (s->in_tx)
+		return ERR_INTERNAL;
+	rc = lock_once(s, fqdn, out);
+	if (rc == ERR_DB && s->lost) {
+		log_info("mariadb %s: reconnecting", s->where);
+		rc = lock_once(s, fqdn, out);
+	}
+	return rc;
+}
+
+const struct db_ops db_mariadb_ops = {
+	.name = "mariadb",
+	.open = maria_open,
+	.close = maria_close,
+	.migrate = maria_migrate,
+	.schema_version = maria_schema_version,
+	.user_add = maria_user_add,
+	.user_get = maria_user_get,
+	.user_list = maria_user_list,
+	.user_delete = maria_user_delete,
+	.user_set_password = maria_user_set_password,
+	.user_set_email = maria_user_set_email,
+	.host_add = maria_host_add,
+	.host_get = maria_host_get,
+	.host_list = maria_host_list,
+	.host_set_ttls = maria_host_set_ttls,
+	.host_delete = maria_host_delete,
+	.host_set_addr = maria_host_set_addr,
+	.host_touch = maria_host_touch,
+	.host_due = maria_host_due,
+	.host_expire = maria_host_expire,
+	.host_lock = maria_host_lock,
+	.commit = maria_commit,
+	.rollback = maria_rollback,
+};
