@@ -314,3 +314,44 @@ path = "/other"
         assert d.get(f"/other?hostname={fqdn}&myip=192.0.2.82", auth=ALICE).status == 200
     finally:
         silent.close()
+
+
+# --- systemd notification ----------------------------------------------------------------
+def _has_sd_notify() -> bool:
+    import subprocess
+    out = subprocess.run([helpers.BIN, "--version"], capture_output=True, text=True).stdout
+    return "systemd notify: yes" in out
+
+
+def test_sd_notify_ready_reload_stopping(make_daemon, bind, tmp_path):
+    """Type=notify: READY=1 once listening, RELOADING=1 then READY=1 around SIGHUP,
+    STOPPING=1 on SIGTERM, on a NOTIFY_SOCKET as systemd provides it."""
+    if not _has_sd_notify():
+        pytest.skip("built without libsystemd")
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(RELOAD_TIMEOUT)
+    try:
+        d = make_daemon(users={"alice": ALICE[1]}, start=False)
+        os.environ["NOTIFY_SOCKET"] = path
+        try:
+            d.start(wait=False)
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+
+        def next_message() -> str:
+            return sock.recv(4096).decode()
+
+        first = next_message()
+        assert "READY=1" in first.split("\n"), first
+        # READY comes after the listeners are up: the port answers at once.
+        socket.create_connection((d.host, d.port), timeout=2).close()
+        d.proc.send_signal(signal.SIGHUP)
+        assert next_message() == "RELOADING=1"
+        assert next_message() == "READY=1"
+        d.proc.send_signal(signal.SIGTERM)
+        assert next_message() == "STOPPING=1"
+        assert d.wait_exit() == 0
+    finally:
+        sock.close()
