@@ -324,6 +324,23 @@ reload_load(struct daemon_state *st)
 	return cfg;
 }
 
+/* Makes `g` the current generation; the old one joins the end of the retired list
+ * (and hands the rate limiter over when `g` shares it). */
+static void
+make_current(struct daemon_state *st, struct daemon_gen *g)
+{
+	struct daemon_gen **tail;
+
+	if (g->rl == st->cur->rl) {
+		g->owns_rl = st->cur->owns_rl;
+		st->cur->owns_rl = false;
+	}
+	for (tail = &st->retired; *tail; tail = &(*tail)->next)
+		;
+	*tail = st->cur;
+	st->cur = g;
+}
+
 /* SIGHUP: reopens the log and reloads the configuration, all or nothing: the new file
  * is loaded and checked (TSIG keys, templates, rate limits) and only then replaces the
  * running one. A request in progress keeps the configuration it started with; the
@@ -332,7 +349,7 @@ static void
 daemon_reload(struct daemon_state *st)
 {
 	struct http_hooks hooks;
-	struct daemon_gen *g = NULL, **tail;
+	struct daemon_gen *g = NULL;
 	struct config *cfg = reload_load(st);
 
 	if (cfg && gen_new(cfg, st->cur, &g) < 0) {
@@ -357,20 +374,13 @@ daemon_reload(struct daemon_state *st)
 	log_info("SIGHUP: log reopened");
 	hooks_for(g, &hooks);
 	if (http_reload(st->srv, g->cfg, &hooks) < 0) {
-		log_open(&st->cur->cfg->daemon.log);
+		(void)log_open(&st->cur->cfg->daemon.log);
 		gen_free(g, NULL);
 		log_error("SIGHUP: keeping the running configuration");
 		return;
 	}
 	warn_restart_only(st->boot, g->cfg);
-	if (g->rl == st->cur->rl) {
-		g->owns_rl = st->cur->owns_rl;
-		st->cur->owns_rl = false;
-	}
-	for (tail = &st->retired; *tail; tail = &(*tail)->next)
-		;
-	*tail = st->cur;
-	st->cur = g;
+	make_current(st, g);
 	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
 }
 
