@@ -1,29 +1,89 @@
 # SPDX-License-Identifier: MIT
 """Fixtures of the integration suite: one BIND for the session (two zones, one
 hmac-sha256 and one hmac-sha512 key) and a factory of real ddns-service daemons, each
-with its own config (mode 600), SQLite database, users and hosts made with the CLI."""
+with its own config (mode 600), database, users and hosts made with the CLI.
+
+The database backend is the `backend` fixture: "sqlite" (each daemon its own file)
+unless a test is parametrised over backends; "mariadb" gives each daemon a fresh
+database on one throwaway mariadbd for the session. A test runs on both backends when
+it is marked `@pytest.mark.backends("sqlite", "mariadb")` (or its module sets
+`pytestmark`), or is one of CORE_BOTH_BACKENDS below."""
 
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import mariadb  # noqa: E402
 from dnsserver import BindServer  # noqa: E402
 from helpers import BIN, SEED_ENDPOINTS, Daemon, free_port  # noqa: E402
 
-BIND_PORT = 25300
+# The session's named; DDNS_TEST_BIND_PORT moves it (two suites side by side).
+BIND_PORT = int(os.environ.get("DDNS_TEST_BIND_PORT", "25300"))
 ZONES = {"dyn.example.com": "hmac-sha256", "dyn2.example.net": "hmac-sha512"}
 # Limits far above what a test sends, for the tests that are not about limits.
 HIGH_LIMITS = {"enabled": True, "good_window_seconds": 60, "good_max_requests": 100,
                "bad_window_seconds": 60, "bad_max_requests": 100}
 
 
+BACKENDS = ("sqlite", "mariadb")
+# Tests of modules this file does not own that run on both backends: the core update
+# results (good, nochg, badauth, nohost, dnserr). A module can opt in itself with the
+# `backends` marker instead.
+CORE_BOTH_BACKENDS = {
+    "test_update.py": {"test_good_v4", "test_good_v6", "test_dual_stack_in_one_request",
+                       "test_nochg_keeps_dns_and_refreshes_update_time",
+                       "test_one_family_left_alone", "test_several_hosts_mixed_results",
+                       "test_badauth", "test_nohost_for_another_users_host",
+                       "test_dns_down_gives_dnserr_and_leaves_db"},
+}
+
+
 def pytest_report_header(config):
     return f"ddns-service binary: {BIN}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*names): run the test once per database "
+                            "backend named (sqlite, mariadb)")
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrises `backend` for the tests that run on several backends."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    mark = metafunc.definition.get_closest_marker("backends")
+    names = tuple(mark.args) if mark else ()
+    if not names and metafunc.function.__name__ in CORE_BOTH_BACKENDS.get(
+            Path(str(metafunc.definition.fspath)).name, ()):
+        names = BACKENDS
+    if names:
+        metafunc.parametrize("backend", names, indirect=True, ids=list(names))
+
+
+@pytest.fixture(scope="module")
+def backend(request):
+    """The database backend of the daemons a test makes: "sqlite" unless parametrised.
+    Module-scoped so that module-scoped daemon factories can depend on it."""
+    name = getattr(request, "param", "sqlite")
+    if name == "mariadb" and not mariadb.available():
+        pytest.skip("mariadbd is not installed")
+    return name
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory):
+    """One throwaway mariadbd for the session (started on first use)."""
+    if not mariadb.available():
+        pytest.skip("mariadbd is not installed")
+    srv = mariadb.MariaDB(tmp_path_factory.mktemp("mariadb")).start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +97,15 @@ def bind(tmp_path_factory):
 
 
 def daemon_sections(dns_server, workdir: Path, port: int, overrides: dict | None = None,
-                    zone_keys: dict | None = None) -> dict:
-    """The config of a test daemon: loopback, request log on, high rate limits; each
-    section of `overrides` updates the defaults."""
+                    zone_keys: dict | None = None, database: dict | None = None) -> dict:
+    """The config of a test daemon: loopback, request log on, high rate limits, SQLite
+    in `workdir` unless `database` says otherwise; each section of `overrides` updates
+    the defaults."""
     sections = {
         "daemon": {"host": "127.0.0.1", "port": port, "log_level": "DEBUG",
                    "log_requests": True},
-        "database": {"backend": "sqlite", "path": str(workdir / "ddns.db")},
+        "database": dict(database) if database else
+        {"backend": "sqlite", "path": str(workdir / "ddns.db")},
         "dns_service": {"dns_server": "127.0.0.1", "dns_port": dns_server.port,
                         "dns_timeout": 2},
         "dns_service.zone_keys": zone_keys if zone_keys is not None else
@@ -60,10 +122,19 @@ class DaemonFactory:
     """make(...) → a started Daemon; every daemon is stopped (and must exit 0) at the
     end of the fixture's scope."""
 
-    def __init__(self, tmp_path_factory, bind):
+    def __init__(self, tmp_path_factory, bind, backend: str = "sqlite", request=None):
         self.tmp = tmp_path_factory
         self.bind = bind
+        self.backend = backend
+        self.request = request
         self.daemons: list[Daemon] = []
+
+    def database(self):
+        """(the [database] section for a new daemon, its MariaDB server or None)."""
+        if self.backend != "mariadb":
+            return None, None
+        srv = self.request.getfixturevalue("mariadb_server")
+        return srv.config(srv.create_database()), srv
 
     def make(self, users: dict | None = None, hosts=(), config: dict | None = None,
              endpoints: str = SEED_ENDPOINTS, dns_server=None, zone_keys: dict | None = None,
@@ -72,8 +143,10 @@ class DaemonFactory:
         workdir = self.tmp.mktemp("ddns")
         config = copy.deepcopy(config or {})
         config.setdefault("daemon", {}).setdefault("host", listen_host)
-        sections = daemon_sections(dns_server, workdir, free_port(), config, zone_keys)
-        d = Daemon(workdir, sections, endpoints)
+        database, server = self.database()
+        sections = daemon_sections(dns_server, workdir, free_port(), config, zone_keys,
+                                   database)
+        d = Daemon(workdir, sections, endpoints, mariadb_server=server)
         d.host = "::1" if sections["daemon"]["host"] == "::1" else "127.0.0.1"
         self.daemons.append(d)
         for name, pw in (users or {}).items():
@@ -99,15 +172,15 @@ class DaemonFactory:
 
 
 @pytest.fixture
-def make_daemon(tmp_path_factory, bind):
-    f = DaemonFactory(tmp_path_factory, bind)
+def make_daemon(tmp_path_factory, bind, backend, request):
+    f = DaemonFactory(tmp_path_factory, bind, backend, request)
     yield f.make
     f.finish()
 
 
 @pytest.fixture(scope="module")
-def module_daemons(tmp_path_factory, bind):
+def module_daemons(tmp_path_factory, bind, backend, request):
     """A factory whose daemons live for the whole module (fewer start-ups)."""
-    f = DaemonFactory(tmp_path_factory, bind)
+    f = DaemonFactory(tmp_path_factory, bind, backend, request)
     yield f.make
     f.finish()

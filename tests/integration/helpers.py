@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import time
@@ -136,9 +137,12 @@ def http_get(host: str, port: int, target: str, auth: tuple[str, str] | None = N
 
 
 class Daemon:
-    """One ddns-service instance with its own config and SQLite database in `workdir`."""
+    """One ddns-service instance with its own config in `workdir` and its database:
+    SQLite (`path`, by default in workdir) or MariaDB on `mariadb_server`."""
 
-    def __init__(self, workdir: Path, sections: dict, endpoints: str = SEED_ENDPOINTS):
+    def __init__(self, workdir: Path, sections: dict, endpoints: str = SEED_ENDPOINTS,
+                 mariadb_server=None):
+        self.mariadb = mariadb_server
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.sections = sections
@@ -177,6 +181,54 @@ class Daemon:
             fqdn = r.get("fqdn") or f"{r['hostname']}.{r['zone']}"
             out[fqdn] = r
         return out
+
+    # --- the database directly (what a test cannot wait for, e.g. time passing) ----------
+    @property
+    def backend(self) -> str:
+        return self.sections["database"].get("backend", "sqlite")
+
+    def sql(self, query: str, params: tuple = ()) -> list[dict]:
+        """Runs one statement on the daemon's database (SQLite or MariaDB) beside the
+        running daemon; `?` placeholders; returns the rows as dicts."""
+        if self.backend == "mariadb":
+            return self._mariadb_sql(query, params)
+        con = sqlite3.connect(self.sections["database"]["path"], timeout=10)
+        try:
+            con.row_factory = sqlite3.Row
+            with con:
+                return [dict(r) for r in con.execute(query, params).fetchall()]
+        finally:
+            con.close()
+
+    def _mariadb_sql(self, query: str, params: tuple) -> list[dict]:
+        def literal(v):
+            if v is None:
+                return "NULL"
+            if isinstance(v, bool):
+                return "1" if v else "0"
+            if isinstance(v, int):
+                return str(v)
+            return "'" + str(v).replace("\\", "\\\\").replace("'", "''") + "'"
+
+        parts = query.split("?")
+        assert len(parts) == len(params) + 1, query
+        text = parts[0] + "".join(literal(p) + rest for p, rest in zip(params, parts[1:]))
+        rows = self.mariadb.sql_with_names(text, self.sections["database"]["name"])
+        return rows
+
+    def db_row(self, fqdn: str) -> dict:
+        """The hostnames row of `fqdn` (integers as int, NULL as None)."""
+        rows = self.sql("SELECT * FROM hostnames WHERE fqdn = ?", (fqdn,))
+        assert len(rows) == 1, fqdn
+        return rows[0]
+
+    def backdate(self, fqdn: str, seconds: int, families=("ipv4", "ipv6")) -> dict:
+        """Moves the last update of `families` `seconds` into the past (as if no client
+        had sent anything for that long); returns the row afterwards."""
+        for fam in families:
+            self.sql(f"UPDATE hostnames SET {fam}_updated = {fam}_updated - ? "
+                     "WHERE fqdn = ?", (seconds, fqdn))
+        return self.db_row(fqdn)
 
     # --- the daemon -----------------------------------------------------------------------
     def start(self, wait: bool = True) -> None:

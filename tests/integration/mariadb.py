@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from dnsserver import _die_with_parent
+
 MARIADB_PORTS = range(13300, 13400)
 START_TIMEOUT = 30.0   # seconds until the server answers (install-db ~1 s, start ~0.5 s)
 STOP_TIMEOUT = 30.0
@@ -78,7 +80,8 @@ class MariaDB:
                  # Tests create a database each; durability is not what they test.
                  "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
                  "--innodb-doublewrite=0"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent)
         finally:
             log.close()
         self._wait_ready()
@@ -138,6 +141,26 @@ class MariaDB:
             raise RuntimeError(f"mariadb: {r.stderr.strip()}\nSQL: {text}")
         return [[None if v == "NULL" else v for v in line.split("\t")]
                 for line in r.stdout.splitlines()]
+
+    def sql_with_names(self, text: str, database: str) -> list[dict]:
+        """Runs SQL as root in `database`; the rows of the last result as dicts, integer
+        texts as int, NULL as None."""
+        args = ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "--batch",
+                "--raw", database]
+        r = subprocess.run(args, input=text, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"mariadb: {r.stderr.strip()}\nSQL: {text}")
+        lines = r.stdout.splitlines()
+        if not lines:
+            return []
+        names = lines[0].split("\t")
+
+        def value(v: str):
+            if v == "NULL":
+                return None
+            return int(v) if v.lstrip("-").isdigit() else v
+
+        return [dict(zip(names, map(value, line.split("\t")))) for line in lines[1:]]
 
     def create_database(self, name: str | None = None) -> str:
         """A fresh, empty database ddns_<n> (the application user may use it)."""
