@@ -22,6 +22,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
+#include "connlimit.h"
 #include "db.h"
 #include "err.h"
 #include "log.h"
@@ -68,6 +69,12 @@ struct http_server {
 	pthread_key_t db_key; /* each worker thread's own database connection */
 	bool db_key_made;
 	atomic_int inflight; /* requests presented to the handler and not yet completed */
+	/* Connections per client. Behind a reverse proxy the trusted proxies are exempt
+	 * (every forwarded connection comes from them) while any other host that
+	 * reaches the listener directly is still held to the limit. */
+	struct connlimit *conns;
+	struct cidr *exempt;
+	size_t nexempt;
 	struct listener listeners[HTTP_MAX_LISTENERS];
 	size_t nlisteners;
 };
@@ -117,14 +124,22 @@ http_accepts_json(const char *accept)
 	return false;
 }
 
+/* Whether a query parameter may carry a password: any alias some endpoint uses, and
+ * the seed's default names even when no endpoint does (a client may still send them).
+ * Case-insensitive, as libmicrohttpd's parameter lookup is. */
 static bool
 is_password_param(const struct config *cfg, const char *key)
 {
+	static const char *const builtin[] = {"password", "pass", "token"};
+
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (strcasecmp(builtin[i], key) == 0)
+			return true;
 	for (size_t e = 0; e < cfg->endpoints_len; e++) {
 		const struct config_strlist *l = &cfg->endpoints[e].params[PARAM_PASSWORD];
 
 		for (size_t i = 0; i < l->len; i++)
-			if (strcmp(l->items[i], key) == 0)
+			if (strcasecmp(l->items[i], key) == 0)
 				return true;
 	}
 	return false;
@@ -438,6 +453,28 @@ param_value(struct MHD_Connection *conn, const struct config_endpoint *ep, enum 
 	return NULL;
 }
 
+/* Collects every value of one header, in order, joined with ", " (RFC 9110 §5.3): a
+ * proxy that adds its own X-Forwarded-For line after the client's must not let the
+ * client's line be the only one looked at. */
+struct header_join {
+	const char *name;
+	struct buf b;
+	bool failed;
+};
+
+static enum MHD_Result
+join_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct header_join *j = cls;
+
+	(void)kind;
+	if (!key || !value || strcasecmp(key, j->name) != 0)
+		return MHD_YES;
+	if ((j->b.len && buf_adds(&j->b, ", ") < 0) || buf_adds(&j->b, value) < 0)
+		j->failed = true;
+	return MHD_YES;
+}
+
 static void
 client_address(const struct http_gen *g, struct MHD_Connection *conn, struct addr *out)
 {
@@ -453,8 +490,16 @@ client_address(const struct http_gen *g, struct MHD_Connection *conn, struct add
 	*out = peer;
 	if (!g->cfg->daemon.proxy_header || !g->cfg->daemon.proxy_header[0])
 		return;
-	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, g->cfg->daemon.proxy_header);
-	addr_client_from_header(&peer, hdr, g->trusted, g->ntrusted, out);
+	{
+		struct header_join j = {g->cfg->daemon.proxy_header, {0}, false};
+
+		buf_init(&j.b, ADDR_HEADER_MAX);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, join_header, &j);
+		/* Too long to be honest: addr_client_from_header falls back to the peer. */
+		hdr = j.failed ? NULL : (j.b.len ? buf_str(&j.b) : NULL);
+		addr_client_from_header(&peer, hdr, g->trusted, g->ntrusted, out);
+		buf_free(&j.b);
+	}
 }
 
 static int64_t
@@ -700,6 +745,57 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct http_server *srv = cls;
+	struct addr a;
+
+	(void)len;
+	if (addr_from_sockaddr(sa, &a) < 0 || connlimit_acquire(srv->conns, &a))
+		return MHD_YES;
+	log_debug("connection refused: client has %u connections open",
+		  (unsigned)HTTP_PER_IP_CONNECTIONS);
+	return MHD_NO;
+}
+
+/* The release matching on_accept. (Should MHD fail to set up a connection that
+ * on_accept admitted — out of memory — that one slot stays counted.) */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct addr a;
+
+	(void)socket_ctx;
+	if (toe != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && addr_from_sockaddr(ci->client_addr, &a) == 0)
+		connlimit_release(srv->conns, &a);
+}
+
+/* The limiter of every listener; trusted proxies are exempt only when a proxy
+ * header is configured (otherwise nothing is forwarded and nobody is special). */
+static int
+make_connlimit(struct http_server *srv)
+{
+	const struct config *cfg = srv->boot;
+	const struct config_strlist *l = &cfg->daemon.trusted_proxies;
+
+	if (cfg->daemon.proxy_header && cfg->daemon.proxy_header[0] && l->len) {
+		srv->exempt = calloc(l->len, sizeof(*srv->exempt));
+		if (!srv->exempt)
+			return ERR_NOMEM;
+		for (size_t i = 0; i < l->len; i++)
+			if (cidr_parse(l->items[i], &srv->exempt[srv->nexempt]) == 0)
+				srv->nexempt++;
+	}
+	return connlimit_new(HTTP_PER_IP_CONNECTIONS, srv->exempt, srv->nexempt, &srv->conns);
+}
+
 static unsigned int
 pool_size(void)
 {
@@ -719,10 +815,6 @@ start_listener(struct http_server *srv, struct listener *l)
 	const struct config *cfg = srv->boot;
 	unsigned int flags =
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	/* Behind a reverse proxy every connection comes from the proxy's address. */
-	unsigned int per_ip = cfg->daemon.proxy_header && cfg->daemon.proxy_header[0]
-				      ? 0
-				      : HTTP_PER_IP_CONNECTIONS;
 	/* Passed only with TLS: MHD complains about HTTPS options without MHD_USE_TLS. */
 	struct MHD_OptionItem tls[] = {
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
@@ -739,13 +831,14 @@ start_listener(struct http_server *srv, struct listener *l)
 	if (open_listen_socket(l) < 0)
 		return ERR_IO;
 	l->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
-		MHD_OPTION_LISTEN_SOCKET, l->fd, MHD_OPTION_THREAD_POOL_SIZE, pool_size(),
+		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+		srv, MHD_OPTION_LISTEN_SOCKET, l->fd, MHD_OPTION_THREAD_POOL_SIZE, pool_size(),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_ARRAY, cfg->daemon.ssl ? tls : tls + 3, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, srv, MHD_OPTION_ARRAY, cfg->daemon.ssl ? tls : tls + 3,
+		MHD_OPTION_END);
 	listener_name(l, name, sizeof(name));
 	if (!l->mhd) {
 		log_error("cannot start the HTTP server on %s%s", name,
@@ -878,6 +971,8 @@ server_free(struct http_server *srv)
 		gen_free(g);
 	}
 	gen_free(srv->gen);
+	connlimit_free(srv->conns);
+	free(srv->exempt);
 	pthread_mutex_destroy(&srv->gen_mu);
 	free(srv);
 }
@@ -896,6 +991,8 @@ http_start(const struct config *cfg, const struct http_hooks *hooks, struct http
 	atomic_init(&srv->inflight, 0);
 	pthread_mutex_init(&srv->gen_mu, NULL);
 	rc = gen_new(cfg, hooks, &srv->gen);
+	if (rc == 0)
+		rc = make_connlimit(srv);
 	if (rc == 0 && cfg->daemon.ssl)
 		rc = load_tls(srv);
 	if (rc == 0)

@@ -13,10 +13,10 @@
 #include "service.h"
 
 /* Limits of one connection; libmicrohttpd answers 431/413 past them. */
-#define HTTP_CONNECTION_MEMORY	16384	      /* bytes for the request line + headers (+ I/O) */
-#define HTTP_CONNECTION_TIMEOUT 15	      /* seconds of inactivity before a connection closes */
-#define HTTP_CONNECTION_LIMIT	1000	      /* concurrent connections per listener */
-#define HTTP_PER_IP_CONNECTIONS 16	      /* per client address, when no proxy is configured */
+#define HTTP_CONNECTION_MEMORY	16384 /* bytes for the request line + headers (+ I/O) */
+#define HTTP_CONNECTION_TIMEOUT 15    /* seconds of inactivity before a connection closes */
+#define HTTP_CONNECTION_LIMIT	1000  /* concurrent connections per listener */
+#define HTTP_PER_IP_CONNECTIONS 16    /* per client (IPv6: per /64); trusted proxies exempt */
 #define HTTP_CERT_MAX		(1024 * 1024) /* bytes of a certificate or key file we read */
 #define HTTP_LOG_URI_MAX	2048	      /* bytes of the (masked) query kept for the log */
 #define HTTP_MAX_LISTENERS	16	      /* addresses one `host` may resolve to */

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* Per-client connection counting for the HTTP listeners (see connlimit.h). */
+#include "connlimit.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+#define CONNLIMIT_BUCKETS 1024 /* entries exist only while connections are open */
+
+struct cl_entry {
+	struct addr key;
+	unsigned count;
+	struct cl_entry *next;
+};
+
+struct connlimit {
+	pthread_mutex_t mu;
+	unsigned per_client;
+	const struct cidr *exempt;
+	size_t nexempt;
+	size_t nclients;
+	struct cl_entry *buckets[CONNLIMIT_BUCKETS];
+};
+
+int
+connlimit_new(unsigned per_client, const struct cidr *exempt, size_t nexempt,
+	      struct connlimit **out)
+{
+	struct connlimit *cl;
+
+	*out = NULL;
+	if (per_client == 0)
+		return ERR_INVAL;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return ERR_NOMEM;
+	pthread_mutex_init(&cl->mu, NULL);
+	cl->per_client = per_client;
+	cl->exempt = exempt;
+	cl->nexempt = nexempt;
+	*out = cl;
+	return 0;
+}
+
+void
+connlimit_free(struct connlimit *cl)
+{
+	if (!cl)
+		return;
+	for (size_t i = 0; i < CONNLIMIT_BUCKETS; i++) {
+		struct cl_entry *e = cl->buckets[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	pthread_mutex_destroy(&cl->mu);
+	free(cl);
+}
+
+/* The counted identity: IPv4 as is, IPv6 as its /64 (one customer's network). */
+static void
+make_key(const struct addr *a, struct addr *key)
+{
+	memset(key, 0, sizeof(*key));
+	*key = *a;
+	addr_unmap(key);
+	memset(key->bytes + (key->family == AF_INET ? 4 : 8), 0, key->family == AF_INET ? 12 : 8);
+}
+
+static size_t
+bucket_of(const struct addr *k)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)k->family;
+
+	for (size_t i = 0; i < sizeof(k->bytes); i++)
+		h = (h ^ k->bytes[i]) * 16777619u;
+	return h % CONNLIMIT_BUCKETS;
+}
+
+static bool
+is_exempt(const struct connlimit *cl, const struct addr *a)
+{
+	for (size_t i = 0; i < cl->nexempt; i++)
+		if (cidr_contains(&cl->exempt[i], a))
+			return true;
+	return false;
+}
+
+bool
+connlimit_acquire(struct connlimit *cl, const struct addr *a)
+{
+	struct addr key;
+	struct cl_entry **pp, *e;
+	bool ok = true;
+
+	if (is_exempt(cl, a))
+		return true;
+	make_key(a, &key);
+	pthread_mutex_lock(&cl->mu);
+	pp = &cl->buckets[bucket_of(&key)];
+	for (e = *pp; e && !addr_equal(&e->key, &key); e = e->next)
+		;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (e) {
+			e->key = key;
+			e->next = *pp;
+			*pp = e;
+			cl->nclients++;
+		}
+	}
+	if (!e || e->count >= cl->per_client)
+		ok = false;
+	else
+		e->count++;
+	pthread_mutex_unlock(&cl->mu);
+	return ok;
+}
+
+void
+connlimit_release(struct connlimit *cl, const struct addr *a)
+{
+	struct addr key;
+	struct cl_entry **pp, *e;
+
+	if (is_exempt(cl, a))
+		return;
+	make_key(a, &key);
+	pthread_mutex_lock(&cl->mu);
+	for (pp = &cl->buckets[bucket_of(&key)]; (e = *pp) != NULL; pp = &e->next) {
+		if (!addr_equal(&e->key, &key))
+			continue;
+		if (e->count > 0)
+			e->count--;
+		if (e->count == 0) {
+			*pp = e->next;
+			free(e);
+			cl->nclients--;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cl->mu);
+}
+
+size_t
+connlimit_clients(struct connlimit *cl)
+{
+	size_t n;
+
+	pthread_mutex_lock(&cl->mu);
+	n = cl->nclients;
+	pthread_mutex_unlock(&cl->mu);
+	return n;
+}
