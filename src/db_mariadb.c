@@ -174,30 +174,33 @@ static const struct {
 	const char *cols;
 } STMTS[ST_COUNT] = {
 	[ST_VERSION] = {"SELECT coalesce(max(version), 0) FROM schema_version", "i"},
-	[ST_VERSION_ADD] = {"INSERT INTO schema_version (version, applied) VALUES (?, ?)"},
+	[ST_VERSION_ADD] = {"INSERT INTO schema_version (version, applied) VALUES (?, ?)", NULL},
 	[ST_PROGRESS] = {"SELECT stmt FROM schema_progress WHERE version = ? ORDER BY stmt DESC",
 			 "i"},
-	[ST_PROGRESS_ADD] = {"INSERT INTO schema_progress (version, stmt) VALUES (?, ?)"},
-	[ST_PROGRESS_DEL] = {"DELETE FROM schema_progress WHERE version = ? AND stmt = ?"},
-	[ST_PROGRESS_CLEAR] = {"DELETE FROM schema_progress WHERE version = ?"},
+	[ST_PROGRESS_ADD] = {"INSERT INTO schema_progress (version, stmt) VALUES (?, ?)", NULL},
+	[ST_PROGRESS_DEL] = {"DELETE FROM schema_progress WHERE version = ? AND stmt = ?", NULL},
+	[ST_PROGRESS_CLEAR] = {"DELETE FROM schema_progress WHERE version = ?", NULL},
 	[ST_MIGRATE_LOCK] = {"SELECT coalesce(GET_LOCK('ddns-service.migrate', ?), 0)", "i"},
-	[ST_MIGRATE_UNLOCK] = {"DO RELEASE_LOCK('ddns-service.migrate')"},
-	[ST_USER_ADD] = {"INSERT INTO users (name, email, pw_hash, created) VALUES (?, ?, ?, ?)"},
+	[ST_MIGRATE_UNLOCK] = {"DO RELEASE_LOCK('ddns-service.migrate')", NULL},
+	[ST_USER_ADD] = {"INSERT INTO users (name, email, pw_hash, created) VALUES (?, ?, ?, ?)",
+			 NULL},
 	[ST_USER_GET] = {"SELECT id, name, email, pw_hash, created FROM users WHERE name = ?",
 			 USER_COLS},
 	[ST_USER_ID] = {"SELECT id FROM users WHERE name = ?", "i"},
 	[ST_USER_LIST] = {"SELECT id, name, email, pw_hash, created FROM users ORDER BY name",
 			  USER_COLS},
-	[ST_USER_DELETE] = {"DELETE FROM users WHERE name = ?"},
-	[ST_USER_SET_PW] = {"UPDATE users SET pw_hash = ? WHERE name = ?"},
-	[ST_USER_SET_EMAIL] = {"UPDATE users SET email = ? WHERE name = ?"},
+	[ST_USER_DELETE] = {"DELETE FROM users WHERE name = ?", NULL},
+	[ST_USER_SET_PW] = {"UPDATE users SET pw_hash = ? WHERE name = ?", NULL},
+	[ST_USER_SET_EMAIL] = {"UPDATE users SET email = ? WHERE name = ?", NULL},
 	[ST_HOST_ADD] = {"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
-			 " expiry_ttl, created) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+			 " expiry_ttl, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			 NULL},
 	[ST_HOST_GET] = {HOST_SELECT "WHERE h.fqdn = ?", HOST_COLS},
 	[ST_HOST_LIST] = {HOST_SELECT "ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_LIST_USER] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn", HOST_COLS},
-	[ST_HOST_SET_TTLS] = {"UPDATE hostnames SET dns_ttl = ?, expiry_ttl = ? WHERE fqdn = ?"},
-	[ST_HOST_DELETE] = {"DELETE FROM hostnames WHERE fqdn = ?"},
+	[ST_HOST_SET_TTLS] = {"UPDATE hostnames SET dns_ttl = ?, expiry_ttl = ? WHERE fqdn = ?",
+			      NULL},
+	[ST_HOST_DELETE] = {"DELETE FROM hostnames WHERE fqdn = ?", NULL},
 	/* Parameters: mask, ipv4, mask, now, mask, mask, ipv6, mask, now, mask, id. Each
 	 * assignment reads only its own column, so MariaDB's left-to-right evaluation of
 	 * SET (later assignments see earlier ones) changes nothing. */
@@ -208,18 +211,22 @@ static const struct {
 			      " ipv6 = IF(? & 2, NULLIF(?, ''), ipv6),"
 			      " ipv6_updated = IF(? & 2, ?, ipv6_updated),"
 			      " ipv6_expired = IF(? & 2, 0, ipv6_expired)"
-			      " WHERE id = ?"},
+			      " WHERE id = ?",
+			      NULL},
 	/* Parameters: mask, now, mask, now, id. */
 	[ST_HOST_TOUCH] = {"UPDATE hostnames SET"
 			   " ipv4_updated = IF(? & 1, ?, ipv4_updated),"
 			   " ipv6_updated = IF(? & 2, ?, ipv6_updated)"
-			   " WHERE id = ?"},
+			   " WHERE id = ?",
+			   NULL},
 	[ST_HOST_DUE] = {db_mariadb_due_sql, HOST_COLS},
 	/* The claim (see db_sqlite.c): only a family still due is marked. */
 	[ST_HOST_EXPIRE_V4] = {"UPDATE hostnames SET ipv4_expired = 1"
-			       " WHERE id = ? AND ipv4_deadline <= ?"},
+			       " WHERE id = ? AND ipv4_deadline <= ?",
+			       NULL},
 	[ST_HOST_EXPIRE_V6] = {"UPDATE hostnames SET ipv6_expired = 1"
-			       " WHERE id = ? AND ipv6_deadline <= ?"},
+			       " WHERE id = ? AND ipv6_deadline <= ?",
+			       NULL},
 	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
