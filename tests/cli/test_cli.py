@@ -363,12 +363,15 @@ def test_config_path_precedence(cli, tmp_path):
     assert r.returncode in (1, 2) and "/etc/ddns-service/config.toml" in r.stderr
 
 
-def test_mariadb_backend_refused(cli):
-    cli.config.write_text('[database]\nbackend = "mariadb"\nhost = "127.0.0.1"\n'
-                          'user = "u"\npassword = "p"\nname = "ddns"\n')
+def test_mariadb_unreachable_is_an_environment_error(cli):
+    """A MariaDB that does not answer: exit 2, one clear error, the password unsaid
+    (the backend itself is tested in tests/integration/test_mariadb.py)."""
+    cli.config.write_text('[database]\nbackend = "mariadb"\nhost = "127.0.0.1"\nport = 9\n'
+                          'user = "u"\npassword = "secret-pw"\nname = "ddns"\n')
     r = cli.run("user", "list")
-    assert r.returncode == 1
-    assert "mariadb" in r.stderr and r.stderr.splitlines()[-1].startswith("error: ")
+    assert r.returncode == 2
+    assert "connect" in r.stderr and r.stderr.splitlines()[-1].startswith("error: ")
+    assert "secret-pw" not in r.stderr
 
 
 def test_schema_v1_database_keeps_working(cli):
