@@ -761,14 +761,16 @@ cmd_host_add(struct cli_ctx *c)
 
 /* Looks up HOST ZONE (positionals 0 and 1) into *h. */
 static int
-find_host(struct cli_ctx *c, struct db_host *h)
+lock_host(struct cli_ctx *c, struct db_host *h)
 {
 	char host[HOSTNAME_MAX + 1], zone[HOSTNAME_MAX + 1], fqdn[HOSTNAME_MAX + 1];
 	int rc = check_host_zone(c->a->pos[0], c->a->pos[1], host, zone, fqdn);
 
 	if (rc != 0)
 		return rc;
-	rc = db_host_get(c->db, fqdn, h);
+	/* The same per-host lock as the daemon's updates and expiry passes: the DNS
+	 * change and the row change below are one step for them. */
+	rc = db_host_lock(c->db, fqdn, h);
 	if (rc == ERR_NOTFOUND)
 		return err_line(CLI_EXIT_USER, "no such hostname '%s'", fqdn);
 	if (rc != 0)
@@ -813,7 +815,7 @@ cmd_host_delete(struct cli_ctx *c)
 	struct db_host h;
 	int rc;
 
-	if ((rc = find_host(c, &h)) != 0)
+	if ((rc = lock_host(c, &h)) != 0)
 		return rc;
 	/* The record is what users see; a host without live records needs no update. */
 	if (is_live(&h.v4) || is_live(&h.v6)) {
@@ -821,10 +823,13 @@ cmd_host_delete(struct cli_ctx *c)
 		ch.v4 = DNS_DELETE;
 		ch.v6 = DNS_DELETE;
 		memset(&res, 0, sizeof(res));
-		if ((rc = send_change(c->cfg, &ch, &res)) != 0)
+		if ((rc = send_change(c->cfg, &ch, &res)) != 0) {
+			db_rollback(c->db);
 			return dns_failed(rc, &res, "hostname kept");
+		}
 	}
 	rc = db_host_delete(c->db, h.fqdn);
+	rc = rc == 0 ? db_commit(c->db) : (db_rollback(c->db), rc);
 	if (rc == ERR_NOTFOUND)
 		return err_line(CLI_EXIT_USER, "no such hostname '%s'", h.fqdn);
 	if (rc != 0)
@@ -863,17 +868,22 @@ cmd_host_modify(struct cli_ctx *c)
 	if (c->a->dns_ttl == NULL && c->a->expiry_ttl == NULL)
 		return err_line(CLI_EXIT_USER, "nothing to modify; give --dns-ttl and/or "
 					       "--expiry-ttl");
-	if ((rc = find_host(c, &h)) != 0)
+	if ((rc = lock_host(c, &h)) != 0)
 		return rc;
 	dns_ttl = h.dns_ttl;
 	expiry_ttl = h.expiry_ttl;
-	if ((rc = check_ttls(c->a, &dns_ttl, &expiry_ttl)) != 0)
+	if ((rc = check_ttls(c->a, &dns_ttl, &expiry_ttl)) != 0) {
+		db_rollback(c->db);
 		return rc;
+	}
 	/* DNS first: if the server refuses, the database keeps the TTL it serves. */
 	if (dns_ttl != h.dns_ttl && (is_live(&h.v4) || is_live(&h.v6)) &&
-	    (rc = republish(c->cfg, &h, dns_ttl, &res)) != 0)
+	    (rc = republish(c->cfg, &h, dns_ttl, &res)) != 0) {
+		db_rollback(c->db);
 		return dns_failed(rc, &res, "hostname not modified");
+	}
 	rc = db_host_set_ttls(c->db, h.fqdn, dns_ttl, expiry_ttl);
+	rc = rc == 0 ? db_commit(c->db) : (db_rollback(c->db), rc);
 	if (rc == ERR_NOTFOUND)
 		return err_line(CLI_EXIT_USER, "no such hostname '%s'", h.fqdn);
 	if (rc != 0)
