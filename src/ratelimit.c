@@ -24,6 +24,7 @@ struct rl_entry {
 	struct rl_entry *hnext;	      /* hash chain */
 	struct rl_entry *prev, *next; /* LRU list, most recently seen first */
 	int64_t last_seen;
+	int pending; /* admitted by ratelimit_admit, not yet settled */
 	struct ring good, bad;
 	int64_t slots[]; /* good_max + bad_max timestamps */
 };
@@ -168,12 +169,28 @@ find(const struct ratelimit *rl, const struct addr *key)
 	return e;
 }
 
-static bool
-ring_limited(const struct ring *r, int max, int window, int64_t now)
+/* Requests of the ring inside the window (a ring holds at most max <= 100). */
+static int
+ring_in_window(const struct ring *r, int window, int64_t now)
 {
-	if (r->count < max)
-		return false;
-	return now - r->ts[r->head] < window;
+	int n = 0;
+
+	for (int i = 0; i < r->count; i++)
+		n += now - r->ts[i] < window;
+	return n;
+}
+
+/* Over a limit, counting the requests still in flight as if each could be of
+ * either kind: parallel requests must not all pass before the first is counted. */
+static bool
+entry_limited(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
+{
+	const struct ratelimit_config *c = &rl->cfg;
+
+	return ring_in_window(&e->good, c->good_window_seconds, now) + e->pending >=
+		       c->good_max_requests ||
+	       ring_in_window(&e->bad, c->bad_window_seconds, now) + e->pending >=
+		       c->bad_max_requests;
 }
 
 static void
@@ -188,20 +205,16 @@ ring_add(struct ring *r, int max, int64_t now)
 bool
 ratelimit_check(struct ratelimit *rl, const struct addr *a, int64_t now)
 {
-	const struct ratelimit_config *c;
 	struct rl_entry *e;
 	struct addr key;
 	bool limited = false;
 
 	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
 		return false;
-	c = &rl->cfg;
 	pthread_mutex_lock(&rl->lock);
 	e = find(rl, &key);
 	if (e)
-		limited =
-			ring_limited(&e->good, c->good_max_requests, c->good_window_seconds, now) ||
-			ring_limited(&e->bad, c->bad_max_requests, c->bad_window_seconds, now);
+		limited = entry_limited(rl, e, now);
 	pthread_mutex_unlock(&rl->lock);
 	return limited;
 }
@@ -276,33 +289,88 @@ new_entry(struct ratelimit *rl, const struct addr *key)
 	return e;
 }
 
-void
-ratelimit_record(struct ratelimit *rl, const struct addr *a, bool good, int64_t now)
+/* The entry of `key`, created when missing, moved to the front of the LRU list and
+ * seen at `now`. NULL when out of memory. Called with the lock held. */
+static struct rl_entry *
+touch(struct ratelimit *rl, const struct addr *key, int64_t now)
 {
-	struct rl_entry *e;
-	struct addr key;
+	struct rl_entry *e = find(rl, key);
 	size_t b;
 
-	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
-		return;
-	pthread_mutex_lock(&rl->lock);
-	e = find(rl, &key);
 	if (e) {
 		lru_unlink(rl, e);
-	} else if ((e = new_entry(rl, &key)) != NULL) {
-		b = bucket_of(rl, &key);
+	} else if ((e = new_entry(rl, key)) != NULL) {
+		b = bucket_of(rl, key);
 		e->hnext = rl->buckets[b];
 		rl->buckets[b] = e;
 		rl->count++;
 	}
 	if (e) {
-		if (good)
-			ring_add(&e->good, rl->cfg.good_max_requests, now);
-		else
-			ring_add(&e->bad, rl->cfg.bad_max_requests, now);
 		if (now > e->last_seen)
 			e->last_seen = now;
 		lru_push_front(rl, e);
+	}
+	return e;
+}
+
+static void
+count_request(struct ratelimit *rl, struct rl_entry *e, enum ratelimit_kind kind, int64_t now)
+{
+	if (kind == RATELIMIT_GOOD)
+		ring_add(&e->good, rl->cfg.good_max_requests, now);
+	else if (kind == RATELIMIT_BAD)
+		ring_add(&e->bad, rl->cfg.bad_max_requests, now);
+}
+
+void
+ratelimit_record(struct ratelimit *rl, const struct addr *a, bool good, int64_t now)
+{
+	struct rl_entry *e;
+	struct addr key;
+
+	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+		return;
+	pthread_mutex_lock(&rl->lock);
+	e = touch(rl, &key, now);
+	if (e)
+		count_request(rl, e, good ? RATELIMIT_GOOD : RATELIMIT_BAD, now);
+	pthread_mutex_unlock(&rl->lock);
+}
+
+bool
+ratelimit_admit(struct ratelimit *rl, const struct addr *a, int64_t now)
+{
+	struct rl_entry *e;
+	struct addr key;
+	bool admitted = true;
+
+	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+		return true;
+	pthread_mutex_lock(&rl->lock);
+	e = touch(rl, &key, now);
+	if (e && entry_limited(rl, e, now))
+		admitted = false;
+	else if (e)
+		e->pending++;
+	pthread_mutex_unlock(&rl->lock);
+	return admitted;
+}
+
+void
+ratelimit_settle(struct ratelimit *rl, const struct addr *a, enum ratelimit_kind kind, int64_t now)
+{
+	struct rl_entry *e;
+	struct addr key;
+
+	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+		return;
+	pthread_mutex_lock(&rl->lock);
+	e = touch(rl, &key, now);
+	if (e) {
+		/* An entry evicted (and re-created) meanwhile has lost the reservation. */
+		if (e->pending > 0)
+			e->pending--;
+		count_request(rl, e, kind, now);
 	}
 	pthread_mutex_unlock(&rl->lock);
 }

@@ -64,6 +64,25 @@ bool ratelimit_check(struct ratelimit *rl, const struct addr *a, int64_t now);
  * per-address limit anyway. Out of memory: the request is not counted. */
 void ratelimit_record(struct ratelimit *rl, const struct addr *a, bool good, int64_t now);
 
+/* How a finished request counts. */
+enum ratelimit_kind {
+	RATELIMIT_GOOD, /* authenticated, good/nochg */
+	RATELIMIT_BAD,	/* badauth, nohost, notfqdn, ... */
+	RATELIMIT_NONE	/* counts as neither (dnserr, 911, no credentials at all) */
+};
+
+/* ratelimit_admit: ratelimit_check and a reservation in one step. A client under its
+ * limits is admitted and holds one pending request, which counts against both limits
+ * until ratelimit_settle; so a burst of parallel requests cannot all pass the check
+ * before the first of them is counted. Returns false (nothing reserved) when the
+ * client is over a limit: answer `abuse` without a password check. */
+bool ratelimit_admit(struct ratelimit *rl, const struct addr *a, int64_t now);
+
+/* ratelimit_settle: ends the reservation of an admitted request and counts it as
+ * `kind`. Call exactly once per admitted request. */
+void ratelimit_settle(struct ratelimit *rl, const struct addr *a, enum ratelimit_kind kind,
+		      int64_t now);
+
 /* ratelimit_cleanup: forgets clients with no request inside the longer of the two
  * windows. Costs in proportion to what it drops (clients are kept in least recently
  * seen order). Returns the number of clients dropped. */

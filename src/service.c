@@ -361,6 +361,16 @@ build_reply(const struct outcome *o, bool json, struct service_reply *out)
 	return out->body ? 0 : ERR_NOMEM;
 }
 
+static enum ratelimit_kind
+limiter_kind(enum service_count c)
+{
+	switch (c) {
+	case SERVICE_COUNT_GOOD: return RATELIMIT_GOOD;
+	case SERVICE_COUNT_BAD: return RATELIMIT_BAD;
+	default: return RATELIMIT_NONE;
+	}
+}
+
 static bool
 limiter_on(const struct service_ctx *ctx)
 {
@@ -404,18 +414,22 @@ service_handle(const struct service_ctx *ctx, const struct service_request *req,
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return ERR_NOMEM;
-	if (limiter_on(ctx) && ratelimit_check(ctx->rl, &req->client, req->mono)) {
+	/* Admission reserves a slot in the client's windows until the request is
+	 * settled, so that parallel requests cannot all pass before one is counted. */
+	if (limiter_on(ctx) && !ratelimit_admit(ctx->rl, &req->client, req->mono)) {
 		/* No password check: a client over its limit gets no further guesses. */
 		outcome_single(o, UPDATE_ABUSE);
-	} else if (!req->user && !req->password) {
-		outcome_single(o, UPDATE_BADAUTH);
-		out->http_status = 401;
-		out->challenge = true;
 	} else {
-		handle_authenticated(ctx, req, o);
-		out->count = outcome_count(o);
-		if (limiter_on(ctx) && out->count != SERVICE_COUNT_NONE)
-			ratelimit_record(ctx->rl, &req->client, out->count == SERVICE_COUNT_GOOD,
+		if (!req->user && !req->password) {
+			outcome_single(o, UPDATE_BADAUTH);
+			out->http_status = 401;
+			out->challenge = true;
+		} else {
+			handle_authenticated(ctx, req, o);
+			out->count = outcome_count(o);
+		}
+		if (limiter_on(ctx))
+			ratelimit_settle(ctx->rl, &req->client, limiter_kind(out->count),
 					 req->mono);
 	}
 	rc = build_reply(o, req->want_json, out);

@@ -92,3 +92,19 @@ def test_connection_limit_holds_behind_a_proxy_except_for_the_proxy(make_daemon)
         time.sleep(0.1)
     else:
         raise AssertionError("client not served after closing its connections")
+
+
+def test_parallel_burst_stops_at_the_bad_limit(make_daemon):
+    """Requests in flight count against the limit: 12 parallel wrong passwords with
+    bad_max_requests = 3 reach Argon2 at most 3 times; the rest are `abuse`."""
+    from concurrent.futures import ThreadPoolExecutor
+    d = make_daemon(users={"alice": ALICE[1]},
+                    config={"rate_limit": {"bad_max_requests": 3, "good_max_requests": 3}})
+    label = uid()
+    d.add_host("alice", label, Z)
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(
+            lambda _: d.get(f"/update?hostname={label}.{Z}", auth=("alice", "wrong")).text,
+            range(12)))
+    assert replies.count("badauth\n") <= 3, replies
+    assert replies.count("abuse\n") >= 9, replies

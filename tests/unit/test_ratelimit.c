@@ -283,6 +283,30 @@ test_threads(void)
 	ratelimit_free(rl);
 }
 
+/* admit/settle: requests in flight count, so a parallel burst stops at the limit. */
+static void
+test_admit_settle(void)
+{
+	struct ratelimit *rl = make(60, 5, 60, 3, 0);
+	struct addr a = A("192.0.2.7");
+	int admitted = 0;
+
+	for (int i = 0; i < 10; i++)
+		admitted += ratelimit_admit(rl, &a, 100);
+	is_int(admitted, 3, "a burst of 10 parallel requests: 3 admitted (bad_max)");
+	for (int i = 0; i < 3; i++)
+		ratelimit_settle(rl, &a, RATELIMIT_BAD, 100);
+	ok(!ratelimit_admit(rl, &a, 101), "three bad requests counted: limited");
+	ok(ratelimit_admit(rl, &a, 160), "free again once they leave the window");
+	ratelimit_settle(rl, &a, RATELIMIT_NONE, 160);
+	ok(ratelimit_admit(rl, &a, 160), "a NONE settlement counts nothing");
+	ratelimit_settle(rl, &a, RATELIMIT_GOOD, 160);
+	ratelimit_settle(rl, &a, RATELIMIT_GOOD, 160); /* one too many must not underflow */
+	ok(ratelimit_admit(rl, &a, 161), "still admitted after two good");
+	ratelimit_settle(rl, &a, RATELIMIT_GOOD, 161);
+	ratelimit_free(rl);
+}
+
 int
 main(void)
 {
@@ -296,5 +320,6 @@ main(void)
 	test_full_table();
 	test_churn();
 	test_threads();
+	test_admit_settle();
 	return tap_done();
 }
