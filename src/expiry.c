@@ -100,7 +100,9 @@ claim(struct db *db, const struct db_host *h, int families, int64_t now, int *cl
  * deleted), and of two passes (two daemons, or a daemon and `ddns-service cleanup`)
  * the second finds the host already claimed. The claim commits before the mail is
  * queued, so each expiry is mailed exactly once. `listed` is the row of the due query.
- * Returns ERR_DB only for a database failure.
+ * Returns ERR_DB for a database failure, ERR_IO when the DNS server did not answer
+ * (timeout, network): the pass then stops, since every further host would hold its
+ * lock for another dns_timeout; 0 otherwise (a refused delete is that host's problem).
  */
 static int
 expire_host(const struct config *cfg, struct db *db, const struct db_host *listed, int64_t now,
@@ -122,10 +124,10 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 		(void)db_rollback(db);
 		return 0;
 	}
-	if (delete_records(cfg, &h, families) != 0) {
+	if ((rc = delete_records(cfg, &h, families)) != 0) {
 		(void)db_rollback(db);
 		st->dns_failures++;
-		return 0;
+		return rc == ERR_TIMEOUT || rc == ERR_IO ? ERR_IO : 0;
 	}
 	if ((rc = claim(db, &h, families, now, &claimed)) != 0)
 		return ERR_DB;
@@ -168,6 +170,11 @@ expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_f
 			rc = expire_host(cfg, db, &hosts[i], now, notify, arg, report, &st);
 		free(hosts);
 		hosts = NULL;
+		if (rc == ERR_IO) {
+			log_warnx("expiry: the DNS server does not answer; pass ended early");
+			rc = 0;
+			break;
+		}
 		if (rc != 0 || len < EXPIRY_BATCH || st.dns_failures != failures ||
 		    st.hosts_expired == expired)
 			break;

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "dns.h"
 #include "err.h"
+#include "expiry.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -215,6 +216,22 @@ apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
 	return UPDATE_NOCHG;
 }
 
+/* A family past its expiry deadline may already be gone from DNS: an expiry pass may
+ * have deleted it and then failed to record that (database error, or a DNS reply that
+ * timed out although the server applied the delete). Deciding `nochg` on it would
+ * refresh the row and leave the name missing for good, so such a family is treated
+ * as expired: the update republishes it (an idempotent DNS write). */
+static void
+treat_due_as_expired(struct db_host *row, int64_t now)
+{
+	int due = expiry_due_families(row, now);
+
+	if (due & DB_V4)
+		row->v4.expired = true;
+	if (due & DB_V6)
+		row->v6.expired = true;
+}
+
 /*
  * One host: lock it, decide on the fresh row, and carry out the decision before the
  * lock ends. The lock (db.h host_lock) makes "decide → DNS → database" one critical
@@ -238,6 +255,8 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return;
 	}
+	if (rc == 0)
+		treat_due_as_expired(&row, req->now);
 	update_decide(want, rc == 0 ? &row : NULL, req->user, &plan);
 	r->status = plan.status;
 	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
