@@ -221,6 +221,16 @@ gen_free(struct daemon_gen *g, const struct config *boot)
 	free(g);
 }
 
+/* Frees a generation that never became current; what it took over from `cur` (the
+ * mail queue) goes back first. */
+static void
+gen_abandon(struct daemon_gen *g, struct daemon_gen *cur)
+{
+	notify_abandon(g->notify, cur->notify);
+	g->notify = NULL;
+	gen_free(g, NULL);
+}
+
 static bool
 rate_limits_equal(const struct config *a, const struct config *b)
 {
@@ -239,21 +249,25 @@ gen_new(struct config *cfg, struct daemon_gen *prev, struct daemon_gen **out)
 {
 	struct daemon_gen *g = calloc(1, sizeof(*g));
 	char err[512] = "";
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	if (!g)
 		return ERR_NOMEM;
 	g->cfg = cfg;
-	/* Templates compile now: a broken one is refused (FILE:LINE: message). */
-	rc = notify_open(cfg, NULL, &g->notify, err, sizeof(err));
-	if (rc < 0) {
-		log_error("%s", err);
-	} else if (prev && rate_limits_equal(prev->cfg, cfg)) {
+	if (prev && rate_limits_equal(prev->cfg, cfg)) {
 		g->rl = prev->rl;
 	} else {
 		rc = make_ratelimit(cfg, &g->rl);
 		g->owns_rl = rc == 0;
+	}
+	/* Last, because it may take the mail queue over from `prev`: nothing may fail
+	 * after that. Templates compile now: a broken one is refused (FILE:LINE: ...). */
+	if (rc == 0) {
+		rc = notify_reopen(cfg, prev ? prev->notify : NULL, prev ? prev->cfg : NULL,
+				   &g->notify, err, sizeof(err));
+		if (rc < 0)
+			log_error("%s", err);
 	}
 	if (rc < 0) {
 		g->cfg = NULL; /* the caller still owns it on failure */
@@ -359,7 +373,7 @@ daemon_reload(struct daemon_state *st)
 	/* The log moves before the handlers do, so that a failure leaves all as it was. */
 	if (g && log_open(&cfg->daemon.log) < 0) {
 		log_warn("SIGHUP: cannot open the configured log");
-		gen_free(g, NULL);
+		gen_abandon(g, st->cur);
 		g = NULL;
 	}
 	if (!g) {
@@ -375,7 +389,7 @@ daemon_reload(struct daemon_state *st)
 	hooks_for(g, &hooks);
 	if (http_reload(st->srv, g->cfg, &hooks) < 0) {
 		(void)log_open(&st->cur->cfg->daemon.log);
-		gen_free(g, NULL);
+		gen_abandon(g, st->cur);
 		log_error("SIGHUP: keeping the running configuration");
 		return;
 	}

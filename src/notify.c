@@ -15,6 +15,7 @@ struct notify {
 	struct template *change; /* NULL when not configured */
 	struct template *expiry;
 	struct mail_queue *queue; /* NULL when email is disabled */
+	bool owns_queue;	  /* false once a newer notifier took the queue over */
 };
 
 void
@@ -57,6 +58,7 @@ notify_open(const struct config *cfg, const struct mail_settings *mail, struct n
 		else
 			mail_settings_from_config(&s, cfg);
 		rc = mail_queue_start(&s, &n->queue);
+		n->owns_queue = rc == 0;
 		if (rc != 0)
 			snprintf(err, errlen, "cannot start the mail queue: %s", err_str(rc));
 	}
@@ -73,10 +75,64 @@ notify_close(struct notify *n, int drain_ms)
 {
 	if (!n)
 		return;
-	mail_queue_stop(n->queue, drain_ms);
+	if (n->owns_queue)
+		mail_queue_stop(n->queue, drain_ms);
 	template_free(n->change);
 	template_free(n->expiry);
 	free(n);
+}
+
+static bool
+str_equal(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Whether two configurations send mail the same way (templates aside). */
+static bool
+email_equal(const struct config *a, const struct config *b)
+{
+	return a->email.enabled == b->email.enabled &&
+	       str_equal(a->email.smtp_host, b->email.smtp_host) &&
+	       a->email.smtp_port == b->email.smtp_port &&
+	       a->email.smtp_starttls == b->email.smtp_starttls &&
+	       str_equal(a->email.smtp_user, b->email.smtp_user) &&
+	       str_equal(a->email.smtp_password, b->email.smtp_password) &&
+	       str_equal(a->email.smtp_ca_file, b->email.smtp_ca_file) &&
+	       str_equal(a->email.from_address, b->email.from_address);
+}
+
+int
+notify_reopen(const struct config *cfg, struct notify *prev, const struct config *prev_cfg,
+	      struct notify **out, char *err, size_t errlen)
+{
+	struct config tmp;
+	struct notify *n;
+	int rc;
+
+	if (!prev || !prev_cfg || !prev->owns_queue || !email_equal(cfg, prev_cfg))
+		return notify_open(cfg, NULL, out, err, errlen);
+	/* Templates only: a copy of cfg with email off starts no queue. */
+	tmp = *cfg;
+	tmp.email.enabled = false;
+	rc = notify_open(&tmp, NULL, &n, err, errlen);
+	if (rc != 0)
+		return rc;
+	n->queue = prev->queue;
+	n->owns_queue = true;
+	prev->owns_queue = false;
+	*out = n;
+	return 0;
+}
+
+void
+notify_abandon(struct notify *n, struct notify *prev)
+{
+	if (n && prev && n->owns_queue && n->queue == prev->queue) {
+		prev->owns_queue = true;
+		n->owns_queue = false;
+	}
+	notify_close(n, 0);
 }
 
 bool

@@ -21,6 +21,18 @@ struct notify;
 int notify_open(const struct config *cfg, const struct mail_settings *mail, struct notify **out,
 		char *err, size_t errlen);
 
+/* notify_reopen: notify_open for a reloaded configuration. When `prev` (the running
+ * notifier, made from `prev_cfg`) sends mail the same way as cfg says, the new notifier
+ * takes its mail queue over instead of starting another: mails waiting for a retry
+ * survive the reload. `prev` keeps working (requests in flight still use it) but no
+ * longer stops the queue; close it before the new one. */
+int notify_reopen(const struct config *cfg, struct notify *prev, const struct config *prev_cfg,
+		  struct notify **out, char *err, size_t errlen);
+
+/* notify_abandon: undoes a notify_reopen whose result is not used (a later step of the
+ * reload failed): the mail queue goes back to `prev`, then `n` is closed. */
+void notify_abandon(struct notify *n, struct notify *prev);
+
 /* notify_close: stops the queue, giving it `drain_ms` to send what is queued. NULL ok. */
 void notify_close(struct notify *n, int drain_ms);
 

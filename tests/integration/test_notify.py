@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -235,3 +236,23 @@ def test_broken_template_refuses_start(make_daemon, sink, tmp_path, key):
     d.start(wait=False)
     assert d.wait_exit() == 1
     assert f"{bad}:4" in d.log(), d.log()
+
+
+def test_mail_waiting_for_a_retry_survives_sighup(make_daemon, bind, tmp_path):
+    """A reload with unchanged [email] hands the mail queue to the new configuration:
+    a mail waiting for its next attempt is neither dropped nor delayed by the reload
+    (logrotate sends SIGHUP every day)."""
+    port = free_port(SMTP_PORTS)                         # nobody listens yet
+    h, fqdn = new_host()
+    d = make(make_daemon, port, [h])
+    assert update(d, fqdn, myip="192.0.2.68", notify_change=1).text == "good 192.0.2.68\n"
+    time.sleep(0.5)
+    d.proc.send_signal(signal.SIGHUP)
+    # Attempts at ~0, 1, 3, 7 s fail; the old queue would have been given 5 s and
+    # dropped the mail. The sink comes up at ~8 s, the attempt at ~15 s delivers.
+    time.sleep(8.0)
+    assert "SIGHUP" in d.log() and "dropped" not in d.log()
+    with SmtpSink("127.0.0.1", port, str(tmp_path / "after-reload")) as late:
+        msgs = late.wait_for(1, timeout=20)
+        assert len(msgs) == 1, d.log()[-3000:]
+        assert str(msgs[0]["Subject"]) == f"[DDNS] {fqdn}: new IPv4 address"
