@@ -38,11 +38,13 @@ _Static_assert(COL_TEXT >= AUTH_PHC_MAX && COL_TEXT > AUTH_EMAIL_MAX && COL_TEXT
 /*
  * Schema migrations. MariaDB commits DDL implicitly, so a step cannot be one
  * transaction as it is in SQLite. Instead every DDL statement comes with the statement
- * that undoes it, and the step records its progress: after each statement succeeds a
- * row (version, statement) goes into schema_progress. When a statement fails, the ones
- * of this step that succeeded are undone in reverse order, so a failure leaves the
- * schema as it was (and says so); when a process died mid-step, the next start finds
- * the progress rows and undoes those statements before running the step again. The
+ * that undoes it (idempotent: IF EXISTS), and the step records its intent: before each
+ * statement runs, a row (version, statement) goes into schema_progress. When a
+ * statement fails (MariaDB's DDL is atomic, so it did nothing), its row is dropped and
+ * the statements before it are undone in reverse order, so a failure leaves the schema
+ * as it was (and says so); when a process died mid-step, the next start finds the
+ * progress rows and undoes those statements - applied or not, the undo is safe -
+ * before running the step again. The
  * final version row and the removal of the progress rows commit together. Migrations
  * of concurrent starters are serialised by GET_LOCK. Append only, like SQLite's list.
  *
@@ -64,7 +66,7 @@ static const struct ddl STEP_1[] = {
 	 " created BIGINT NOT NULL,"
 	 " UNIQUE KEY users_name (name)"
 	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	 "DROP TABLE users"},
+	 "DROP TABLE IF EXISTS users"},
 	{"CREATE TABLE hostnames ("
 	 " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
 	 " user_id BIGINT NOT NULL,"
@@ -92,7 +94,7 @@ static const struct ddl STEP_1[] = {
 	 " KEY hostnames_ipv6_due (ipv6_deadline),"
 	 " CONSTRAINT hostnames_owner FOREIGN KEY (user_id) REFERENCES users (id)"
 	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	 "DROP TABLE hostnames"},
+	 "DROP TABLE IF EXISTS hostnames"},
 };
 
 struct migration {
@@ -903,13 +905,17 @@ apply_step(struct db_mariadb *s, int v)
 	for (size_t i = 0; rc == 0 && i < m->n; i++) {
 		const struct param p[] = {P_INT(v), P_INT(i)};
 
+		/* The intent first: a crash between the two leaves a row to undo. */
+		if ((rc = run(s, ST_PROGRESS_ADD, p, NPARAM(p), NULL)) != 0)
+			break;
 		if (mysql_real_query(s->m, m->ddl[i].run, strlen(m->ddl[i].run)) != 0) {
 			snprintf(why, sizeof(why), "%s", mysql_error(s->m));
+			/* It did nothing; its undo could hit a table that is not ours. */
+			(void)run(s, ST_PROGRESS_DEL, p, NPARAM(p), NULL);
 			rc = ERR_DB;
 			break;
 		}
 		done = (long long)i;
-		rc = run(s, ST_PROGRESS_ADD, p, NPARAM(p), NULL);
 	}
 	if (rc == 0)
 		rc = record_version(s, v);

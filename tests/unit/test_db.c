@@ -1012,6 +1012,28 @@ test_maria_interrupted_migration(void)
 	db_close(db);
 	cfg.database.password = "wrong";
 	is_int(db_open(&cfg, &db), ERR_DB, "a wrong password fails the open");
+
+	/* Interrupted between its intent row and its statement: nothing to undo but the
+	 * row; the undo (IF EXISTS) is harmless and the step runs. */
+	maria_fresh(&cfg, name, sizeof(name));
+	ok(maria_exec(name, "CREATE TABLE schema_progress (version INT NOT NULL,"
+			    " stmt INT NOT NULL, PRIMARY KEY (version, stmt))") == 0 &&
+		   maria_exec(name, "INSERT INTO schema_progress VALUES (1, 0)") == 0,
+	   "simulate a step interrupted before its first statement ran");
+	is_int(db_open(&cfg, &db), 0, "the next open completes the migration");
+	db_close(db);
+
+	/* A table of someone else's where ours would go: refused every time, and the
+	 * foreign table is left alone (never dropped by an undo). */
+	maria_fresh(&cfg, name, sizeof(name));
+	ok(maria_exec(name, "CREATE TABLE users (theirs INT)") == 0, "a foreign users table");
+	is_int(db_open(&cfg, &db), ERR_DB, "the migration fails");
+	is_int(db_open(&cfg, &db), ERR_DB, "and fails again on the next start");
+	is_int(maria_count(name, "SELECT count(*) FROM information_schema.COLUMNS WHERE"
+				 " table_schema = DATABASE() AND table_name = 'users'"
+				 " AND column_name = 'theirs'"),
+	       1, "the foreign table is untouched");
+	is_int(maria_count(name, "SELECT count(*) FROM schema_progress"), 0, "no progress left");
 }
 
 static const struct backend MARIADB_BACKEND = {"mariadb", maria_fresh, maria_exec, maria_count};
