@@ -144,6 +144,13 @@ db_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 }
 
 int
+db_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4, const char *ipv6,
+		   int64_t now, int *touched)
+{
+	return db->ops->host_touch_live(db, host_id, families, ipv4, ipv6, now, touched);
+}
+
+int
 db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
 {
 	return db->ops->host_due(db, now, limit, out, len);

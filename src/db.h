@@ -86,6 +86,12 @@ struct db_ops {
 	/* nochg: refreshes `updated` for `families` without changing addresses. Leaves
 	 * `expired` alone: only host_set_addr brings an expired family back. */
 	int (*host_touch)(struct db *db, int64_t host_id, int families, int64_t now);
+	/* nochg without the per-host lock: refreshes `updated` of each family in
+	 * `families` only where the row still holds that address (ipv4/ipv6), live and
+	 * not due at `now` — i.e. where the unlocked decision still holds. *touched gets
+	 * the families refreshed; the caller takes the locked path for the others. */
+	int (*host_touch_live)(struct db *db, int64_t host_id, int families, const char *ipv4,
+			       const char *ipv6, int64_t now, int *touched);
 	/* Hosts with at least one live family whose updated + expiry_ttl <= now
 	 * (expiry_ttl > 0), at most `limit`, ordered by id, cost proportional to the
 	 * result (index). Expired families and deleted ("") addresses are never due. */
@@ -133,6 +139,8 @@ int db_host_delete(struct db *db, const char *fqdn);
 int db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		     const char *ipv6, int64_t now);
 int db_host_touch(struct db *db, int64_t host_id, int families, int64_t now);
+int db_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
+		       const char *ipv6, int64_t now, int *touched);
 int db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len);
 int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
 int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);

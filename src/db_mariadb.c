@@ -164,6 +164,8 @@ enum stmt_id {
 	ST_HOST_DUE,
 	ST_HOST_EXPIRE_V4,
 	ST_HOST_EXPIRE_V6,
+	ST_HOST_TOUCH_LIVE_V4,
+	ST_HOST_TOUCH_LIVE_V6,
 	ST_HOST_LOCK,
 	ST_COUNT
 };
@@ -229,6 +231,15 @@ static const struct {
 	[ST_HOST_EXPIRE_V6] = {"UPDATE hostnames SET ipv6_expired = 1"
 			       " WHERE id = ? AND ipv6_deadline <= ?",
 			       NULL},
+	/* nochg outside the lock (see db_sqlite.c). Parameters: now, id, ip, now. */
+	[ST_HOST_TOUCH_LIVE_V4] = {"UPDATE hostnames SET ipv4_updated = ?"
+				   " WHERE id = ? AND ipv4 = ? AND ipv4_expired = 0"
+				   " AND (ipv4_deadline IS NULL OR ipv4_deadline > ?)",
+				   NULL},
+	[ST_HOST_TOUCH_LIVE_V6] = {"UPDATE hostnames SET ipv6_updated = ?"
+				   " WHERE id = ? AND ipv6 = ? AND ipv6_expired = 0"
+				   " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?)",
+				   NULL},
 	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
@@ -1187,6 +1198,32 @@ maria_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, s
 }
 
 static int
+maria_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
+		      const char *ipv6, int64_t now, int *touched)
+{
+	struct db_mariadb *s = to_maria(db);
+	const struct param p4[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv4 ? ipv4 : ""),
+				   P_INT(now)};
+	const struct param p6[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv6 ? ipv6 : ""),
+				   P_INT(now)};
+	uint64_t n = 0;
+	int rc = 0;
+
+	*touched = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
+	if (families & DB_V4) {
+		rc = run(s, ST_HOST_TOUCH_LIVE_V4, p4, NPARAM(p4), &n);
+		*touched |= rc == 0 && n > 0 ? DB_V4 : 0;
+	}
+	if (rc == 0 && (families & DB_V6)) {
+		rc = run(s, ST_HOST_TOUCH_LIVE_V6, p6, NPARAM(p6), &n);
+		*touched |= rc == 0 && n > 0 ? DB_V6 : 0;
+	}
+	return rc;
+}
+
+static int
 maria_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
 	struct db_mariadb *s = to_maria(db);
@@ -1311,6 +1348,7 @@ const struct db_ops db_mariadb_ops = {
 	.host_delete = maria_host_delete,
 	.host_set_addr = maria_host_set_addr,
 	.host_touch = maria_host_touch,
+	.host_touch_live = maria_host_touch_live,
 	.host_due = maria_host_due,
 	.host_expire = maria_host_expire,
 	.host_lock = maria_host_lock,

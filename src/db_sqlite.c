@@ -99,6 +99,8 @@ enum stmt_id {
 	ST_HOST_DUE,
 	ST_HOST_EXPIRE_V4,
 	ST_HOST_EXPIRE_V6,
+	ST_HOST_TOUCH_LIVE_V4,
+	ST_HOST_TOUCH_LIVE_V6,
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -142,6 +144,14 @@ static const char *const STMT_SQL[ST_COUNT] = {
 			      " WHERE id = ?1 AND ipv4_deadline <= ?2",
 	[ST_HOST_EXPIRE_V6] = "UPDATE hostnames SET ipv6_expired = 1"
 			      " WHERE id = ?1 AND ipv6_deadline <= ?2",
+	/* nochg outside the lock: only while the row still says what the decision saw
+	 * (same address, live, not due; a NULL deadline = never expires). */
+	[ST_HOST_TOUCH_LIVE_V4] = "UPDATE hostnames SET ipv4_updated = ?2"
+				  " WHERE id = ?1 AND ipv4 = ?3 AND ipv4_expired = 0"
+				  " AND (ipv4_deadline IS NULL OR ipv4_deadline > ?2)",
+	[ST_HOST_TOUCH_LIVE_V6] = "UPDATE hostnames SET ipv6_updated = ?2"
+				  " WHERE id = ?1 AND ipv6 = ?3 AND ipv6_expired = 0"
+				  " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?2)",
 	/* The per-host critical section takes the database's write lock (see
 	 * sqlite_host_lock). */
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -824,6 +834,46 @@ expire_family(struct db_sqlite *s, enum stmt_id id, int64_t host_id, int64_t now
 }
 
 static int
+touch_live_family(struct db_sqlite *s, enum stmt_id id, int64_t host_id, const char *ip,
+		  int64_t now, bool *done)
+{
+	sqlite3_stmt *st = stmt(s, id);
+	int rc, changes = 0;
+
+	*done = false;
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, ip ? ip : "", -1, SQLITE_STATIC);
+	rc = exec_stmt(s, st, "host touch", &changes);
+	*done = rc == 0 && changes > 0;
+	return rc;
+}
+
+static int
+sqlite_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
+		       const char *ipv6, int64_t now, int *touched)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	bool done = false;
+	int rc = 0;
+
+	*touched = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
+	if (families & DB_V4) {
+		rc = touch_live_family(s, ST_HOST_TOUCH_LIVE_V4, host_id, ipv4, now, &done);
+		*touched |= done ? DB_V4 : 0;
+	}
+	if (rc == 0 && (families & DB_V6)) {
+		rc = touch_live_family(s, ST_HOST_TOUCH_LIVE_V6, host_id, ipv6, now, &done);
+		*touched |= done ? DB_V6 : 0;
+	}
+	return rc;
+}
+
+static int
 sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
 	struct db_sqlite *s = to_sqlite(db);
@@ -921,6 +971,7 @@ const struct db_ops db_sqlite_ops = {
 	.host_delete = sqlite_host_delete,
 	.host_set_addr = sqlite_host_set_addr,
 	.host_touch = sqlite_host_touch,
+	.host_touch_live = sqlite_host_touch_live,
 	.host_due = sqlite_host_due,
 	.host_expire = sqlite_host_expire,
 	.host_lock = sqlite_host_lock,

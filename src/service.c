@@ -233,6 +233,55 @@ treat_due_as_expired(struct db_host *row, int64_t now)
 }
 
 /*
+ * The common case without the per-host lock: most requests confirm what is published
+ * (nochg) or name a host that is not the user's. Read, decide, and refresh the row
+ * only where it still says what the decision saw (db.h host_touch_live). With SQLite
+ * the lock is the database's write lock, so this keeps routine refreshes from queueing
+ * behind other hosts' DNS exchanges. Returns true when `r` is answered, false when the
+ * locked path must decide (a change to publish, or the row changed meanwhile).
+ */
+static bool
+try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
+	     const struct update_addrs *want, struct host_result *r)
+{
+	struct db_host row;
+	struct update_plan plan;
+	int rc, touched = 0;
+
+	rc = db_host_get(ctx->db, r->fqdn, &row);
+	if (rc == ERR_NOTFOUND) {
+		r->status = UPDATE_NOHOST;
+		return true;
+	}
+	if (rc < 0) {
+		log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));
+		r->status = UPDATE_911;
+		return true;
+	}
+	treat_due_as_expired(&row, req->now);
+	update_decide(want, &row, req->user, &plan);
+	if (plan.status == UPDATE_NOHOST) {
+		r->status = UPDATE_NOHOST;
+		return true;
+	}
+	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0)
+		return false;
+	rc = db_host_touch_live(ctx->db, row.id, plan.touch_families, plan.ipv4, plan.ipv6,
+				req->now, &touched);
+	if (rc < 0) {
+		log_error("%s: refreshing the update time failed: %s", r->fqdn, err_str(rc));
+		r->status = UPDATE_911;
+		return true;
+	}
+	if (touched != plan.touch_families)
+		return false;
+	r->status = UPDATE_NOCHG;
+	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
+	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
+	return true;
+}
+
+/*
  * One host: lock it, decide on the fresh row, and carry out the decision before the
  * lock ends. The lock (db.h host_lock) makes "decide → DNS → database" one critical
  * section per host, so two daemons (or a daemon and the expiry pass of another
@@ -249,6 +298,8 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	struct update_plan plan;
 	int rc;
 
+	if (try_unlocked(ctx, req, want, r))
+		return;
 	rc = db_host_lock(ctx->db, r->fqdn, &row);
 	if (rc < 0 && rc != ERR_NOTFOUND) {
 		log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));

@@ -297,6 +297,24 @@ test_expiry(struct db *db)
 	is_int(db_host_expire(db, 999999, DB_V4, 1, &claimed), 0, "expire unknown host");
 	is_int(claimed, 0, "claims nothing");
 	is_int(db_host_expire(db, id, 0, 1, &claimed), ERR_INVAL, "expire without family");
+
+	/* nochg without the lock: only while the row holds what the decision saw.
+	 * home now: v4 192.0.2.3 updated 6000 (expiry_ttl 600), v6 expired. */
+	int touched = -1;
+
+	is_int(db_host_touch_live(db, id, DB_V4, "192.0.2.3", NULL, 6100, &touched), 0, "live");
+	is_int(touched, DB_V4, "same address, live, not due: refreshed");
+	is_int(db_host_get(db, home, &got), 0, "get");
+	is_int(got.v4.updated, 6100, "to now");
+	is_int(db_host_touch_live(db, id, DB_V4, "192.0.2.9", NULL, 6200, &touched), 0, "other");
+	is_int(touched, 0, "another address: not refreshed");
+	is_int(db_host_touch_live(db, id, DB_V4, "192.0.2.3", NULL, 6700, &touched), 0, "due");
+	is_int(touched, 0, "due at now: not refreshed (the locked path decides)");
+	is_int(db_host_touch_live(db, id, DB_V6, NULL, "2001:db8::2", 6200, &touched), 0, "exp");
+	is_int(touched, 0, "an expired family: not refreshed");
+	is_int(db_host_get(db, home, &got), 0, "get");
+	is_int(got.v4.updated, 6100, "v4 kept its time");
+	is_int(db_host_touch_live(db, id, 0, NULL, NULL, 1, &touched), ERR_INVAL, "no family");
 }
 
 static void
