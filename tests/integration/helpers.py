@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("DDNS_SERVICE_BIN", str(ROOT / "build" / "src" / "ddns-service"))
 DAEMON_PORTS = range(18000, 19000)   # this suite's daemons
+SMTP_PORTS = range(12500, 12700)     # SMTP sinks
+NAMED_PORTS = range(25400, 25700)    # named instances of single modules (the session's: 25300)
 START_TIMEOUT = 20.0                 # seconds until the daemon listens (ASan is slow)
 STOP_TIMEOUT = 20.0                  # seconds between SIGTERM and the exit
 HTTP_TIMEOUT = 30.0                  # one request (Argon2 under ASan, DNS timeouts)
@@ -56,26 +58,28 @@ def uid() -> str:
     return f"t{next(_uid)}"
 
 
-def _port_free(port: int) -> bool:
-    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
+def port_free(port: int, kinds=(socket.SOCK_STREAM,)) -> bool:
+    """Whether `port` can be bound on both 127.0.0.1 and ::1 for every socket kind."""
+    for kind in kinds:
+        for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            s = socket.socket(fam, kind)
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+            finally:
+                s.close()
     return True
 
 
-def free_port() -> int:
-    """A port of DAEMON_PORTS free on 127.0.0.1 and ::1."""
-    ports = list(DAEMON_PORTS)
+def free_port(ports: range | None = None, kinds=(socket.SOCK_STREAM,)) -> int:
+    """A port of `ports` (default DAEMON_PORTS) free on 127.0.0.1 and ::1."""
+    ports = list(ports if ports is not None else DAEMON_PORTS)
     random.shuffle(ports)
     for p in ports:
-        if _port_free(p):
+        if port_free(p, kinds):
             return p
-    raise RuntimeError("no free port in 18000-18999")
+    raise RuntimeError(f"no free port in {ports[0]}-{ports[-1]}")
 
 
 def _toml_value(v) -> str:

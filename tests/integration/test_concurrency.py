@@ -7,7 +7,6 @@ passes) always leave what named serves and what the database says in agreement."
 from __future__ import annotations
 
 import collections
-import socket
 import sys
 import threading
 import time
@@ -16,8 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
-from helpers import uid  # noqa: E402
+from helpers import SMTP_PORTS, free_port, uid  # noqa: E402
 from smtpsink import SmtpSink  # noqa: E402
 
 pytestmark = pytest.mark.backends("sqlite", "mariadb")
@@ -25,34 +23,13 @@ pytestmark = pytest.mark.backends("sqlite", "mariadb")
 Z = "dyn.example.com"
 ALICE = ("alice", "pw-alice")
 EXPIRY_TTL = 3600                     # [defaults] of the test daemons
-DAEMON_PORTS = range(19500, 19900)    # this task's ports: daemons ...
-SMTP_PORTS = range(19900, 20000)      # ... and SMTP sinks
 TEMPLATES = Path(__file__).resolve().parents[2] / "files"
 FROM = "ddns-concurrency@example.org"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_daemon_ports():
-    saved = helpers.DAEMON_PORTS
-    helpers.DAEMON_PORTS = DAEMON_PORTS
-    yield
-    helpers.DAEMON_PORTS = saved
-
-
-def _free(port: int) -> bool:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 @pytest.fixture
 def sink(tmp_path):
-    port = next(p for p in SMTP_PORTS if _free(p))
+    port = free_port(SMTP_PORTS)
     s = SmtpSink("127.0.0.1", port, str(tmp_path / "mail")).start()
     yield s
     s.stop()

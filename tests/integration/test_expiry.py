@@ -20,9 +20,8 @@ import jinja2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
 from dnsserver import BindServer  # noqa: E402
-from helpers import uid  # noqa: E402
+from helpers import NAMED_PORTS, SMTP_PORTS, free_port, uid  # noqa: E402
 from smtpsink import SmtpSink  # noqa: E402
 
 # SPEC §7 on both storage backends (the claim and the per-host lock differ).
@@ -38,40 +37,10 @@ OWNER = "alice@example.com"          # helpers.Daemon.add_user gives NAME@exampl
 FROM = "ddns-expiry@example.org"
 EXPIRY_TTL = 3600                    # [defaults] of the test daemons
 # This module's ports (the task's ranges): daemons, SMTP sinks, its own named.
-DAEMON_PORTS = range(19000, 19500)
-SMTP_PORTS = range(12600, 12650)
-NAMED_PORTS = range(25400, 25450)
 PASS_WAIT = 10.0                     # seconds for a pass to act (interval 1 s, slack)
 
 
 # --- ports and servers -----------------------------------------------------------------
-def _free(port: int, kinds=(socket.SOCK_STREAM,)) -> bool:
-    for kind in kinds:
-        for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            s = socket.socket(fam, kind)
-            try:
-                s.bind((host, port))
-            except OSError:
-                return False
-            finally:
-                s.close()
-    return True
-
-
-def free_port(ports: range, kinds=(socket.SOCK_STREAM,)) -> int:
-    for p in ports:
-        if _free(p, kinds):
-            return p
-    raise RuntimeError(f"no free port in {ports}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def own_daemon_ports():
-    """The shared factory picks daemon ports from helpers.DAEMON_PORTS: use ours."""
-    saved = helpers.DAEMON_PORTS
-    helpers.DAEMON_PORTS = DAEMON_PORTS
-    yield
-    helpers.DAEMON_PORTS = saved
 
 
 def start_bind(workdir: Path, zones=None) -> BindServer:

@@ -14,23 +14,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
 import mariadb  # noqa: E402
 from helpers import uid  # noqa: E402
 
 Z = "dyn.example.com"
 ALICE = ("alice", "pw-alice")
-DAEMON_PORTS = range(19500, 19900)   # this task's daemon ports
 
 pytestmark = pytest.mark.skipif(not mariadb.available(), reason="mariadbd is not installed")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def own_daemon_ports():
-    saved = helpers.DAEMON_PORTS
-    helpers.DAEMON_PORTS = DAEMON_PORTS
-    yield
-    helpers.DAEMON_PORTS = saved
 
 
 def update(d, fqdn, **params):

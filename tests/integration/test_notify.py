@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
 from dnsserver import BindServer  # noqa: E402
-from helpers import uid  # noqa: E402
+from helpers import NAMED_PORTS, SMTP_PORTS, free_port, uid  # noqa: E402
 from smtpsink import SmtpSink  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,41 +28,7 @@ ZONES = {"dyn.example.com": "hmac-sha256", "dyn2.example.net": "hmac-sha512"}
 ALICE = ("alice", "pw-alice")
 OWNER = "alice@example.com"          # helpers.Daemon.add_user gives NAME@example.com
 FROM = "ddns-notify@example.org"
-# This module's ports (the task's ranges; test_expiry.py takes the lower halves of the
-# SMTP and named ranges, daemons share theirs: the factory probes for a free one).
-DAEMON_PORTS = range(19000, 19500)
-SMTP_PORTS = range(12650, 12700)
-NAMED_PORTS = range(25450, 25500)
 FAST = 2.0                           # seconds an update may take while SMTP is down
-
-
-def _free(port: int, kinds=(socket.SOCK_STREAM,)) -> bool:
-    for kind in kinds:
-        for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            s = socket.socket(fam, kind)
-            try:
-                s.bind((host, port))
-            except OSError:
-                return False
-            finally:
-                s.close()
-    return True
-
-
-def free_port(ports: range, kinds=(socket.SOCK_STREAM,)) -> int:
-    for p in ports:
-        if _free(p, kinds):
-            return p
-    raise RuntimeError(f"no free port in {ports}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def own_daemon_ports():
-    """The shared factory picks daemon ports from helpers.DAEMON_PORTS: use ours."""
-    saved = helpers.DAEMON_PORTS
-    helpers.DAEMON_PORTS = DAEMON_PORTS
-    yield
-    helpers.DAEMON_PORTS = saved
 
 
 @pytest.fixture(scope="module")

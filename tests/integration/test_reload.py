@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import helpers  # noqa: E402
 from dnsserver import BindServer  # noqa: E402
-from helpers import uid  # noqa: E402
+from helpers import NAMED_PORTS, SMTP_PORTS, free_port, uid  # noqa: E402
 from smtpsink import SmtpSink  # noqa: E402
 
 Z = "dyn.example.com"
@@ -29,42 +29,10 @@ ZONES = {"dyn.example.com": "hmac-sha256", "dyn2.example.net": "hmac-sha512"}
 ALICE = ("alice", "pw-alice")
 # This module's ports (the ops task's ranges): daemons and the SMTP sink share the
 # 20000-20499 range, named has 25600-25699.
-DAEMON_PORTS = range(20000, 20400)
-SMTP_PORTS = range(20400, 20500)
-NAMED_PORTS = range(25600, 25700)
 RELOAD_TIMEOUT = 15.0
 # The log lines that end a SIGHUP, one of them per signal.
 RELOADED = "SIGHUP: configuration reloaded"
 KEPT = "SIGHUP: keeping the running configuration"
-
-
-def _free(port: int, kinds=(socket.SOCK_STREAM,)) -> bool:
-    for kind in kinds:
-        for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            s = socket.socket(fam, kind)
-            try:
-                s.bind((host, port))
-            except OSError:
-                return False
-            finally:
-                s.close()
-    return True
-
-
-def free_port(ports: range, kinds=(socket.SOCK_STREAM,)) -> int:
-    for p in ports:
-        if _free(p, kinds):
-            return p
-    raise RuntimeError(f"no free port in {ports}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def own_daemon_ports():
-    """The shared factory picks daemon ports from helpers.DAEMON_PORTS: use ours."""
-    saved = helpers.DAEMON_PORTS
-    helpers.DAEMON_PORTS = DAEMON_PORTS
-    yield
-    helpers.DAEMON_PORTS = saved
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dnsserver import BindServer  # noqa: E402
-from helpers import BIN, Daemon, free_port, http_get, uid  # noqa: E402
+from helpers import uid  # noqa: E402
 
 Z = "dyn.example.com"
 Z2 = "dyn2.example.net"
