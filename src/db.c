@@ -3,6 +3,8 @@
  * its table of operations (struct db_ops). */
 #include "db.h"
 
+#include <stdlib.h>
+
 #include <stddef.h>
 
 #include "err.h"
@@ -178,4 +180,19 @@ int
 db_rollback(struct db *db)
 {
 	return db->ops->rollback(db);
+}
+
+void *
+db_rows_push(struct db_rows *r)
+{
+	if (r->len == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 16;
+		void *n = reallocarray(r->data, ncap, r->size);
+
+		if (n == NULL)
+			return NULL;
+		r->data = n;
+		r->cap = ncap;
+	}
+	return (char *)r->data + r->size * r->len++;
 }

@@ -147,6 +147,15 @@ int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 
+/* For backends: a growable array of fixed-size rows (`size` bytes each) for the list
+ * operations. db_rows_push returns a pointer to a new (uninitialised) row at the end
+ * (the caller fills it), or NULL when out of memory; `data` is malloc'ed. */
+struct db_rows {
+	void *data;
+	size_t len, cap, size;
+};
+void *db_rows_push(struct db_rows *r);
+
 /* Every backend's struct db begins with this, so db.c can dispatch. */
 struct db {
 	const struct db_ops *ops;

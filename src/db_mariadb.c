@@ -690,33 +690,12 @@ get_one(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np,
 	return rc;
 }
 
-/* A growable array of fixed-size rows for the list operations. */
-struct rows {
-	void *data;
-	size_t len, cap, size;
-};
-
-static void *
-rows_push(struct rows *r)
-{
-	if (r->len == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 16;
-		void *n = reallocarray(r->data, ncap, r->size);
-
-		if (n == NULL)
-			return NULL;
-		r->data = n;
-		r->cap = ncap;
-	}
-	return (char *)r->data + r->size * r->len++;
-}
-
 /* Runs a query and reads every row with `read` into a malloc'ed array. */
 static int
 collect(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np, size_t size,
 	int (*read)(const struct row *, void *), void **out, size_t *len)
 {
-	struct rows rs = {NULL, 0, 0, size};
+	struct db_rows rs = {NULL, 0, 0, size};
 	struct row r;
 	MYSQL_STMT *st = NULL;
 	int rc = execute(s, id, p, np, &r, &st);
@@ -724,7 +703,7 @@ collect(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np,
 	if (rc != 0)
 		return rc;
 	while ((rc = fetch(s, st)) == 1) {
-		void *dst = rows_push(&rs);
+		void *dst = db_rows_push(&rs);
 
 		if (dst == NULL)
 			rc = ERR_NOMEM;

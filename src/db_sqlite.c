@@ -288,38 +288,16 @@ read_host(sqlite3_stmt *st, struct db_host *h)
 	return 0;
 }
 
-/* A growable array of fixed-size rows for the list operations. */
-struct rows {
-	void *data;
-	size_t len, cap, size;
-};
-
-/* A pointer to a fresh zeroed row at the end of r, or NULL when out of memory. */
-static void *
-rows_push(struct rows *r)
-{
-	if (r->len == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 16;
-		void *n = reallocarray(r->data, ncap, r->size);
-
-		if (n == NULL)
-			return NULL;
-		r->data = n;
-		r->cap = ncap;
-	}
-	return (char *)r->data + r->size * r->len++;
-}
-
 /* Steps through st, reading each row with `read` into a malloc'ed array. */
 static int
 collect(struct db_sqlite *s, sqlite3_stmt *st, size_t size, int (*read)(sqlite3_stmt *, void *),
 	void **out, size_t *len)
 {
-	struct rows r = {NULL, 0, 0, size};
+	struct db_rows r = {NULL, 0, 0, size};
 	int rc, err = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		void *row = rows_push(&r);
+		void *row = db_rows_push(&r);
 
 		if (row == NULL) {
 			err = ERR_NOMEM;
