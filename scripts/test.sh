@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The whole test suite, as CI runs it: installs what is missing, then builds and tests
-# twice — a plain gcc build and an ASan+UBSan build — plus a clang build of the unit
-# tests, the format check and the banned-function check. Every server the tests need
+# twice — a plain gcc build and an ASan+UBSan build — plus valgrind over the pure
+# modules' unit tests, a clang build of the unit tests, the format check and the
+# banned-function check. Every server the tests need
 # (BIND, the SMTP sink, ...) is started and stopped by the tests themselves.
 # Last line: "N passed, N failed".
 set -u
@@ -72,6 +73,17 @@ if build build-ci; then
 	meson_tests build-ci plain-unit
 	integration build-ci plain-integration
 else record "plain-build 0 1 0"; fi
+
+echo "== valgrind (the pure modules' unit tests on the plain build)"
+if [ -x build-ci/tests/unit/test_update ] && meson test -C build-ci --no-rebuild \
+	--wrap "valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
+	buf toml update addr hostname template config tsig ratelimit connlimit log \
+	>build-ci/valgrind.out 2>&1; then
+	record "valgrind 1 0 0"
+else
+	tail -n 20 build-ci/valgrind.out
+	record "valgrind 0 1 0"
+fi
 
 echo "== ASan+UBSan build (gcc)"
 if build build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
