@@ -16,7 +16,7 @@
 #include "config.h"
 #include "hostname.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 struct db_user {
 	int64_t id;
@@ -102,11 +102,12 @@ struct db_ops {
 	int (*host_expire)(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
 
 	/* The per-host critical section of an update or an expiry (DNS and database must
-	 * change together): begins a transaction, locks the host against every other
-	 * writer of it (SQLite: BEGIN IMMEDIATE, the database's write lock; MariaDB:
-	 * SELECT ... FOR UPDATE, an InnoDB lock on the host's row) and reads the row
-	 * afresh into *out. On 0 the caller holds the lock and must end the transaction
-	 * with commit or rollback; other operations on this handle run inside it. On any
+	 * change together): locks the host against every other writer of it (SQLite: a
+	 * lease row, the writes then go into one transaction opened at the first write;
+	 * MariaDB: a transaction with SELECT ... FOR UPDATE, an InnoDB lock on the host's
+	 * row) and reads the row afresh into *out. On 0 the caller holds the lock and must
+	 * end it with commit (the writes and the release in one step) or rollback; other
+	 * operations on this handle run inside it. On any
 	 * error (ERR_NOTFOUND included) no transaction is left open. Waiting for the lock
 	 * is bounded (busy timeout, innodb_lock_wait_timeout: dns_timeout plus slack),
 	 * then ERR_DB. Hold it for one host's DNS exchange at most. */

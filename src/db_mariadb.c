@@ -97,6 +97,18 @@ static const struct ddl STEP_1[] = {
 	 "DROP TABLE IF EXISTS hostnames"},
 };
 
+/* 1 -> 2: the leases of SQLite's per-host critical section (db_sqlite.c). MariaDB locks
+ * rows (SELECT ... FOR UPDATE) and leaves the table empty; it exists so that both
+ * backends count schema versions alike. */
+static const struct ddl STEP_2[] = {
+	{"CREATE TABLE host_leases ("
+	 " host_id BIGINT NOT NULL PRIMARY KEY,"
+	 " until_ms BIGINT NOT NULL,"
+	 " token BIGINT NOT NULL"
+	 ") ENGINE=InnoDB",
+	 "DROP TABLE IF EXISTS host_leases"},
+};
+
 struct migration {
 	const struct ddl *ddl;
 	size_t n;
@@ -104,6 +116,7 @@ struct migration {
 
 static const struct migration MIGRATIONS[] = {
 	/* 0 -> 1 */ {STEP_1, sizeof(STEP_1) / sizeof(STEP_1[0])},
+	/* 1 -> 2 */ {STEP_2, sizeof(STEP_2) / sizeof(STEP_2[0])},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,

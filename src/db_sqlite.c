@@ -4,18 +4,25 @@
 #include "db.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "err.h"
 #include "log.h"
 
-/* How long a writer waits for the write lock. A plain write holds it for milliseconds,
- * but host_lock holds it across one DNS exchange (at most dns_timeout), so the wait is
- * that plus slack; a waiter behind a queue of slow exchanges then fails with ERR_DB
- * (a retryable 911) rather than hanging the request. */
+/* How long a writer waits for the write lock (writes hold it for milliseconds), and
+ * host_lock for another holder's lease (one DNS exchange, at most dns_timeout): that
+ * plus slack; past it the request fails with ERR_DB (a retryable 911) rather than
+ * hanging. */
+/* A lease outlives its holder's DNS exchange (dns_timeout) by this much; a process that
+ * died holding one delays that host's next update by at most the lease. */
+#define SQLITE_LEASE_SLACK_MS  5000
+#define SQLITE_LEASE_POLL_MS   2
 #define SQLITE_BUSY_TIMEOUT_MS 5000
 
 /*
@@ -61,6 +68,11 @@ static const char *const MIGRATIONS[] = {
 	" WHERE ipv4_deadline IS NOT NULL;"
 	"CREATE INDEX hostnames_ipv6_due ON hostnames(ipv6_deadline)"
 	" WHERE ipv6_deadline IS NOT NULL;",
+	/* 1 -> 2: per-host leases (see sqlite_host_lock). */
+	"CREATE TABLE host_leases ("
+	" host_id INTEGER PRIMARY KEY,"
+	" until_ms INTEGER NOT NULL,"
+	" token INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -101,6 +113,9 @@ enum stmt_id {
 	ST_HOST_EXPIRE_V6,
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
+	ST_LEASE_GET,
+	ST_LEASE_PUT,
+	ST_LEASE_DEL,
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -152,8 +167,11 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_HOST_TOUCH_LIVE_V6] = "UPDATE hostnames SET ipv6_updated = ?2"
 				  " WHERE id = ?1 AND ipv6 = ?3 AND ipv6_expired = 0"
 				  " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?2)",
-	/* The per-host critical section takes the database's write lock (see
-	 * sqlite_host_lock). */
+	/* The per-host critical section is a lease (see sqlite_host_lock). */
+	[ST_LEASE_GET] = "SELECT until_ms FROM host_leases WHERE host_id = ?1",
+	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO host_leases(host_id, until_ms, token)"
+			 " VALUES (?1, ?2, ?3)",
+	[ST_LEASE_DEL] = "DELETE FROM host_leases WHERE host_id = ?1 AND token = ?2",
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -166,7 +184,13 @@ struct db_sqlite {
 	int64_t busy_timeout_ms;    /* how long busy_wait keeps trying */
 	int64_t busy_since_ms;	    /* CLOCK_MONOTONIC when the current wait began */
 	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, finalized by close */
+	bool leased;		    /* host_lock holds the lease of lease_host */
+	int64_t lease_host;
+	int64_t lease_token;
 };
+
+static int tx_stmt(struct db_sqlite *s, enum stmt_id id, const char *what);
+static int lease_tx(struct db_sqlite *s);
 
 static struct db_sqlite *
 to_sqlite(struct db *db)
@@ -357,8 +381,8 @@ mono_ms(void)
 
 /* The busy handler: polls the lock every millisecond until busy_timeout_ms. SQLite's
  * own busy_timeout backs off to 100 ms sleeps, which is fine for locks held for
- * microseconds but, with host_lock holding the write lock for a DNS round trip (~1 ms),
- * makes waiters oversleep and costs a large share of update throughput. */
+ * microseconds but makes waiters on the short lease and write transactions oversleep
+ * and costs a large share of update throughput. */
 static int
 busy_wait(void *arg, int count)
 {
@@ -703,8 +727,10 @@ sqlite_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_tt
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = stmt(s, ST_HOST_SET_TTLS);
-	int rc, changes = 0;
+	int rc = lease_tx(s), changes = 0;
 
+	if (rc != 0)
+		return rc;
 	if (st == NULL)
 		return ERR_DB;
 	bind_text(st, 1, fqdn);
@@ -719,8 +745,10 @@ sqlite_host_delete(struct db *db, const char *fqdn)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = stmt(s, ST_HOST_DELETE);
-	int rc, changes = 0;
+	int rc = lease_tx(s), changes = 0;
 
+	if (rc != 0)
+		return rc;
 	if (st == NULL)
 		return ERR_DB;
 	bind_text(st, 1, fqdn);
@@ -745,6 +773,8 @@ sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
 	    ((families & DB_V6) && ipv6 == NULL))
 		return ERR_INVAL;
+	if ((rc = lease_tx(s)) != 0)
+		return rc;
 	if ((ipv4 && strnlen(ipv4, ADDR_STRLEN) >= ADDR_STRLEN) ||
 	    (ipv6 && strnlen(ipv6, ADDR_STRLEN) >= ADDR_STRLEN))
 		return ERR_TOOBIG;
@@ -768,6 +798,8 @@ sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 
 	if (!families_ok(families))
 		return ERR_INVAL;
+	if ((rc = lease_tx(s)) != 0)
+		return rc;
 	if ((st = stmt(s, ST_HOST_TOUCH)) == NULL)
 		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
@@ -861,6 +893,8 @@ sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 	*claimed = 0;
 	if (!families_ok(families))
 		return ERR_INVAL;
+	if ((rc = lease_tx(s)) != 0)
+		return rc;
 	if (families & DB_V4) {
 		rc = expire_family(s, ST_HOST_EXPIRE_V4, host_id, now, &won);
 		*claimed |= won ? DB_V4 : 0;
@@ -881,53 +915,174 @@ tx_stmt(struct db_sqlite *s, enum stmt_id id, const char *what)
 	return st == NULL ? ERR_DB : exec_stmt(s, st, what, NULL);
 }
 
+/* Ends an open transaction without saving it. */
 static int
-sqlite_rollback(struct db *db)
+tx_rollback(struct db_sqlite *s)
 {
-	struct db_sqlite *s = to_sqlite(db);
-
 	/* Without an open transaction there is nothing to undo (and nothing to log). */
 	if (sqlite3_get_autocommit(s->h))
 		return 0;
 	return tx_stmt(s, ST_ROLLBACK, "rollback");
 }
 
+/*
+ * The per-host critical section of db.h is a lease, not a held transaction: SQLite has
+ * no row locks, and holding its single write lock for a DNS round trip would make
+ * every other write in every process (updates of other hosts, nochg refreshes, the
+ * CLI) wait for that round trip, up to dns_timeout when the DNS server is down.
+ *
+ * host_lock takes a row in host_leases (host id, expiry, random token) in one short
+ * IMMEDIATE transaction, provided no unexpired lease of another holder exists, and
+ * reads the host in the same transaction. The DNS exchange then runs outside any
+ * transaction. The first write opens the write transaction (lease_tx); commit deletes
+ * the lease and commits the writes in one step; rollback undoes the writes and drops
+ * the lease. A lease outlives the holder's DNS exchange (bounded by dns_timeout) by
+ * SQLITE_LEASE_SLACK_MS, so a crashed holder blocks its host for that long at most.
+ * Waiting for a lease is bounded by the busy timeout (5 s + dns_timeout), then ERR_DB.
+ */
+static int
+lease_tx(struct db_sqlite *s)
+{
+	if (!s->leased || !sqlite3_get_autocommit(s->h))
+		return 0;
+	return tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin");
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether another holder's lease on host_id is still running at `now` (wall ms). */
+static int
+lease_busy(struct db_sqlite *s, int64_t host_id, int64_t now, bool *busy)
+{
+	sqlite3_stmt *st = stmt(s, ST_LEASE_GET);
+	int rc;
+
+	*busy = false;
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*busy = sqlite3_column_int64(st, 0) > now;
+	done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(s, rc, "lease");
+	return 0;
+}
+
+static int
+lease_put(struct db_sqlite *s, int64_t host_id, int64_t until, int64_t token)
+{
+	sqlite3_stmt *st = stmt(s, ST_LEASE_PUT);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int64(st, 2, until);
+	sqlite3_bind_int64(st, 3, token);
+	return exec_stmt(s, st, "lease", NULL);
+}
+
+/* Deletes our lease (only ours: the token must match). */
+static int
+lease_del(struct db_sqlite *s)
+{
+	sqlite3_stmt *st = stmt(s, ST_LEASE_DEL);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, s->lease_host);
+	sqlite3_bind_int64(st, 2, s->lease_token);
+	return exec_stmt(s, st, "lease release", NULL);
+}
+
+static int64_t
+lease_token(void)
+{
+	static _Atomic int64_t counter;
+	int64_t t = 0;
+
+	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
+		t = wall_ms() ^ ((int64_t)getpid() << 32);
+	return t ^ ++counter;
+}
+
+static int
+sqlite_rollback(struct db *db)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = tx_rollback(s);
+
+	if (s->leased) {
+		s->leased = false;
+		/* A failure leaves the lease to expire on its own. */
+		(void)lease_del(s);
+	}
+	return rc;
+}
+
 static int
 sqlite_commit(struct db *db)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	int rc = tx_stmt(s, ST_COMMIT, "commit");
+	int rc = 0;
 
+	if (s->leased) {
+		rc = lease_tx(s);
+		if (rc == 0)
+			rc = lease_del(s);
+	}
+	if (rc == 0)
+		rc = tx_stmt(s, ST_COMMIT, "commit");
 	if (rc != 0)
 		(void)sqlite_rollback(db);
+	s->leased = false;
 	return rc;
 }
 
-/*
- * The per-host critical section. SQLite has no row locks: BEGIN IMMEDIATE takes the
- * database's single write lock, which also serialises the other processes (a second
- * daemon, `ddns-service cleanup`, the CLI) on the same file. The cost: while one
- * request waits for its DNS answer, every other update and expiry waits too, so
- * updates are serialised at one DNS round trip each (on loopback ~1 ms; bounded by
- * dns_timeout when the DNS server is slow). Readers are not blocked (WAL). Measured
- * (4 concurrent clients, loopback BIND, 2-core VM): 5.9-6.7 updates/s with the lock
- * against 5.2-6.3 without: Argon2 bounds throughput long before the ~1 ms of DNS per
- * update does; the ceiling the lock sets is about 1 / DNS round trip.
- */
 static int
 sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 {
 	struct db_sqlite *s = to_sqlite(db);
+	struct timespec pause = {0, SQLITE_LEASE_POLL_MS * 1000000L};
+	int64_t lease_ms = 1000 * (int64_t)s->cfg->dns.dns_timeout + SQLITE_LEASE_SLACK_MS;
+	int64_t start = mono_ms();
 	int rc;
 
-	if (!sqlite3_get_autocommit(s->h))
-		return ERR_INTERNAL; /* a transaction is already open on this handle */
-	if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
-		return rc;
-	rc = sqlite_host_get(db, fqdn, out);
-	if (rc != 0)
-		(void)sqlite_rollback(db);
-	return rc;
+	if (s->leased || !sqlite3_get_autocommit(s->h))
+		return ERR_INTERNAL; /* a critical section is already open on this handle */
+	for (;;) {
+		int64_t now = wall_ms(), token = lease_token();
+		bool busy = false;
+
+		if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
+			return rc;
+		rc = sqlite_host_get(db, fqdn, out);
+		if (rc == 0)
+			rc = lease_busy(s, out->id, now, &busy);
+		if (rc == 0 && !busy && (rc = lease_put(s, out->id, now + lease_ms, token)) == 0 &&
+		    (rc = tx_stmt(s, ST_COMMIT, "commit")) == 0) {
+			s->leased = true;
+			s->lease_host = out->id;
+			s->lease_token = token;
+			return 0;
+		}
+		(void)tx_rollback(s);
+		if (rc != 0)
+			return rc;
+		if (mono_ms() - start >= s->busy_timeout_ms) {
+			log_warnx("sqlite: %s: another update holds it for too long", fqdn);
+			return ERR_DB;
+		}
+		nanosleep(&pause, NULL);
+	}
 }
 
 const struct db_ops db_sqlite_ops = {

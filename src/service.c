@@ -235,9 +235,8 @@ treat_due_as_expired(struct db_host *row, int64_t now)
 /*
  * The common case without the per-host lock: most requests confirm what is published
  * (nochg) or name a host that is not the user's. Read, decide, and refresh the row
- * only where it still says what the decision saw (db.h host_touch_live). With SQLite
- * the lock is the database's write lock, so this keeps routine refreshes from queueing
- * behind other hosts' DNS exchanges. Returns true when `r` is answered, false when the
+ * only where it still says what the decision saw (db.h host_touch_live): no lease or
+ * row lock, no transaction for the common case. Returns true when `r` is answered, false when the
  * locked path must decide (a change to publish, or the row changed meanwhile).
  */
 static bool
@@ -287,8 +286,8 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
  * section per host, so two daemons (or a daemon and the expiry pass of another
  * process) updating the same host cannot interleave their DNS and database writes and
  * leave the database claiming one address while DNS serves another. It is held for
- * one DNS exchange at most; with SQLite it is the database's write lock, which
- * serialises all updates for that time (see db_sqlite.c).
+ * one DNS exchange at most and only blocks updates of the same host (SQLite: a lease
+ * row; MariaDB: a row lock).
  */
 static void
 handle_host(const struct service_ctx *ctx, const struct service_request *req,

@@ -125,11 +125,11 @@ def test_usage_errors(cli):
 
 def test_init_db_is_idempotent(cli):
     r = cli.ok("--init-db")
-    assert "schema version 1" in r.stdout
-    assert cli.sql("SELECT version FROM schema_version") == [(1,)]
+    assert "schema version 2" in r.stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
     r = cli.ok("--init-db")
-    assert "schema version 1" in r.stdout
-    assert cli.sql("SELECT version FROM schema_version") == [(1,)]
+    assert "schema version 2" in r.stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
     assert cli.sql("PRAGMA journal_mode") == [("wal",)]
 
 
@@ -375,10 +375,12 @@ def test_mariadb_unreachable_is_an_environment_error(cli):
 
 
 def test_schema_v1_database_keeps_working(cli):
-    """A database made by schema version 1 (committed dump) works with this binary."""
+    """A database made by schema version 1 (committed dump) is migrated to the current
+    version by the first command and keeps its data."""
     with sqlite3.connect(cli.db) as c:
         c.executescript((FIXTURES / "schema-v1.sql").read_text())
-    assert "schema version 1" in cli.ok("--init-db").stdout
+    assert "schema version 2" in cli.ok("--init-db").stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
     users = json.loads(cli.ok("user", "list", "--json").stdout)
     assert users == [{"name": "alice", "email": "alice@example.com",
                       "created": "2023-11-14T22:13:20Z"}]
@@ -400,7 +402,7 @@ def test_schema_v1_database_keeps_working(cli):
     cli.ok("hostname", "delete", "home", "dyn.example.com")  # expired: no DNS needed
     cli.ok("user", "delete", "alice")
     assert [u["name"] for u in json.loads(cli.ok("user", "list", "--json").stdout)] == ["bob"]
-    assert cli.sql("SELECT max(version) FROM schema_version") == [(1,)]
+    assert cli.sql("SELECT max(version) FROM schema_version") == [(2,)]
 
 
 def run_on_tty(cli, args, answers):

@@ -99,12 +99,10 @@ def test_update_republishes_a_due_record_that_dns_lost(make_daemon, bind):
         "nochg 192.0.2.81\n"
 
 
-@pytest.mark.backends("mariadb")
 def test_nochg_does_not_wait_for_another_hosts_dns_exchange(make_daemon, blackhole):
     """A routine refresh (nochg) needs no DNS and takes no per-host lock: it must not
-    queue behind another host's update stuck on a DNS server that does not answer.
-    MariaDB only: with SQLite the per-host lock is the database's write lock, which the
-    refresh (a write) must wait for too - a known limitation (see db_sqlite.c)."""
+    queue behind another host's update stuck on a DNS server that does not answer
+    (with SQLite the per-host lock is a lease row, not the database's write lock)."""
     import threading
     d = make_daemon(users={"alice": ALICE[1]},
                     config={"dns_service": {"dns_port": blackhole, "dns_timeout": 4}})

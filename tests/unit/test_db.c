@@ -655,6 +655,52 @@ test_scale(const struct backend *b)
 
 static const struct backend SQLITE_BACKEND = {"sqlite", fresh_config, sqlite_exec, sqlite_count};
 
+/* SQLite's per-host critical section is a lease row: holding one host does not block
+ * another host (nor any other writer), a lapsed lease (a crashed holder) can be taken
+ * over, and the late holder's release cannot drop the new holder's lease. */
+static void
+test_sqlite_leases(void)
+{
+	struct config cfg;
+	char path[512];
+	struct db *a = NULL, *b = NULL;
+	struct db_user u;
+	struct db_host h, got;
+
+	fresh_config(&cfg, path, sizeof(path));
+	cfg.dns.dns_timeout = 1; /* lease = 1 s + slack; waits bounded by 5 s + 1 s */
+	if (db_open(&cfg, &a) != 0 || db_open(&cfg, &b) != 0) {
+		ok(0, "open two handles");
+		return;
+	}
+	make_user(&u, "lena");
+	db_user_add(a, &u);
+	make_host(&h, "lena", "one", "dyn.example.com", 600);
+	db_host_add(a, &h);
+	make_host(&h, "lena", "two", "dyn.example.com", 600);
+	db_host_add(a, &h);
+
+	is_int(db_host_lock(a, "one.dyn.example.com", &got), 0, "a leases one");
+	is_int(db_host_lock(b, "two.dyn.example.com", &got), 0, "b leases two meanwhile");
+	is_int(db_host_set_addr(b, got.id, DB_V4, "192.0.2.2", NULL, 10), 0, "b writes two");
+	is_int(db_commit(b), 0, "b commits while a still holds one");
+	is_int(db_host_touch(b, got.id, DB_V4, 11), 0, "plain writes are not blocked either");
+	is_int(sqlite_count(path, "SELECT count(*) FROM host_leases"), 1, "one lease left");
+
+	/* a crashes: its lease lapses, b takes one over, a's late release is harmless. */
+	ok(sqlite_exec(path, "UPDATE host_leases SET until_ms = 0") == 0, "a's lease lapses");
+	is_int(db_host_lock(b, "one.dyn.example.com", &got), 0, "b takes the lapsed lease");
+	is_int(db_commit(a), 0, "a's late commit");
+	is_int(sqlite_count(path, "SELECT count(*) FROM host_leases"), 1, "b's lease survives");
+	is_int(db_host_set_addr(b, got.id, DB_V4, "192.0.2.1", NULL, 12), 0, "b writes one");
+	is_int(db_rollback(b), 0, "b rolls back");
+	is_int(db_host_get(a, "one.dyn.example.com", &got), 0, "get one");
+	is_str(got.v4.ip, "", "the rolled-back write is gone");
+	is_int(sqlite_count(path, "SELECT count(*) FROM host_leases"), 0, "and so is the lease");
+	db_close(a);
+	db_close(b);
+}
+
 /* Whether DDNS_TEST_DB_BACKENDS (default: all) names `name`. */
 static bool
 wanted(const char *name)
@@ -1095,8 +1141,10 @@ main(void)
 		perror("mkdtemp");
 		return 2;
 	}
-	if (wanted("sqlite"))
+	if (wanted("sqlite")) {
 		run_backend(&SQLITE_BACKEND);
+		test_sqlite_leases();
+	}
 	if (wanted("mariadb"))
 		run_mariadb();
 	if (getenv("DDNS_TEST_KEEP") == NULL) {
