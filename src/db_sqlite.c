@@ -370,12 +370,14 @@ get_one(struct db_sqlite *s, sqlite3_stmt *st, int (*read)(sqlite3_stmt *, void 
 	return err;
 }
 
+/* Milliseconds of `clock`: CLOCK_MONOTONIC for waits, CLOCK_REALTIME for lease expiry
+ * (shared between processes, so it must be a clock they all read alike). */
 static int64_t
-mono_ms(void)
+clock_ms(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -388,7 +390,7 @@ busy_wait(void *arg, int count)
 {
 	struct db_sqlite *s = arg;
 	struct timespec one_ms = {0, 1000000};
-	int64_t now = mono_ms();
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
 
 	if (count == 0)
 		s->busy_since_ms = now;
@@ -948,15 +950,6 @@ lease_tx(struct db_sqlite *s)
 	return tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin");
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether another holder's lease on host_id is still running at `now` (wall ms). */
 static int
 lease_busy(struct db_sqlite *s, int64_t host_id, int64_t now, bool *busy)
@@ -1010,7 +1003,7 @@ lease_token(void)
 	int64_t t = 0;
 
 	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
-		t = wall_ms() ^ ((int64_t)getpid() << 32);
+		t = clock_ms(CLOCK_REALTIME) ^ ((int64_t)getpid() << 32);
 	return t ^ ++counter;
 }
 
@@ -1053,13 +1046,13 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	struct db_sqlite *s = to_sqlite(db);
 	struct timespec pause = {0, SQLITE_LEASE_POLL_MS * 1000000L};
 	int64_t lease_ms = 1000 * (int64_t)s->cfg->dns.dns_timeout + SQLITE_LEASE_SLACK_MS;
-	int64_t start = mono_ms();
+	int64_t start = clock_ms(CLOCK_MONOTONIC);
 	int rc;
 
 	if (s->leased || !sqlite3_get_autocommit(s->h))
 		return ERR_INTERNAL; /* a critical section is already open on this handle */
 	for (;;) {
-		int64_t now = wall_ms(), token = lease_token();
+		int64_t now = clock_ms(CLOCK_REALTIME), token = lease_token();
 		bool busy = false;
 
 		if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
@@ -1077,7 +1070,7 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 		(void)tx_rollback(s);
 		if (rc != 0)
 			return rc;
-		if (mono_ms() - start >= s->busy_timeout_ms) {
+		if (clock_ms(CLOCK_MONOTONIC) - start >= s->busy_timeout_ms) {
 			log_warnx("sqlite: %s: another update holds it for too long", fqdn);
 			return ERR_DB;
 		}
