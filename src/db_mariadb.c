@@ -1189,52 +1189,49 @@ maria_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, s
 	return rc;
 }
 
+/* The per-family conditional UPDATEs (see db_sqlite.c): runs the V4 and/or V6
+ * statement with its parameters; *matched gets the families whose row matched. */
 static int
-maria_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
-		      const char *ipv6, int64_t now, int *touched)
+update_families(struct db_mariadb *s, enum stmt_id v4, const struct param *p4, enum stmt_id v6,
+		const struct param *p6, size_t np, int families, int *matched)
 {
-	struct db_mariadb *s = to_maria(db);
-	const struct param p4[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv4 ? ipv4 : ""),
-				   P_INT(now)};
-	const struct param p6[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv6 ? ipv6 : ""),
-				   P_INT(now)};
 	uint64_t n = 0;
 	int rc = 0;
 
-	*touched = 0;
+	*matched = 0;
 	if (!families_ok(families))
 		return ERR_INVAL;
 	if (families & DB_V4) {
-		rc = run(s, ST_HOST_TOUCH_LIVE_V4, p4, NPARAM(p4), &n);
-		*touched |= rc == 0 && n > 0 ? DB_V4 : 0;
+		rc = run(s, v4, p4, np, &n);
+		*matched |= rc == 0 && n > 0 ? DB_V4 : 0;
 	}
 	if (rc == 0 && (families & DB_V6)) {
-		rc = run(s, ST_HOST_TOUCH_LIVE_V6, p6, NPARAM(p6), &n);
-		*touched |= rc == 0 && n > 0 ? DB_V6 : 0;
+		rc = run(s, v6, p6, np, &n);
+		*matched |= rc == 0 && n > 0 ? DB_V6 : 0;
 	}
 	return rc;
 }
 
 static int
+maria_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
+		      const char *ipv6, int64_t now, int *touched)
+{
+	const struct param p4[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv4 ? ipv4 : ""),
+				   P_INT(now)};
+	const struct param p6[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv6 ? ipv6 : ""),
+				   P_INT(now)};
+
+	return update_families(to_maria(db), ST_HOST_TOUCH_LIVE_V4, p4, ST_HOST_TOUCH_LIVE_V6, p6,
+			       NPARAM(p4), families, touched);
+}
+
+static int
 maria_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
-	struct db_mariadb *s = to_maria(db);
 	const struct param p[] = {P_INT(host_id), P_INT(now)};
-	uint64_t n = 0;
-	int rc = 0;
 
-	*claimed = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
-	if (families & DB_V4) {
-		rc = run(s, ST_HOST_EXPIRE_V4, p, NPARAM(p), &n);
-		*claimed |= rc == 0 && n > 0 ? DB_V4 : 0;
-	}
-	if (rc == 0 && (families & DB_V6)) {
-		rc = run(s, ST_HOST_EXPIRE_V6, p, NPARAM(p), &n);
-		*claimed |= rc == 0 && n > 0 ? DB_V6 : 0;
-	}
-	return rc;
+	return update_families(to_maria(db), ST_HOST_EXPIRE_V4, p, ST_HOST_EXPIRE_V6, p, NPARAM(p),
+			       families, claimed);
 }
 
 /* ---- the per-host critical section ---- */

@@ -829,37 +829,42 @@ sqlite_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, 
 	return rc;
 }
 
-/* Claims one family; *won tells whether this call marked it. */
+/*
+ * The per-family conditional UPDATEs (the expiry claim, the lock-free nochg refresh):
+ * runs the V4 and/or V6 statement for `families` with ?1 = host id, ?2 = now and, when
+ * the family's address is given, ?3 = that address. *matched gets the families whose
+ * row matched the statement's condition.
+ */
 static int
-expire_family(struct db_sqlite *s, enum stmt_id id, int64_t host_id, int64_t now, bool *won)
+update_families(struct db_sqlite *s, enum stmt_id v4, enum stmt_id v6, int64_t host_id, int64_t now,
+		const char *ip4, const char *ip6, int families, int *matched)
 {
-	sqlite3_stmt *st = stmt(s, id);
-	int rc, changes = 0;
+	const struct {
+		int fam;
+		enum stmt_id id;
+		const char *ip;
+	} f[] = {{DB_V4, v4, ip4}, {DB_V6, v6, ip6}};
+	int rc = 0;
 
-	if (st == NULL)
-		return ERR_DB;
-	sqlite3_bind_int64(st, 1, host_id);
-	sqlite3_bind_int64(st, 2, now);
-	rc = exec_stmt(s, st, "host expire", &changes);
-	*won = rc == 0 && changes > 0;
-	return rc;
-}
+	*matched = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
+	for (size_t i = 0; rc == 0 && i < 2; i++) {
+		sqlite3_stmt *st;
+		int changes = 0;
 
-static int
-touch_live_family(struct db_sqlite *s, enum stmt_id id, int64_t host_id, const char *ip,
-		  int64_t now, bool *done)
-{
-	sqlite3_stmt *st = stmt(s, id);
-	int rc, changes = 0;
-
-	*done = false;
-	if (st == NULL)
-		return ERR_DB;
-	sqlite3_bind_int64(st, 1, host_id);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_text(st, 3, ip ? ip : "", -1, SQLITE_STATIC);
-	rc = exec_stmt(s, st, "host touch", &changes);
-	*done = rc == 0 && changes > 0;
+		if (!(families & f[i].fam))
+			continue;
+		if ((st = stmt(s, f[i].id)) == NULL)
+			return ERR_DB;
+		sqlite3_bind_int64(st, 1, host_id);
+		sqlite3_bind_int64(st, 2, now);
+		if (f[i].ip != NULL)
+			sqlite3_bind_text(st, 3, f[i].ip, -1, SQLITE_STATIC);
+		rc = exec_stmt(s, st, "host update", &changes);
+		if (rc == 0 && changes > 0)
+			*matched |= f[i].fam;
+	}
 	return rc;
 }
 
@@ -867,45 +872,23 @@ static int
 sqlite_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
 		       const char *ipv6, int64_t now, int *touched)
 {
-	struct db_sqlite *s = to_sqlite(db);
-	bool done = false;
-	int rc = 0;
-
-	*touched = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
-	if (families & DB_V4) {
-		rc = touch_live_family(s, ST_HOST_TOUCH_LIVE_V4, host_id, ipv4, now, &done);
-		*touched |= done ? DB_V4 : 0;
-	}
-	if (rc == 0 && (families & DB_V6)) {
-		rc = touch_live_family(s, ST_HOST_TOUCH_LIVE_V6, host_id, ipv6, now, &done);
-		*touched |= done ? DB_V6 : 0;
-	}
-	return rc;
+	return update_families(to_sqlite(db), ST_HOST_TOUCH_LIVE_V4, ST_HOST_TOUCH_LIVE_V6, host_id,
+			       now, ipv4 ? ipv4 : "", ipv6 ? ipv6 : "", families, touched);
 }
 
 static int
 sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	bool won = false;
-	int rc = 0;
+	int rc;
 
 	*claimed = 0;
 	if (!families_ok(families))
 		return ERR_INVAL;
 	if ((rc = lease_tx(s)) != 0)
 		return rc;
-	if (families & DB_V4) {
-		rc = expire_family(s, ST_HOST_EXPIRE_V4, host_id, now, &won);
-		*claimed |= won ? DB_V4 : 0;
-	}
-	if (rc == 0 && (families & DB_V6)) {
-		rc = expire_family(s, ST_HOST_EXPIRE_V6, host_id, now, &won);
-		*claimed |= won ? DB_V6 : 0;
-	}
-	return rc;
+	return update_families(s, ST_HOST_EXPIRE_V4, ST_HOST_EXPIRE_V6, host_id, now, NULL, NULL,
+			       families, claimed);
 }
 
 /* Runs one of the transaction-control statements. */
