@@ -21,6 +21,7 @@
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
+#include "gen.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -30,27 +31,14 @@
 /* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
  * verification and the database writes). */
 #define DAEMON_DRAIN_EXTRA_MS 3000
-/* How long the mail queue may go on sending after the listeners stopped. */
-#define DAEMON_MAIL_DRAIN_MS 5000
-
-/* One loaded configuration and what was built from it. The current generation
- * serves; one replaced by a reload waits in the retired list until no request uses
- * it any more. */
-struct daemon_gen {
-	struct config *cfg; /* owned, except the start-up one (daemon_state.boot) */
-	struct ratelimit *rl;
-	bool owns_rl; /* false when a newer generation took the limiter over */
-	struct notify *notify;
-	struct daemon_gen *next; /* retired list, oldest first */
-};
 
 /* State of the main loop. Times are CLOCK_MONOTONIC seconds. */
 struct daemon_state {
 	const char *config_path;
-	bool debug;	     /* --debug: DEBUG whatever the file says, also after a reload */
-	struct config *boot; /* the start-up configuration: listeners, database; owned */
-	struct daemon_gen *cur;
-	struct daemon_gen *retired; /* freed oldest first: a newer one may own their limiter */
+	bool debug;	       /* --debug: DEBUG whatever the file says, also after a reload */
+	struct config *boot;   /* the start-up configuration: listeners, database; owned */
+	struct gen_slot *gens; /* the generation requests use, and replaced ones in use */
+	struct gen *cur;       /* the one the main thread published last; the slot owns it */
 	struct http_server *srv;
 	struct db *db; /* the main thread's connection, for the expiry pass */
 	int64_t last_rl_cleanup;
@@ -64,14 +52,6 @@ mono_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec;
-}
-
-/* An address change with notify_change=1: queue the change mail (never blocks). */
-static void
-notify_change_hook(void *arg, const struct service_change *ch)
-{
-	notify_change(arg, ch->email, ch->host, ch->ipv4, ch->ipv6, ch->v4_changed, ch->v6_changed,
-		      ch->now);
 }
 
 /* An expired host: its owner gets the expiry mail. */
@@ -167,24 +147,6 @@ migrate_database(const struct config *cfg)
 	return 0;
 }
 
-static int
-make_ratelimit(const struct config *cfg, struct ratelimit **out)
-{
-	struct ratelimit_config rc = {
-		.enabled = cfg->rate_limit.enabled,
-		.good_window_seconds = cfg->rate_limit.good_window_seconds,
-		.good_max_requests = cfg->rate_limit.good_max_requests,
-		.bad_window_seconds = cfg->rate_limit.bad_window_seconds,
-		.bad_max_requests = cfg->rate_limit.bad_max_requests,
-		.max_clients = 0,
-	};
-	int err = ratelimit_new(&rc, out);
-
-	if (err < 0)
-		log_error("rate_limit: %s", err_str(err));
-	return err;
-}
-
 /* Tells systemd (Type=notify) what the daemon is doing; a no-op without libsystemd or
  * outside systemd (no NOTIFY_SOCKET). */
 static void
@@ -195,87 +157,6 @@ daemon_notify(const char *state)
 #else
 	(void)state;
 #endif
-}
-
-/* The change hook of a generation's notifier (never blocks: the mail module queues). */
-static void
-hooks_for(const struct daemon_gen *g, struct http_hooks *h)
-{
-	h->rl = g->rl;
-	h->notify = notify_change_hook;
-	h->notify_arg = g->notify;
-}
-
-/* Frees a generation's limiter (when it owns it), notifier and configuration; the
- * notifier gets a short drain for mails a request of this generation queued. */
-static void
-gen_free(struct daemon_gen *g, const struct config *boot)
-{
-	if (!g)
-		return;
-	notify_close(g->notify, DAEMON_MAIL_DRAIN_MS);
-	if (g->owns_rl)
-		ratelimit_free(g->rl);
-	if (g->cfg != boot)
-		config_free(g->cfg);
-	free(g);
-}
-
-/* Frees a generation that never became current; what it took over from `cur` (the
- * mail queue) goes back first. */
-static void
-gen_abandon(struct daemon_gen *g, struct daemon_gen *cur)
-{
-	notify_abandon(g->notify, cur->notify);
-	g->notify = NULL;
-	gen_free(g, NULL);
-}
-
-static bool
-rate_limits_equal(const struct config *a, const struct config *b)
-{
-	return a->rate_limit.enabled == b->rate_limit.enabled &&
-	       a->rate_limit.good_window_seconds == b->rate_limit.good_window_seconds &&
-	       a->rate_limit.good_max_requests == b->rate_limit.good_max_requests &&
-	       a->rate_limit.bad_window_seconds == b->rate_limit.bad_window_seconds &&
-	       a->rate_limit.bad_max_requests == b->rate_limit.bad_max_requests;
-}
-
-/* Builds a generation for `cfg`, which it takes over. The rate limiter of `prev` is
- * kept when the limits did not change, so that a reload (logrotate sends SIGHUP every
- * day) does not forgive an abusive client. Errors are logged. */
-static int
-gen_new(struct config *cfg, struct daemon_gen *prev, struct daemon_gen **out)
-{
-	struct daemon_gen *g = calloc(1, sizeof(*g));
-	char err[512] = "";
-	int rc = 0;
-
-	*out = NULL;
-	if (!g)
-		return ERR_NOMEM;
-	g->cfg = cfg;
-	if (prev && rate_limits_equal(prev->cfg, cfg)) {
-		g->rl = prev->rl;
-	} else {
-		rc = make_ratelimit(cfg, &g->rl);
-		g->owns_rl = rc == 0;
-	}
-	/* Last, because it may take the mail queue over from `prev`: nothing may fail
-	 * after that. Templates compile now: a broken one is refused (FILE:LINE: ...). */
-	if (rc == 0) {
-		rc = notify_reopen(cfg, prev ? prev->notify : NULL, prev ? prev->cfg : NULL,
-				   &g->notify, err, sizeof(err));
-		if (rc < 0)
-			log_error("%s", err);
-	}
-	if (rc < 0) {
-		g->cfg = NULL; /* the caller still owns it on failure */
-		gen_free(g, NULL);
-		return rc;
-	}
-	*out = g;
-	return 0;
 }
 
 static bool
@@ -338,23 +219,6 @@ reload_load(struct daemon_state *st)
 	return cfg;
 }
 
-/* Makes `g` the current generation; the old one joins the end of the retired list
- * (and hands the rate limiter over when `g` shares it). */
-static void
-make_current(struct daemon_state *st, struct daemon_gen *g)
-{
-	struct daemon_gen **tail;
-
-	if (g->rl == st->cur->rl) {
-		g->owns_rl = st->cur->owns_rl;
-		st->cur->owns_rl = false;
-	}
-	for (tail = &st->retired; *tail; tail = &(*tail)->next)
-		;
-	*tail = st->cur;
-	st->cur = g;
-}
-
 /* SIGHUP: reopens the log and reloads the configuration, all or nothing: the new file
  * is loaded and checked (TSIG keys, templates, rate limits) and only then replaces the
  * running one. A request in progress keeps the configuration it started with; the
@@ -362,11 +226,10 @@ make_current(struct daemon_state *st, struct daemon_gen *g)
 static void
 daemon_reload(struct daemon_state *st)
 {
-	struct http_hooks hooks;
-	struct daemon_gen *g = NULL;
+	struct gen *g = NULL;
 	struct config *cfg = reload_load(st);
 
-	if (cfg && gen_new(cfg, st->cur, &g) < 0) {
+	if (cfg && gen_new(cfg, true, st->cur, &g) < 0) {
 		config_free(cfg);
 		cfg = NULL;
 	}
@@ -386,28 +249,10 @@ daemon_reload(struct daemon_state *st)
 		return;
 	}
 	log_info("SIGHUP: log reopened");
-	hooks_for(g, &hooks);
-	if (http_reload(st->srv, g->cfg, &hooks) < 0) {
-		(void)log_open(&st->cur->cfg->daemon.log);
-		gen_abandon(g, st->cur);
-		log_error("SIGHUP: keeping the running configuration");
-		return;
-	}
 	warn_restart_only(st->boot, g->cfg);
-	make_current(st, g);
+	gen_slot_publish(st->gens, g);
+	st->cur = g;
 	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
-}
-
-/* Frees retired generations, oldest first, as soon as no request uses them. */
-static void
-reap_retired(struct daemon_state *st)
-{
-	while (st->retired && !http_config_in_use(st->srv, st->retired->cfg)) {
-		struct daemon_gen *g = st->retired;
-
-		st->retired = g->next;
-		gen_free(g, st->boot);
-	}
 }
 
 /* Waits for signals on a one-second tick until SIGTERM/SIGINT. */
@@ -431,7 +276,7 @@ main_loop(struct daemon_state *st, const sigset_t *set)
 		} else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
 			log_warn("sigtimedwait");
 		}
-		reap_retired(st);
+		gen_slot_reap(st->gens);
 		daemon_tick(st, mono_seconds());
 	}
 }
@@ -468,20 +313,22 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 	auth_init(0);
 	if ((rc = migrate_database(st->boot)) != 0)
 		return rc;
-	return gen_new(st->boot, NULL, &st->cur) < 0 ? 1 : 0;
+	if (gen_new(st->boot, false, NULL, &st->cur) < 0)
+		return 1;
+	if (gen_slot_new(st->cur, &st->gens) < 0) {
+		gen_abandon(st->cur, NULL);
+		st->cur = NULL;
+		return 2;
+	}
+	return 0;
 }
 
 static void
 daemon_cleanup(struct daemon_state *st)
 {
-	/* After the listeners: a request in progress may still queue a mail. */
-	while (st->retired) {
-		struct daemon_gen *g = st->retired;
-
-		st->retired = g->next;
-		gen_free(g, st->boot);
-	}
-	gen_free(st->cur, st->boot);
+	/* After the listeners: a request in progress may still have queued a mail, which
+	 * gets its drain when its generation goes. */
+	gen_slot_free(st->gens);
 	db_close(st->db);
 	config_free(st->boot);
 }
@@ -489,7 +336,6 @@ daemon_cleanup(struct daemon_state *st)
 int
 daemon_run(const char *config_path, struct config *cfg, bool debug)
 {
-	struct http_hooks hooks;
 	struct daemon_state st = {0};
 	sigset_t set;
 	int rc;
@@ -502,8 +348,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	rc = daemon_prepare(&st, &set);
 	if (rc)
 		goto out;
-	hooks_for(st.cur, &hooks);
-	if (http_start(cfg, &hooks, &st.srv) < 0) {
+	if (http_start(cfg, st.gens, &st.srv) < 0) {
 		rc = 1;
 		goto out;
 	}

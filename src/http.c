@@ -25,6 +25,7 @@
 #include "connlimit.h"
 #include "db.h"
 #include "err.h"
+#include "gen.h"
 #include "log.h"
 
 /* Workers block on the DNS server (up to dns_timeout) as well as on Argon2, whose
@@ -43,28 +44,13 @@ struct listener {
 	struct MHD_Daemon *mhd;
 };
 
-/* One configuration generation as the request handler sees it. A request takes a
- * reference when it arrives and keeps using this generation until it completes, so
- * that a reload never changes the rules under a request in progress. The server holds
- * one reference while the generation is current. */
-struct http_gen {
-	atomic_int refs;
-	const struct config *cfg;
-	struct http_hooks hooks;
-	struct cidr *trusted; /* parsed cfg->daemon.trusted_proxies */
-	size_t ntrusted;
-	struct http_gen *next; /* in the retired list */
-};
-
 struct http_server {
 	/* The start-up configuration: listeners, TLS and the database connections are
 	 * made from it once and keep it for the server's life (a reload cannot change
 	 * them). */
 	const struct config *boot;
-	pthread_mutex_t gen_mu;	  /* guards `gen` against a reload while a request takes it */
-	struct http_gen *gen;	  /* current */
-	struct http_gen *retired; /* replaced, freed once no request uses them */
-	char *cert, *key;	  /* PEM text for MHD; the key is wiped on stop */
+	struct gen_slot *gens; /* what requests take their generation from; borrowed */
+	char *cert, *key;      /* PEM text for MHD; the key is wiped on stop */
 	size_t key_len;
 	pthread_key_t db_key; /* each worker thread's own database connection */
 	bool db_key_made;
@@ -476,7 +462,7 @@ join_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 }
 
 static void
-client_address(const struct http_gen *g, struct MHD_Connection *conn, struct addr *out)
+client_address(const struct gen *g, struct MHD_Connection *conn, struct addr *out)
 {
 	const union MHD_ConnectionInfo *ci;
 	const char *hdr = NULL;
@@ -537,9 +523,8 @@ log_param_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 
 /* One INFO line per request (log_requests): never with a password value. */
 static void
-log_request(const struct http_gen *g, struct MHD_Connection *conn, const char *method,
-	    const char *url, const struct addr *client, int status, const char *result,
-	    const struct timespec *start)
+log_request(const struct gen *g, struct MHD_Connection *conn, const char *method, const char *url,
+	    const struct addr *client, int status, const char *result, const struct timespec *start)
 {
 	struct buf q;
 	struct log_ctx lc = {g->cfg, &q};
@@ -626,18 +611,18 @@ creds_free(struct creds *c)
 }
 
 static enum MHD_Result
-handle_update(struct http_server *srv, const struct http_gen *g, struct MHD_Connection *conn,
+handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connection *conn,
 	      const struct config_endpoint *ep, const char *method, const char *url,
 	      const struct timespec *start)
 {
-	struct service_ctx ctx = {g->cfg, NULL, g->hooks.rl, g->hooks.notify, g->hooks.notify_arg};
+	struct service_ctx ctx;
 	struct service_request req;
 	struct service_reply rep;
 	struct creds c;
 	enum MHD_Result ret;
 
 	memset(&req, 0, sizeof(req));
-	ctx.db = thread_db(srv);
+	gen_service_ctx(g, thread_db(srv), &ctx);
 	creds_get(conn, ep, &c);
 	req.hostname = param_value(conn, ep, PARAM_HOSTNAME);
 	req.ipv4 = param_value(conn, ep, PARAM_IPV4);
@@ -663,19 +648,6 @@ handle_update(struct http_server *srv, const struct http_gen *g, struct MHD_Conn
 	return ret;
 }
 
-/* The current generation, with a reference for the calling request. */
-static struct http_gen *
-gen_acquire(struct http_server *srv)
-{
-	struct http_gen *g;
-
-	pthread_mutex_lock(&srv->gen_mu);
-	g = srv->gen;
-	atomic_fetch_add(&g->refs, 1);
-	pthread_mutex_unlock(&srv->gen_mu);
-	return g;
-}
-
 /* MHD's access handler. A GET is answered once the whole request is in (the second
  * call), which keeps the connection reusable; anything else is refused on the first
  * call, before a body is read (MHD then closes the connection). The first call pins
@@ -685,14 +657,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *srv = cls;
-	const struct http_gen *g = *req_cls;
+	const struct gen *g = *req_cls;
 	const struct config_endpoint *ep;
 	struct timespec start;
 	struct addr client;
 
 	if (!g) {
 		atomic_fetch_add(&srv->inflight, 1);
-		*req_cls = gen_acquire(srv);
+		*req_cls = gen_slot_acquire(srv->gens);
 		g = *req_cls;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 			return MHD_YES;
@@ -720,12 +692,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *srv = cls;
-	struct http_gen *g = *req_cls;
+	struct gen *g = *req_cls;
 
 	if (g) {
 		*req_cls = NULL;
-		/* Only the main thread frees a retired generation, once this reaches 0. */
-		atomic_fetch_sub(&g->refs, 1);
+		gen_release(g); /* never blocks: the main thread frees a replaced generation */
 		atomic_fetch_sub(&srv->inflight, 1);
 	}
 }
@@ -851,108 +822,6 @@ start_listener(struct http_server *srv, struct listener *l)
 	return 0;
 }
 
-static int
-parse_trusted(struct http_gen *g)
-{
-	const struct config_strlist *l = &g->cfg->daemon.trusted_proxies;
-
-	if (!l->len)
-		return 0;
-	g->trusted = calloc(l->len, sizeof(*g->trusted));
-	if (!g->trusted)
-		return ERR_NOMEM;
-	for (size_t i = 0; i < l->len; i++) {
-		if (cidr_parse(l->items[i], &g->trusted[i]) < 0) {
-			log_error("daemon.trusted_proxies: \"%s\" is not an address or CIDR",
-				  l->items[i]);
-			return ERR_INVAL;
-		}
-	}
-	g->ntrusted = l->len;
-	return 0;
-}
-
-static void
-gen_free(struct http_gen *g)
-{
-	if (!g)
-		return;
-	free(g->trusted);
-	free(g);
-}
-
-/* A generation for `cfg` and `hooks` (borrowed), holding the server's reference. */
-static int
-gen_new(const struct config *cfg, const struct http_hooks *hooks, struct http_gen **out)
-{
-	struct http_gen *g = calloc(1, sizeof(*g));
-	int rc;
-
-	*out = NULL;
-	if (!g)
-		return ERR_NOMEM;
-	atomic_init(&g->refs, 1);
-	g->cfg = cfg;
-	g->hooks = *hooks;
-	rc = parse_trusted(g);
-	if (rc < 0) {
-		gen_free(g);
-		return rc;
-	}
-	*out = g;
-	return 0;
-}
-
-/* Frees the retired generations no request uses any more. A retired generation's
- * count only goes down (requests take the current one), so 0 stays 0. */
-static void
-reap_retired(struct http_server *srv)
-{
-	struct http_gen **pp = &srv->retired;
-
-	while (*pp) {
-		struct http_gen *g = *pp;
-
-		if (atomic_load(&g->refs) == 0) {
-			*pp = g->next;
-			gen_free(g);
-		} else {
-			pp = &g->next;
-		}
-	}
-}
-
-int
-http_reload(struct http_server *srv, const struct config *cfg, const struct http_hooks *hooks)
-{
-	struct http_gen *g, *old;
-	int rc = gen_new(cfg, hooks, &g);
-
-	if (rc < 0)
-		return rc;
-	pthread_mutex_lock(&srv->gen_mu);
-	old = srv->gen;
-	srv->gen = g;
-	pthread_mutex_unlock(&srv->gen_mu);
-	old->next = srv->retired;
-	srv->retired = old;
-	atomic_fetch_sub(&old->refs, 1); /* the server's reference */
-	reap_retired(srv);
-	return 0;
-}
-
-bool
-http_config_in_use(struct http_server *srv, const struct config *cfg)
-{
-	reap_retired(srv);
-	if (srv->gen->cfg == cfg)
-		return true;
-	for (const struct http_gen *g = srv->retired; g; g = g->next)
-		if (g->cfg == cfg)
-			return true;
-	return false;
-}
-
 static void
 server_free(struct http_server *srv)
 {
@@ -963,22 +832,13 @@ server_free(struct http_server *srv)
 		free(srv->key);
 	}
 	free(srv->cert);
-	/* After the workers stopped nothing holds a reference any more. */
-	while (srv->retired) {
-		struct http_gen *g = srv->retired;
-
-		srv->retired = g->next;
-		gen_free(g);
-	}
-	gen_free(srv->gen);
 	connlimit_free(srv->conns);
 	free(srv->exempt);
-	pthread_mutex_destroy(&srv->gen_mu);
 	free(srv);
 }
 
 int
-http_start(const struct config *cfg, const struct http_hooks *hooks, struct http_server **out)
+http_start(const struct config *cfg, struct gen_slot *gens, struct http_server **out)
 {
 	struct http_server *srv;
 	int rc;
@@ -988,11 +848,9 @@ http_start(const struct config *cfg, const struct http_hooks *hooks, struct http
 	if (!srv)
 		return ERR_NOMEM;
 	srv->boot = cfg;
+	srv->gens = gens;
 	atomic_init(&srv->inflight, 0);
-	pthread_mutex_init(&srv->gen_mu, NULL);
-	rc = gen_new(cfg, hooks, &srv->gen);
-	if (rc == 0)
-		rc = make_connlimit(srv);
+	rc = make_connlimit(srv);
 	if (rc == 0 && cfg->daemon.ssl)
 		rc = load_tls(srv);
 	if (rc == 0)

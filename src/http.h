@@ -10,7 +10,6 @@
 #include "addr.h"
 #include "buf.h"
 #include "config.h"
-#include "service.h"
 
 /* Limits of one connection; libmicrohttpd answers 431/413 past them. */
 #define HTTP_CONNECTION_MEMORY	16384 /* bytes for the request line + headers (+ I/O) */
@@ -25,37 +24,22 @@
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct http_server;
-
-/* What the request handler shares with the daemon. Borrowed; must stay valid as long as
- * a request may use them (see http_reload). */
-struct http_hooks {
-	struct ratelimit *rl;
-	void (*notify)(void *arg, const struct service_change *ch);
-	void *notify_arg;
-};
+struct gen_slot;
 
 /* http_start: listens on every address of cfg->daemon.host (see http.c for how names
  * map to addresses) at cfg->daemon.port, with TLS when cfg->daemon.ssl, and logs
- * "listening on ADDR:PORT" for each. `cfg` and `hooks` are borrowed; `cfg` must outlive
- * the server (listeners, TLS and the database connections keep using it after any
- * http_reload; `hooks` only as long as http_config_in_use says). The caller must
- * have blocked the signals it waits for before calling (the worker threads inherit
- * the mask). Returns 0, ERR_IO (port in use, unreadable certificate, cannot listen:
- * already logged with the reason), ERR_INVAL (bad certificate/key or host), ERR_NOMEM. */
-int http_start(const struct config *cfg, const struct http_hooks *hooks, struct http_server **out);
-
-/* http_reload: requests that arrive from now on use `cfg` and `hooks` (borrowed) for
- * everything but the listeners, TLS and the database (endpoints, parameter aliases,
- * proxy_header, trusted_proxies, log_requests, rate limiter, notifier); requests in
- * progress finish with the configuration they started with. Call from one thread
- * (the daemon's main loop). Returns 0, or ERR_NOMEM/ERR_INVAL (a bad trusted_proxies
- * entry) with nothing changed. */
-int http_reload(struct http_server *srv, const struct config *cfg, const struct http_hooks *hooks);
-
-/* http_config_in_use: whether `cfg` is the current configuration or a request in
- * progress still uses it together with the hooks it came with; once false, the caller
- * may free them. Same thread as http_reload. */
-bool http_config_in_use(struct http_server *srv, const struct config *cfg);
+ * "listening on ADDR:PORT" for each. `cfg` is borrowed and must outlive the server:
+ * listeners, TLS, the per-client connection limit and the database connections are
+ * made from it once (a reload cannot change them). Everything else a request uses
+ * (endpoints, parameter aliases, proxy_header, trusted_proxies, log_requests, rate
+ * limiter, notifier) comes from the generation it takes from `gens` (borrowed; must
+ * outlive the server) when it arrives, and releases when it completes: a reload
+ * publishes a new generation there and requests in progress finish with theirs. The
+ * caller must have blocked the signals it waits for before calling (the worker threads
+ * inherit the mask). Returns 0, ERR_IO (port in use, unreadable certificate, cannot
+ * listen: already logged with the reason), ERR_INVAL (bad certificate/key or host),
+ * ERR_NOMEM. */
+int http_start(const struct config *cfg, struct gen_slot *gens, struct http_server **out);
 
 /* http_stop: stops accepting, waits up to `drain_ms` for requests in progress to be
  * answered, then stops the worker threads (closing their database connections).
