@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -370,17 +371,6 @@ get_one(struct db_sqlite *s, sqlite3_stmt *st, int (*read)(sqlite3_stmt *, void 
 	return err;
 }
 
-/* Milliseconds of `clock`: CLOCK_MONOTONIC for waits, CLOCK_REALTIME for lease expiry
- * (shared between processes, so it must be a clock they all read alike). */
-static int64_t
-clock_ms(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The busy handler: polls the lock every millisecond until busy_timeout_ms. SQLite's
  * own busy_timeout backs off to 100 ms sleeps, which is fine for locks held for
  * microseconds but makes waiters on the short lease and write transactions oversleep
@@ -390,7 +380,7 @@ busy_wait(void *arg, int count)
 {
 	struct db_sqlite *s = arg;
 	struct timespec one_ms = {0, 1000000};
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int64_t now = clock_mono_ms();
 
 	if (count == 0)
 		s->busy_since_ms = now;
@@ -986,7 +976,7 @@ lease_token(void)
 	int64_t t = 0;
 
 	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
-		t = clock_ms(CLOCK_REALTIME) ^ ((int64_t)getpid() << 32);
+		t = clock_wall_ms() ^ ((int64_t)getpid() << 32);
 	return t ^ ++counter;
 }
 
@@ -1029,13 +1019,13 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	struct db_sqlite *s = to_sqlite(db);
 	struct timespec pause = {0, SQLITE_LEASE_POLL_MS * 1000000L};
 	int64_t lease_ms = 1000 * (int64_t)s->cfg->dns.dns_timeout + SQLITE_LEASE_SLACK_MS;
-	int64_t start = clock_ms(CLOCK_MONOTONIC);
+	int64_t start = clock_mono_ms();
 	int rc;
 
 	if (s->leased || !sqlite3_get_autocommit(s->h))
 		return ERR_INTERNAL; /* a critical section is already open on this handle */
 	for (;;) {
-		int64_t now = clock_ms(CLOCK_REALTIME), token = lease_token();
+		int64_t now = clock_wall_ms(), token = lease_token();
 		bool busy = false;
 
 		if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
@@ -1053,7 +1043,7 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 		(void)tx_rollback(s);
 		if (rc != 0)
 			return rc;
-		if (clock_ms(CLOCK_MONOTONIC) - start >= s->busy_timeout_ms) {
+		if (clock_mono_ms() - start >= s->busy_timeout_ms) {
 			log_warnx("sqlite: %s: another update holds it for too long", fqdn);
 			return ERR_DB;
 		}
