@@ -18,6 +18,7 @@
 #endif
 
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
@@ -44,15 +45,6 @@ struct daemon_state {
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
 };
-
-static int64_t
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
 
 /* An expired host: its owner gets the expiry mail. */
 static void
@@ -277,7 +269,7 @@ main_loop(struct daemon_state *st, const sigset_t *set)
 			log_warn("sigtimedwait");
 		}
 		gen_slot_reap(st->gens);
-		daemon_tick(st, mono_seconds());
+		daemon_tick(st, clock_mono_s());
 	}
 }
 
@@ -354,7 +346,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	}
 	log_info("ddns-service started");
 	daemon_notify("READY=1\nSTATUS=serving");
-	st.last_rl_cleanup = mono_seconds();
+	st.last_rl_cleanup = clock_mono_s();
 	/* The first expiry pass runs on the first tick: records that went stale while the
 	 * daemon was down are removed at once. */
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;

@@ -20,6 +20,7 @@
 
 #include <ldns/ldns.h>
 
+#include "clock.h"
 #include "err.h"
 
 #define DNS_UDP_MAX	      512   /* RFC 1035 UDP payload without EDNS; larger goes TCP */
@@ -45,15 +46,6 @@ struct xfer {
 	const ldns_rdf *zone; /* to match the reply's zone section */
 	char note[80];	      /* why replies were ignored, for the timeout message */
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int fail(struct dns_result *res, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -376,7 +368,7 @@ static int
 wait_fd(int fd, short events, int64_t until)
 {
 	for (;;) {
-		int64_t left = until - mono_ms();
+		int64_t left = until - clock_mono_ms();
 		struct pollfd p = {fd, events, 0};
 		if (left <= 0)
 			return 0;
@@ -443,7 +435,7 @@ udp_maybe_send(struct udp_state *u, const struct xfer *x, int64_t now)
 static int
 udp_round(struct udp_state *u, struct xfer *x, enum verdict *v)
 {
-	int64_t now = mono_ms(), until = x->deadline;
+	int64_t now = clock_mono_ms(), until = x->deadline;
 	int rc = udp_maybe_send(u, x, now);
 
 	if (rc == 0) {
@@ -457,7 +449,7 @@ udp_round(struct udp_state *u, struct xfer *x, enum verdict *v)
 		/* Nothing listens (yet): a few quick retries, then give up early. */
 		if (++u->refused >= UDP_MAX_SENDS || u->sends >= UDP_MAX_SENDS)
 			return 2;
-		u->next_send = mono_ms() + UDP_REFUSED_RETRY_MS;
+		u->next_send = clock_mono_ms() + UDP_REFUSED_RETRY_MS;
 		return 0;
 	}
 	return rc;
@@ -468,7 +460,7 @@ udp_round(struct udp_state *u, struct xfer *x, enum verdict *v)
 static int
 udp_exchange(struct xfer *x, struct dns_result *res)
 {
-	struct udp_state u = {-1, x->timeout_ms / 4, 0, 0, mono_ms()};
+	struct udp_state u = {-1, x->timeout_ms / 4, 0, 0, clock_mono_ms()};
 	enum verdict v = REPLY_IGNORE;
 	int rc = 0;
 
@@ -483,7 +475,7 @@ udp_exchange(struct xfer *x, struct dns_result *res)
 		rc = fail(res, ERR_IO, "connect to %s: %s", x->where, strerror(errno));
 		goto out;
 	}
-	while (rc == 0 && mono_ms() < x->deadline)
+	while (rc == 0 && clock_mono_ms() < x->deadline)
 		rc = udp_round(&u, x, &v);
 	if (rc == 0)
 		rc = timed_out(x, res, "udp");
@@ -594,7 +586,7 @@ exchange(struct xfer *x, struct dns_result *res)
 {
 	int rc;
 
-	x->deadline = mono_ms() + x->timeout_ms;
+	x->deadline = clock_mono_ms() + x->timeout_ms;
 	x->reply = malloc(DNS_MSG_MAX);
 	if (x->reply == NULL)
 		return fail(res, ERR_NOMEM, "out of memory for the reply");

@@ -22,6 +22,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "connlimit.h"
 #include "db.h"
 #include "err.h"
@@ -488,25 +489,6 @@ client_address(const struct gen *g, struct MHD_Connection *conn, struct addr *ou
 	}
 }
 
-static int64_t
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
-
-static double
-elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) * 1000.0 +
-	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
-}
-
 struct log_ctx {
 	const struct config *cfg;
 	struct buf *out;
@@ -524,7 +506,7 @@ log_param_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 /* One INFO line per request (log_requests): never with a password value. */
 static void
 log_request(const struct gen *g, struct MHD_Connection *conn, const char *method, const char *url,
-	    const struct addr *client, int status, const char *result, const struct timespec *start)
+	    const struct addr *client, int status, const char *result, int64_t start_ms)
 {
 	struct buf q;
 	struct log_ctx lc = {g->cfg, &q};
@@ -536,8 +518,8 @@ log_request(const struct gen *g, struct MHD_Connection *conn, const char *method
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, log_param_cb, &lc);
 	if (client->family)
 		addr_format(client, ip, sizeof(ip));
-	log_info("%s %s%s%s from %s: %d %s (%.0f ms)", method, url, q.len ? "?" : "", buf_str(&q),
-		 ip, status, result, elapsed_ms(start));
+	log_info("%s %s%s%s from %s: %d %s (%lld ms)", method, url, q.len ? "?" : "", buf_str(&q),
+		 ip, status, result, (long long)clock_elapsed_ms(start_ms));
 	buf_free(&q);
 }
 
@@ -613,7 +595,7 @@ creds_free(struct creds *c)
 static enum MHD_Result
 handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connection *conn,
 	      const struct config_endpoint *ep, const char *method, const char *url,
-	      const struct timespec *start)
+	      int64_t start_ms)
 {
 	struct service_ctx ctx;
 	struct service_request req;
@@ -632,17 +614,17 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	req.password = c.pass;
 	client_address(g, conn, &req.client);
 	req.now = (int64_t)time(NULL);
-	req.mono = mono_seconds();
+	req.mono = clock_mono_s();
 	req.want_json =
 		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
 	if (service_handle(&ctx, &req, &rep) < 0) {
 		creds_free(&c);
-		log_request(g, conn, method, url, &req.client, 500, "-", start);
+		log_request(g, conn, method, url, &req.client, 500, "-", start_ms);
 		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
 	}
 	creds_free(&c);
 	log_request(g, conn, method, url, &req.client, rep.http_status,
-		    update_status_str(rep.first), start);
+		    update_status_str(rep.first), start_ms);
 	ret = queue_reply(conn, &rep);
 	service_reply_free(&rep);
 	return ret;
@@ -659,7 +641,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	struct http_server *srv = cls;
 	const struct gen *g = *req_cls;
 	const struct config_endpoint *ep;
-	struct timespec start;
+	int64_t start_ms;
 	struct addr client;
 
 	if (!g) {
@@ -668,23 +650,23 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		g = *req_cls;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 			return MHD_YES;
-		clock_gettime(CLOCK_MONOTONIC, &start);
+		start_ms = clock_mono_ms();
 		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 405, "-", &start);
+		log_request(g, conn, method, url, &client, 405, "-", start_ms);
 		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
 	if (*upload_data_size) {
 		*upload_data_size = 0; /* a GET has no meaningful body: dropped */
 		return MHD_YES;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	start_ms = clock_mono_ms();
 	ep = find_endpoint(g->cfg, url);
 	if (!ep) {
 		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 404, "-", &start);
+		log_request(g, conn, method, url, &client, 404, "-", start_ms);
 		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	}
-	return handle_update(srv, g, conn, ep, method, url, &start);
+	return handle_update(srv, g, conn, ep, method, url, start_ms);
 }
 
 static void

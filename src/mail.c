@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -569,8 +570,8 @@ struct mail_queue {
 	struct mail_item *head, *tail;
 	size_t len;
 	bool stopping, worker_done;
-	struct timespec deadline; /* CLOCK_MONOTONIC end of the drain, set with stopping */
-	atomic_bool abort;	  /* the drain time is over: the curl callback aborts */
+	int64_t deadline;  /* clock_mono_ms() end of the drain, set with stopping */
+	atomic_bool abort; /* the drain time is over: the curl callback aborts */
 	struct mail_stats stats;
 
 	/* Settings, copied at start. */
@@ -587,33 +588,6 @@ struct mail_reader {
 	const char *p;
 	size_t left;
 };
-
-static void
-ts_add_ms(struct timespec *ts, long ms)
-{
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool
-ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-static struct timespec
-ts_in_ms(long ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts_add_ms(&ts, ms);
-	return ts;
-}
 
 static void
 item_free(struct mail_item *it)
@@ -711,14 +685,11 @@ send_once(struct mail_queue *q, const struct mail_item *it, long *code, char *wh
 static bool
 drain_over(const struct mail_queue *q)
 {
-	struct timespec now;
-
 	if (atomic_load(&q->abort))
 		return true;
 	if (!q->stopping)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return !ts_before(&now, &q->deadline);
+	return clock_mono_ms() >= q->deadline;
 }
 
 /* Sleeps before a retry, cut short at the drain deadline. False when the message
@@ -726,19 +697,19 @@ drain_over(const struct mail_queue *q)
 static bool
 backoff(struct mail_queue *q, unsigned delay_ms)
 {
-	struct timespec until = ts_in_ms((long)delay_ms), now;
-	const struct timespec *wait_until;
+	int64_t until = clock_mono_ms() + delay_ms, wake_at;
+	struct timespec wait_until;
 	bool go_on;
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		if (drain_over(q))
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!ts_before(&now, &until))
+		if (clock_mono_ms() >= until)
 			break;
-		wait_until = q->stopping && ts_before(&q->deadline, &until) ? &q->deadline : &until;
-		pthread_cond_timedwait(&q->wake, &q->mu, wait_until);
+		wake_at = q->stopping && q->deadline < until ? q->deadline : until;
+		wait_until = clock_mono_timespec(wake_at);
+		pthread_cond_timedwait(&q->wake, &q->mu, &wait_until);
 	}
 	go_on = !drain_over(q);
 	pthread_mutex_unlock(&q->mu);
@@ -1091,16 +1062,18 @@ mail_queue_stop(struct mail_queue *q, int drain_ms)
 void
 mail_queue_finish(struct mail_queue *q, int drain_ms, struct mail_stats *final)
 {
+	struct timespec deadline;
 	size_t dropped;
 
 	if (!q)
 		return;
 	pthread_mutex_lock(&q->mu);
 	q->stopping = true;
-	q->deadline = ts_in_ms(drain_ms > 0 ? drain_ms : 0);
+	q->deadline = clock_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+	deadline = clock_mono_timespec(q->deadline);
 	pthread_cond_broadcast(&q->wake);
 	while (!q->worker_done)
-		if (pthread_cond_timedwait(&q->idle, &q->mu, &q->deadline) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&q->idle, &q->mu, &deadline) == ETIMEDOUT)
 			break;
 	atomic_store(&q->abort, true);
 	pthread_cond_broadcast(&q->wake);
