@@ -108,6 +108,23 @@ addr_equal(const struct addr *a, const struct addr *b)
 	return memcmp(a->bytes, b->bytes, addr_len(a->family)) == 0;
 }
 
+/* Every home connection gets at least a /64, so telling IPv6 clients apart by the full
+ * address would give one customer 2^64 fresh allowances (and let one /64 push everybody
+ * else out of a bounded table). */
+bool
+addr_client_key(const struct addr *a, struct addr *key)
+{
+	if (!a || (a->family != AF_INET && a->family != AF_INET6))
+		return false;
+	*key = *a;
+	addr_unmap(key);
+	if (key->family == AF_INET)
+		memset(key->bytes + 4, 0, 12);
+	else
+		memset(key->bytes + ADDR_CLIENT_V6_PREFIX / 8, 0, 16 - ADDR_CLIENT_V6_PREFIX / 8);
+	return true;
+}
+
 bool
 addr_is_unspecified(const struct addr *a)
 {

@@ -31,6 +31,14 @@ void addr_unmap(struct addr *a);
 const char *addr_format(const struct addr *a, char *buf, size_t len);
 bool addr_equal(const struct addr *a, const struct addr *b);
 
+/* IPv6 clients are told apart per prefix of this length (one customer's network). */
+#define ADDR_CLIENT_V6_PREFIX 64
+
+/* addr_client_key: the identity under which per-client limits (requests, connections)
+ * count `a`: unmapped, an IPv4 address as itself, an IPv6 address as its /64 with the
+ * host bits zero. Returns false, *key untouched, when `a` is NULL or of no family. */
+bool addr_client_key(const struct addr *a, struct addr *key);
+
 /* cidr_parse: "10.0.0.0/8", "2001:db8::/32", or a plain address (a /32 or /128).
  * Host bits set below the prefix are accepted and ignored. Returns 0 or ERR_INVAL. */
 int cidr_parse(const char *s, struct cidr *out);

@@ -293,6 +293,53 @@ test_long_header(void)
 	is_str(fmt(&out), "10.0.0.1", "longer header ignored");
 }
 
+/* The key of a client for the per-client limits: IPv4 whole, IPv6 per /64, unmapped. */
+static void
+test_client_key(void)
+{
+	static const struct {
+		const char *in, *key;
+	} t[] = {
+		{"192.0.2.1", "192.0.2.1"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"},
+		{"2001:db8:1:2::", "2001:db8:1:2::"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::"},
+		{"::1", "::"},
+	};
+	struct addr a, k, k2;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		addr_parse(t[i].in, &a);
+		ok(addr_client_key(&a, &k), "%s has a key", t[i].in);
+		is_str(fmt(&k), t[i].key, t[i].in);
+	}
+	addr_parse("2001:db8:1:2::a", &a);
+	addr_client_key(&a, &k);
+	addr_parse("2001:db8:1:2:ffff::b", &a);
+	addr_client_key(&a, &k2);
+	ok(addr_equal(&k, &k2), "two hosts of one /64: one client");
+	addr_parse("2001:db8:1:3::a", &a);
+	addr_client_key(&a, &k2);
+	ok(!addr_equal(&k, &k2), "the next /64: another client");
+
+	/* IPv4 keys compare whole: bytes past the address are cleared, whatever they were. */
+	addr_parse("198.51.100.7", &a);
+	memset(a.bytes + 4, 0xaa, 12);
+	addr_client_key(&a, &k);
+	addr_parse("198.51.100.7", &a);
+	addr_client_key(&a, &k2);
+	ok(memcmp(&k, &k2, sizeof(k)) == 0, "IPv4: a key is the same bytes every time");
+	addr_parse("198.51.100.8", &a);
+	addr_client_key(&a, &k2);
+	ok(!addr_equal(&k, &k2), "IPv4: the neighbour is another client");
+
+	memset(&a, 0, sizeof(a));
+	memset(&k, 0x55, sizeof(k));
+	ok(!addr_client_key(&a, &k) && k.family == 0x55555555, "no family: no key, untouched");
+	ok(!addr_client_key(NULL, &k), "NULL: no key");
+}
+
 int
 main(void)
 {
@@ -304,5 +351,6 @@ main(void)
 	test_special();
 	test_client_from_header();
 	test_long_header();
+	test_client_key();
 	return tap_done();
 }
