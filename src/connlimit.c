@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "err.h"
 
@@ -63,16 +62,6 @@ connlimit_free(struct connlimit *cl)
 	free(cl);
 }
 
-/* The counted identity: IPv4 as is, IPv6 as its /64 (one customer's network). */
-static void
-make_key(const struct addr *a, struct addr *key)
-{
-	memset(key, 0, sizeof(*key));
-	*key = *a;
-	addr_unmap(key);
-	memset(key->bytes + (key->family == AF_INET ? 4 : 8), 0, key->family == AF_INET ? 12 : 8);
-}
-
 static size_t
 bucket_of(const struct addr *k)
 {
@@ -99,9 +88,8 @@ connlimit_acquire(struct connlimit *cl, const struct addr *a)
 	struct cl_entry **pp, *e;
 	bool ok = true;
 
-	if (is_exempt(cl, a))
+	if (is_exempt(cl, a) || !addr_client_key(a, &key))
 		return true;
-	make_key(a, &key);
 	pthread_mutex_lock(&cl->mu);
 	pp = &cl->buckets[bucket_of(&key)];
 	for (e = *pp; e && !addr_equal(&e->key, &key); e = e->next)
@@ -129,9 +117,8 @@ connlimit_release(struct connlimit *cl, const struct addr *a)
 	struct addr key;
 	struct cl_entry **pp, *e;
 
-	if (is_exempt(cl, a))
+	if (is_exempt(cl, a) || !addr_client_key(a, &key))
 		return;
-	make_key(a, &key);
 	pthread_mutex_lock(&cl->mu);
 	for (pp = &cl->buckets[bucket_of(&key)]; (e = *pp) != NULL; pp = &e->next) {
 		if (!addr_equal(&e->key, &key))

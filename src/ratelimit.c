@@ -140,25 +140,6 @@ bucket_of(const struct ratelimit *rl, const struct addr *a)
 	return (size_t)(h & (rl->nbuckets - 1));
 }
 
-/* The key of a client: unmapped; an IPv4 address as itself, an IPv6 address as its
- * /64. Every home connection gets at least a /64, so keying on the full address
- * would give an attacker 2^64 fresh allowances (and let one /64 push everybody else
- * out of the table). */
-static bool
-make_key(const struct addr *a, struct addr *key)
-{
-	if (!a || (a->family != AF_INET && a->family != AF_INET6))
-		return false;
-	memset(key, 0, sizeof(*key));
-	*key = *a;
-	addr_unmap(key);
-	if (key->family == AF_INET)
-		memset(key->bytes + 4, 0, 12);
-	else
-		memset(key->bytes + RATELIMIT_V6_PREFIX / 8, 0, 16 - RATELIMIT_V6_PREFIX / 8);
-	return true;
-}
-
 static struct rl_entry *
 find(const struct ratelimit *rl, const struct addr *key)
 {
@@ -209,7 +190,7 @@ ratelimit_check(struct ratelimit *rl, const struct addr *a, int64_t now)
 	struct addr key;
 	bool limited = false;
 
-	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+	if (!rl || !rl->cfg.enabled || !addr_client_key(a, &key))
 		return false;
 	pthread_mutex_lock(&rl->lock);
 	e = find(rl, &key);
@@ -328,7 +309,7 @@ ratelimit_record(struct ratelimit *rl, const struct addr *a, bool good, int64_t 
 	struct rl_entry *e;
 	struct addr key;
 
-	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+	if (!rl || !rl->cfg.enabled || !addr_client_key(a, &key))
 		return;
 	pthread_mutex_lock(&rl->lock);
 	e = touch(rl, &key, now);
@@ -344,7 +325,7 @@ ratelimit_admit(struct ratelimit *rl, const struct addr *a, int64_t now)
 	struct addr key;
 	bool admitted = true;
 
-	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+	if (!rl || !rl->cfg.enabled || !addr_client_key(a, &key))
 		return true;
 	pthread_mutex_lock(&rl->lock);
 	e = touch(rl, &key, now);
@@ -362,7 +343,7 @@ ratelimit_settle(struct ratelimit *rl, const struct addr *a, enum ratelimit_kind
 	struct rl_entry *e;
 	struct addr key;
 
-	if (!rl || !rl->cfg.enabled || !make_key(a, &key))
+	if (!rl || !rl->cfg.enabled || !addr_client_key(a, &key))
 		return;
 	pthread_mutex_lock(&rl->lock);
 	e = touch(rl, &key, now);

@@ -15,8 +15,6 @@
  * window is far beyond what a DynDNS client needs (ddclient/inadyn send one every few
  * minutes). */
 #define RATELIMIT_MAX_REQUESTS 100
-/* IPv6 clients are counted per prefix of this length (one customer's network). */
-#define RATELIMIT_V6_PREFIX 64
 /* Windows above a day make no sense for a DynDNS client and only pin memory. */
 #define RATELIMIT_MAX_WINDOW 86400
 /* Clients tracked at once when the configuration says 0 (each costs ~160 bytes with the
@@ -44,8 +42,8 @@ void ratelimit_free(struct ratelimit *rl);
  * good_max_requests good requests within the last good_window_seconds, or
  * bad_max_requests bad ones within bad_window_seconds. The request is then answered
  * `abuse` without a password check. A request at time t counts while now - t < window.
- * Never limits when disabled. Does not record anything. IPv4-mapped IPv6 counts as
- * IPv4.
+ * Never limits when disabled. Does not record anything. A client is counted under its
+ * addr_client_key: IPv4-mapped IPv6 as IPv4, IPv6 per /64.
  *
  * `now` should come from a clock that does not jump (CLOCK_MONOTONIC seconds): a clock
  * set back keeps old requests "in the window" until it catches up. */
