@@ -411,8 +411,9 @@ def assert_config_kept(machine) -> None:
 
 def test_upgrade_over_itself_keeps_edited_config(machine, built):
     assert machine.edited, "needs the edited configuration of the update test"
-    apt_get("install", "--reinstall", str(machine.deb))
+    r = apt_get("install", "--reinstall", str(machine.deb))
     assert dpkg_status() == "ii"
+    assert "NOT started" not in r.stdout, "the first-install message again on an upgrade"
     assert_config_kept(machine)
     leftovers = [p.name for p in CONF_DIR.iterdir() if re.search(r"\.(ucf|dpkg)-", p.name)]
     assert leftovers == [], leftovers
@@ -441,7 +442,8 @@ def test_upgrade_with_changed_example_keeps_edited_config(machine, built):
     """A new example does not replace an edited config.toml: ucf keeps it, without a
     prompt (no terminal here), and leaves the new example beside it."""
     assert machine.edited, "needs the edited configuration of the update test"
-    apt_get("install", str(repack_next_version(machine)))
+    r = apt_get("install", str(repack_next_version(machine)))
+    assert "NOT started" not in r.stdout, "the first-install message again on an upgrade"
     assert run("dpkg-query", "-W", "-f=${Version}", PKG).stdout.endswith(UPGRADE_SUFFIX)
     assert_config_kept(machine)
     dist = CONF_DIR / "config.toml.ucf-dist"
