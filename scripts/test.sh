@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite, as CI runs it: installs what is missing, then builds and tests
 # twice — a plain gcc build and an ASan+UBSan build — plus valgrind over the pure
-# modules' unit tests, a clang build of the unit tests, the format check and the
-# banned-function check. Every server the tests need
-# (BIND, the SMTP sink, ...) is started and stopped by the tests themselves.
+# modules' unit tests, a clang build of the unit tests, the format check, the
+# banned-function check, and the Debian package (built, installed on this machine and
+# purged). Every server the tests need (BIND, the SMTP sink, ...) is started and
+# stopped by the tests themselves.
 # Last line: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -39,13 +40,12 @@ print(sys.argv[2], ok, bad, skip)
 PYEOF
 }
 
-# integration BUILDDIR LABEL: the pytest suites against real servers, real binary.
-integration() {
-	DDNS_SERVICE_BIN="$ROOT/$1/src/ddns-service" DDNS_TEST_BUILDDIR="$ROOT/$1" \
-		$PY -m pytest -q -p no:cacheprovider "$ROOT/tests/integration" >"$1/pytest.out" 2>&1
+# pytest_suite OUTFILE LABEL PATH: runs the pytest suite PATH, records its counts.
+pytest_suite() {
+	$PY -m pytest -q -p no:cacheprovider "$3" >"$1" 2>&1
 	rc=$?
-	tail -n 25 "$1/pytest.out"
-	$PY - "$1/pytest.out" "$2" "$rc" >>"$RESULTS" <<'PYEOF'
+	tail -n 25 "$1"
+	$PY - "$1" "$2" "$rc" >>"$RESULTS" <<'PYEOF'
 import re, sys
 text = open(sys.argv[1]).read().splitlines()
 last = next((l for l in reversed(text) if re.search(r"\d+ (passed|failed|error)", l)), "")
@@ -54,6 +54,12 @@ ok, bad, skip = n("passed"), n("failed") + n("errors?"), n("skipped")
 if int(sys.argv[3]) not in (0, 5) and bad == 0: bad = 1   # crashed/collection error
 print(sys.argv[2], ok, bad, skip)
 PYEOF
+}
+
+# integration BUILDDIR LABEL: the pytest suites against real servers, real binary.
+integration() {
+	DDNS_SERVICE_BIN="$ROOT/$1/src/ddns-service" DDNS_TEST_BUILDDIR="$ROOT/$1" \
+		pytest_suite "$1/pytest.out" "$2" "$ROOT/tests/integration"
 }
 
 build() { # build DIR [meson args...]
@@ -96,6 +102,11 @@ if CC=clang build build-ci-clang; then
 	meson test -C build-ci-clang --suite unit --num-processes 2 >build-ci-clang/test.out 2>&1 &&
 		record "clang 1 0 0" || { tail -n 20 build-ci-clang/test.out; record "clang 0 1 0"; }
 else record "clang-build 0 1 0"; fi
+
+# Builds the package from a copy of the tree in a temporary directory, installs it on
+# this machine and purges it at the end (root only; it skips and says why otherwise).
+echo "== Debian package (build, lintian, install, update as ddns, upgrade, purge)"
+pytest_suite "$ROOT/build-ci-package.out" package "$ROOT/tests/package"
 
 echo "== summary"
 $PY - "$RESULTS" <<'PYEOF'
