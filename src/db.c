@@ -182,6 +182,27 @@ db_rollback(struct db *db)
 	return db->ops->rollback(db);
 }
 
+/* A family is due when it is published, the host expires at all, and its last update
+ * is expiry_ttl seconds or more in the past. */
+static bool
+is_rr_due(const struct db_rr *rr, int expiry_ttl, int64_t now)
+{
+	return rr->ip[0] != '\0' && !rr->expired && expiry_ttl > 0 &&
+	       rr->updated <= now - expiry_ttl;
+}
+
+int
+db_host_due_families(const struct db_host *h, int64_t now)
+{
+	int fam = 0;
+
+	if (is_rr_due(&h->v4, h->expiry_ttl, now))
+		fam |= DB_V4;
+	if (is_rr_due(&h->v6, h->expiry_ttl, now))
+		fam |= DB_V6;
+	return fam;
+}
+
 void *
 db_rows_push(struct db_rows *r)
 {

@@ -48,6 +48,13 @@ struct db_host {
 
 enum db_family { DB_V4 = 1, DB_V6 = 2 };
 
+/* db_host_due_families: the families (DB_V4|DB_V6) of `h` that are due to expire at
+ * `now`: published (an address, not marked expired), the host expires at all
+ * (expiry_ttl > 0), and the last update (good or nochg) expiry_ttl seconds or more
+ * before `now`. The one definition of "due" besides the backends' deadline columns:
+ * the expiry pass deletes what it returns, and an update republishes it. */
+int db_host_due_families(const struct db_host *h, int64_t now);
+
 struct db;
 
 /* What each backend fills in. All return 0 or a negative ERR_* code:

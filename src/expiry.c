@@ -9,27 +9,6 @@
 #include "err.h"
 #include "log.h"
 
-/* A family is due when it is published, the host expires at all, and its last update
- * (good or nochg) is expiry_ttl seconds or more in the past. */
-static bool
-is_rr_due(const struct db_rr *rr, int expiry_ttl, int64_t now)
-{
-	return rr->ip[0] != '\0' && !rr->expired && expiry_ttl > 0 &&
-	       rr->updated <= now - expiry_ttl;
-}
-
-int
-expiry_due_families(const struct db_host *h, int64_t now)
-{
-	int fam = 0;
-
-	if (is_rr_due(&h->v4, h->expiry_ttl, now))
-		fam |= DB_V4;
-	if (is_rr_due(&h->v6, h->expiry_ttl, now))
-		fam |= DB_V6;
-	return fam;
-}
-
 static void
 server_from_config(const struct config *cfg, struct dns_server *srv)
 {
@@ -119,7 +98,7 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 		log_error("expiry: %s: database: %s", listed->fqdn, err_str(rc));
 		return ERR_DB;
 	}
-	families = expiry_due_families(&h, now);
+	families = db_host_due_families(&h, now);
 	if (!families) { /* refreshed, or expired by another pass, meanwhile */
 		(void)db_rollback(db);
 		return 0;

@@ -24,9 +24,6 @@ struct expiry_stats {
 	size_t dns_failures;  /* hosts left for a later pass because DNS failed */
 };
 
-/* expiry_due_families: the families of `h` that are live and due at `now`. */
-int expiry_due_families(const struct db_host *h, int64_t now);
-
 /* expiry_run: one pass at time `now`. For every due host: one RFC 2136 UPDATE deleting
  * the due RRsets; only after NOERROR the families are claimed in the database and
  * `notify` is called (may be NULL). Each host is handled under its lock (db.h

@@ -12,7 +12,6 @@
 #include "auth.h"
 #include "dns.h"
 #include "err.h"
-#include "expiry.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -224,7 +223,7 @@ apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
 static void
 treat_due_as_expired(struct db_host *row, int64_t now)
 {
-	int due = expiry_due_families(row, now);
+	int due = db_host_due_families(row, now);
 
 	if (due & DB_V4)
 		row->v4.expired = true;

@@ -1133,6 +1133,32 @@ run_mariadb(void)
 }
 #endif
 
+/* db_host_due_families, the C twin of the backends' deadline columns: at exactly
+ * updated + expiry_ttl a family is due, a second before it is not, each family on its
+ * own clock; expired, never-published and never-expiring (expiry_ttl 0) are never due. */
+static void
+test_due_families(void)
+{
+	struct db_host h;
+
+	make_host(&h, "alice", "home", "dyn.example.com", 600);
+	snprintf(h.v4.ip, sizeof(h.v4.ip), "192.0.2.1");
+	h.v4.updated = 1000;
+	snprintf(h.v6.ip, sizeof(h.v6.ip), "2001:db8::1");
+	h.v6.updated = 1100;
+	is_int(db_host_due_families(&h, 1599), 0, "due: nothing a second before v4's deadline");
+	is_int(db_host_due_families(&h, 1600), DB_V4, "due: v4 at its deadline");
+	is_int(db_host_due_families(&h, 1699), DB_V4, "due: v6 not a second before its own");
+	is_int(db_host_due_families(&h, 1700), DB_V4 | DB_V6, "due: both at v6's deadline");
+	h.v4.expired = true;
+	is_int(db_host_due_families(&h, 99999), DB_V6, "due: an expired family never");
+	h.v6.ip[0] = '\0';
+	is_int(db_host_due_families(&h, 99999), 0, "due: a deleted family never");
+	h.v4.expired = false;
+	h.expiry_ttl = 0;
+	is_int(db_host_due_families(&h, INT64_MAX / 2), 0, "due: expiry_ttl 0 never");
+}
+
 int
 main(void)
 {
@@ -1141,6 +1167,7 @@ main(void)
 		perror("mkdtemp");
 		return 2;
 	}
+	test_due_families();
 	if (wanted("sqlite")) {
 		run_backend(&SQLITE_BACKEND);
 		test_sqlite_leases();
