@@ -16,72 +16,20 @@ fmt(const struct addr *a)
 	return addr_format(a, buf[which++ % 2], ADDR_STRLEN);
 }
 
-/* Every detection case of SPEC §5. want4/want6 NULL = family absent. */
+/* One detection case of SPEC §5. want4/want6 NULL = family absent. */
+struct detect_case {
+	const char *v4, *v6, *client;
+	int rc;
+	const char *want4, *want6, *name;
+};
+
 static void
-test_detect(void)
+run_detect(const struct detect_case *t, size_t n)
 {
-	static const struct {
-		const char *v4, *v6, *client;
-		int rc;
-		const char *want4, *want6, *name;
-	} t[] = {
-		{"192.0.2.1", NULL, "203.0.113.1", 0, "192.0.2.1", NULL, "explicit v4"},
-		{NULL, "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1", "explicit v6"},
-		{"192.0.2.1", "2001:db8::1", "203.0.113.1", 0, "192.0.2.1", "2001:db8::1", "both"},
-		{"192.0.2.1,2001:db8::1", NULL, "203.0.113.1", 0, "192.0.2.1", "2001:db8::1",
-		 "myip=4addr,6addr"},
-		{"2001:db8::1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "6addr,4addr"},
-		{NULL, "192.0.2.1", NULL, 0, "192.0.2.1", NULL, "v4 in the ipv6 parameter"},
-		{"2001:db8::1", NULL, NULL, 0, NULL, "2001:db8::1", "v6 in the ipv4 parameter"},
-		{" 192.0.2.1 , 2001:db8::1 ", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "blanks"},
-		{"", NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "myip= empty: client"},
-		{"", "", "2001:db8::99", 0, NULL, "2001:db8::99", "both empty: v6 client"},
-		{",,", " , ", "203.0.113.1", 0, "203.0.113.1", NULL, "only empty items: client"},
-		{"", "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1",
-		 "empty v4 + v6: v6 only, no client v4"},
-		{"192.0.2.1,,", NULL, NULL, 0, "192.0.2.1", NULL, "empty list items ignored"},
-		{",192.0.2.1", "", NULL, 0, "192.0.2.1", NULL, "leading empty item"},
-		{NULL, "2001:db8:1:2::/64", NULL, 0, NULL, "2001:db8:1:2::", "/64 stripped"},
-		{"192.0.2.1/24", NULL, NULL, 0, "192.0.2.1", NULL, "/24 stripped on v4"},
-		{NULL, "2001:db8::1/128", NULL, 0, NULL, "2001:db8::1", "/128 stripped"},
-		{"192.0.2.1/33", NULL, NULL, ERR_INVAL, NULL, NULL, "/33 on v4"},
-		{NULL, "2001:db8::/129", NULL, ERR_INVAL, NULL, NULL, "/129 on v6"},
-		{NULL, "2001:db8::/", NULL, ERR_INVAL, NULL, NULL, "empty prefix"},
-		{NULL, "2001:db8::/x", NULL, ERR_INVAL, NULL, NULL, "non-numeric prefix"},
-		{"::ffff:192.0.2.7", NULL, NULL, 0, "192.0.2.7", NULL, "v4-mapped param is v4"},
-		{NULL, NULL, "::ffff:198.51.100.3", 0, "198.51.100.3", NULL,
-		 "v4-mapped client is v4"},
-		{NULL, NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "nothing given: v4 client"},
-		{NULL, NULL, "2001:db8::5", 0, NULL, "2001:db8::5", "nothing given: v6 client"},
-		{NULL, NULL, NULL, ERR_INVAL, NULL, NULL, "nothing and no client"},
-		{"192.0.2.1,192.0.2.2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v4"},
-		{"192.0.2.1", "192.0.2.2", NULL, ERR_INVAL, NULL, NULL, "two v4 across params"},
-		{"2001:db8::1,2001:db8::2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v6"},
-		{"192.0.2.1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", NULL, "same v4 twice ok"},
-		{"192.0.2.1", "::ffff:192.0.2.1", NULL, 0, "192.0.2.1", NULL,
-		 "same v4, one mapped"},
-		{"192.0.2.1,2001:db8::1,2001:db8::1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1",
-		 "repeated v6"},
-		{"example.com", NULL, "203.0.113.1", ERR_INVAL, NULL, NULL,
-		 "name is not an address"},
-		{"192.0.2.1,bogus", NULL, NULL, ERR_INVAL, NULL, NULL, "one bad item spoils all"},
-		{"256.1.1.1", NULL, NULL, ERR_INVAL, NULL, NULL, "octet too big"},
-		{"192.0.2.01", NULL, NULL, ERR_INVAL, NULL, NULL, "leading zero"},
-		{"[2001:db8::1]", NULL, NULL, ERR_INVAL, NULL, NULL, "brackets"},
-		{"fe80::1%eth0", NULL, NULL, ERR_INVAL, NULL, NULL, "zone id"},
-		{"192.0.2.1:80", NULL, NULL, ERR_INVAL, NULL, NULL, "port"},
-		{"0.0.0.0", NULL, NULL, ERR_INVAL, NULL, NULL, "unspecified v4"},
-		{NULL, "::", NULL, ERR_INVAL, NULL, NULL, "unspecified v6"},
-		{"224.0.0.1", NULL, NULL, ERR_INVAL, NULL, NULL, "multicast v4"},
-		{NULL, "ff02::1", NULL, ERR_INVAL, NULL, NULL, "multicast v6"},
-		{"127.0.0.1", NULL, NULL, 0, "127.0.0.1", NULL, "loopback accepted"},
-		{"10.1.2.3", NULL, NULL, 0, "10.1.2.3", NULL, "private accepted"},
-		{NULL, "2001:DB8::A", NULL, 0, NULL, "2001:db8::a", "upper-case v6 canonicalised"},
-	};
 	struct update_addrs out;
 	struct addr client;
 
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct addr *c = NULL;
 		int rc;
 
@@ -102,6 +50,90 @@ test_detect(void)
 		if (t[i].want6)
 			is_str(fmt(&out.v6), t[i].want6, t[i].name);
 	}
+}
+
+#define NCASES(t) (sizeof(t) / sizeof((t)[0]))
+
+/* Explicit addresses, lists in either parameter, blanks and empty items. */
+static void
+test_detect_params(void)
+{
+	static const struct detect_case t[] = {
+		{"192.0.2.1", NULL, "203.0.113.1", 0, "192.0.2.1", NULL, "explicit v4"},
+		{NULL, "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1", "explicit v6"},
+		{"192.0.2.1", "2001:db8::1", "203.0.113.1", 0, "192.0.2.1", "2001:db8::1", "both"},
+		{"192.0.2.1,2001:db8::1", NULL, "203.0.113.1", 0, "192.0.2.1", "2001:db8::1",
+		 "myip=4addr,6addr"},
+		{"2001:db8::1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "6addr,4addr"},
+		{NULL, "192.0.2.1", NULL, 0, "192.0.2.1", NULL, "v4 in the ipv6 parameter"},
+		{"2001:db8::1", NULL, NULL, 0, NULL, "2001:db8::1", "v6 in the ipv4 parameter"},
+		{" 192.0.2.1 , 2001:db8::1 ", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "blanks"},
+		{"", NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "myip= empty: client"},
+		{"", "", "2001:db8::99", 0, NULL, "2001:db8::99", "both empty: v6 client"},
+		{",,", " , ", "203.0.113.1", 0, "203.0.113.1", NULL, "only empty items: client"},
+		{"", "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1",
+		 "empty v4 + v6: v6 only, no client v4"},
+		{"192.0.2.1,,", NULL, NULL, 0, "192.0.2.1", NULL, "empty list items ignored"},
+		{",192.0.2.1", "", NULL, 0, "192.0.2.1", NULL, "leading empty item"},
+	};
+
+	run_detect(t, NCASES(t));
+}
+
+/* Prefix suffixes, mapped addresses, the client fallback, repeated addresses. */
+static void
+test_detect_forms(void)
+{
+	static const struct detect_case t[] = {
+		{NULL, "2001:db8:1:2::/64", NULL, 0, NULL, "2001:db8:1:2::", "/64 stripped"},
+		{"192.0.2.1/24", NULL, NULL, 0, "192.0.2.1", NULL, "/24 stripped on v4"},
+		{NULL, "2001:db8::1/128", NULL, 0, NULL, "2001:db8::1", "/128 stripped"},
+		{"::ffff:192.0.2.7", NULL, NULL, 0, "192.0.2.7", NULL, "v4-mapped param is v4"},
+		{NULL, NULL, "::ffff:198.51.100.3", 0, "198.51.100.3", NULL,
+		 "v4-mapped client is v4"},
+		{NULL, NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "nothing given: v4 client"},
+		{NULL, NULL, "2001:db8::5", 0, NULL, "2001:db8::5", "nothing given: v6 client"},
+		{"192.0.2.1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", NULL, "same v4 twice ok"},
+		{"192.0.2.1", "::ffff:192.0.2.1", NULL, 0, "192.0.2.1", NULL,
+		 "same v4, one mapped"},
+		{"192.0.2.1,2001:db8::1,2001:db8::1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1",
+		 "repeated v6"},
+		{"127.0.0.1", NULL, NULL, 0, "127.0.0.1", NULL, "loopback accepted"},
+		{"10.1.2.3", NULL, NULL, 0, "10.1.2.3", NULL, "private accepted"},
+		{NULL, "2001:DB8::A", NULL, 0, NULL, "2001:db8::a", "upper-case v6 canonicalised"},
+	};
+
+	run_detect(t, NCASES(t));
+}
+
+/* Everything that is badip. */
+static void
+test_detect_rejected(void)
+{
+	static const struct detect_case t[] = {
+		{"192.0.2.1/33", NULL, NULL, ERR_INVAL, NULL, NULL, "/33 on v4"},
+		{NULL, "2001:db8::/129", NULL, ERR_INVAL, NULL, NULL, "/129 on v6"},
+		{NULL, "2001:db8::/", NULL, ERR_INVAL, NULL, NULL, "empty prefix"},
+		{NULL, "2001:db8::/x", NULL, ERR_INVAL, NULL, NULL, "non-numeric prefix"},
+		{NULL, NULL, NULL, ERR_INVAL, NULL, NULL, "nothing and no client"},
+		{"192.0.2.1,192.0.2.2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v4"},
+		{"192.0.2.1", "192.0.2.2", NULL, ERR_INVAL, NULL, NULL, "two v4 across params"},
+		{"2001:db8::1,2001:db8::2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v6"},
+		{"example.com", NULL, "203.0.113.1", ERR_INVAL, NULL, NULL,
+		 "name is not an address"},
+		{"192.0.2.1,bogus", NULL, NULL, ERR_INVAL, NULL, NULL, "one bad item spoils all"},
+		{"256.1.1.1", NULL, NULL, ERR_INVAL, NULL, NULL, "octet too big"},
+		{"192.0.2.01", NULL, NULL, ERR_INVAL, NULL, NULL, "leading zero"},
+		{"[2001:db8::1]", NULL, NULL, ERR_INVAL, NULL, NULL, "brackets"},
+		{"fe80::1%eth0", NULL, NULL, ERR_INVAL, NULL, NULL, "zone id"},
+		{"192.0.2.1:80", NULL, NULL, ERR_INVAL, NULL, NULL, "port"},
+		{"0.0.0.0", NULL, NULL, ERR_INVAL, NULL, NULL, "unspecified v4"},
+		{NULL, "::", NULL, ERR_INVAL, NULL, NULL, "unspecified v6"},
+		{"224.0.0.1", NULL, NULL, ERR_INVAL, NULL, NULL, "multicast v4"},
+		{NULL, "ff02::1", NULL, ERR_INVAL, NULL, NULL, "multicast v6"},
+	};
+
+	run_detect(t, NCASES(t));
 }
 
 static void
@@ -441,7 +473,9 @@ test_json(void)
 int
 main(void)
 {
-	test_detect();
+	test_detect_params();
+	test_detect_forms();
+	test_detect_rejected();
 	test_detect_long();
 	test_split();
 	test_decide();
