@@ -215,22 +215,6 @@ apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
 	return UPDATE_NOCHG;
 }
 
-/* A family past its expiry deadline may already be gone from DNS: an expiry pass may
- * have deleted it and then failed to record that (database error, or a DNS reply that
- * timed out although the server applied the delete). Deciding `nochg` on it would
- * refresh the row and leave the name missing for good, so such a family is treated
- * as expired: the update republishes it (an idempotent DNS write). */
-static void
-treat_due_as_expired(struct db_host *row, int64_t now)
-{
-	int due = db_host_due_families(row, now);
-
-	if (due & DB_V4)
-		row->v4.expired = true;
-	if (due & DB_V6)
-		row->v6.expired = true;
-}
-
 /*
  * The common case without the per-host lock: most requests confirm what is published
  * (nochg) or name a host that is not the user's. Read, decide, and refresh the row
@@ -256,8 +240,7 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return true;
 	}
-	treat_due_as_expired(&row, req->now);
-	update_decide(want, &row, req->user, &plan);
+	update_decide(want, &row, req->user, req->now, &plan);
 	if (plan.status == UPDATE_NOHOST) {
 		r->status = UPDATE_NOHOST;
 		return true;
@@ -304,9 +287,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return;
 	}
-	if (rc == 0)
-		treat_due_as_expired(&row, req->now);
-	update_decide(want, rc == 0 ? &row : NULL, req->user, &plan);
+	update_decide(want, rc == 0 ? &row : NULL, req->user, req->now, &plan);
 	r->status = plan.status;
 	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
 		if (rc == 0)

@@ -215,6 +215,10 @@ test_split(void)
 		     "20 hosts + empty items ok");
 }
 
+/* The time of the decisions below: the row's families (updated 1000, expiry_ttl 3600)
+ * are live and not due. */
+#define NOW 2000
+
 /* A row owned by "alice": v4 192.0.2.1 and v6 2001:db8::1, both live, unless changed. */
 static struct db_host
 row(void)
@@ -293,7 +297,7 @@ run_decide(const struct decide_case *c)
 	apply_state(&h.v4, c->v4_state, c->stored4);
 	apply_state(&h.v6, c->v6_state, NULL);
 	memset(&p, 0x5a, sizeof(p));
-	update_decide(&w, &h, c->user, &p);
+	update_decide(&w, &h, c->user, NOW, &p);
 	is_str(update_status_str(p.status), update_status_str(c->status), c->name);
 	if (c->status == UPDATE_NOHOST) {
 		ok(p.set_families == 0 && p.touch_families == 0, "%s: no writes", c->name);
@@ -377,15 +381,57 @@ test_decide_edges(void)
 	struct db_host h = row();
 	struct update_plan p;
 
-	update_decide(&w, NULL, "alice", &p);
+	update_decide(&w, NULL, "alice", NOW, &p);
 	is_int(p.status, UPDATE_NOHOST, "NULL row: nohost");
 	ok(p.set_families == 0 && p.touch_families == 0, "NULL row: no writes");
-	update_decide(NULL, &h, "alice", &p);
+	update_decide(NULL, &h, "alice", NOW, &p);
 	is_int(p.status, UPDATE_NOCHG, "no wanted families: nochg");
 	ok(p.set_families == 0 && p.touch_families == 0, "no wanted families: no writes");
 	h.dns_ttl = 300;
-	update_decide(&w, &h, "alice", &p);
+	update_decide(&w, &h, "alice", NOW, &p);
 	is_int(p.change.ttl, 300, "ttl from the row");
+}
+
+/* A family past its expiry deadline may already be gone from DNS: the same address is
+ * republished (good, not a change), never a nochg that would refresh a missing name. */
+static void
+test_decide_due(void)
+{
+	struct update_addrs w = want("192.0.2.1", "2001:db8::1");
+	struct db_host h = row(); /* both updated 1000, expiry_ttl 3600: deadline 4600 */
+	struct update_plan p;
+
+	update_decide(&w, &h, "alice", 4599, &p);
+	is_int(p.status, UPDATE_NOCHG, "a second before the deadline: nochg");
+	is_int(p.touch_families, DB_V4 | DB_V6, "not yet due: both touched");
+	update_decide(&w, &h, "alice", 4600, &p);
+	is_int(p.status, UPDATE_GOOD, "at the deadline: republished");
+	ok(p.change.v4 == DNS_SET && p.change.v6 == DNS_SET, "due: both set in DNS");
+	is_str(p.change.ipv4, "192.0.2.1", "due: the same address again");
+	is_int(p.set_families, DB_V4 | DB_V6, "due: both recorded");
+	is_int(p.touch_families, 0, "due: nothing only touched");
+	ok(!p.v4_changed && !p.v6_changed, "due: republishing is not a change");
+
+	h.v6.updated = 2000; /* v6 due at 5600 */
+	update_decide(&w, &h, "alice", 5000, &p);
+	is_int(p.status, UPDATE_GOOD, "one family due: good");
+	ok(p.change.v4 == DNS_SET && p.change.v6 == DNS_KEEP, "only the due family is sent");
+	is_int(p.set_families, DB_V4, "due family set");
+	is_int(p.touch_families, DB_V6, "the other touched");
+
+	w = want("192.0.2.1", NULL);
+	update_decide(&w, &h, "alice", 5000, &p);
+	is_int(p.status, UPDATE_GOOD, "due family named alone: good");
+	w = want(NULL, "2001:db8::1");
+	update_decide(&w, &h, "alice", 5000, &p);
+	is_int(p.status, UPDATE_NOCHG, "a due family the request does not name: left alone");
+	is_int(p.change.v4, DNS_KEEP, "unnamed due family kept");
+
+	h.expiry_ttl = 0;
+	w = want("192.0.2.1", "2001:db8::1");
+	update_decide(&w, &h, "alice", INT64_MAX / 2, &p);
+	is_int(p.status, UPDATE_NOCHG, "expiry_ttl 0: never due, nochg");
+	is_int(p.touch_families, DB_V4 | DB_V6, "expiry_ttl 0: touched");
 }
 
 static void
@@ -480,6 +526,7 @@ main(void)
 	test_split();
 	test_decide();
 	test_decide_edges();
+	test_decide_due();
 	test_status_str();
 	test_format_line();
 	test_json();
