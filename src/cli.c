@@ -783,12 +783,9 @@ static int
 send_change(const struct config *cfg, const struct dns_change *ch, struct dns_result *res)
 {
 	struct dns_server srv;
+	const struct tsig_key *key = config_dns_server(cfg, ch->zone, &srv);
 
-	memset(&srv, 0, sizeof(srv));
-	snprintf(srv.addr, sizeof(srv.addr), "%s", cfg->dns.dns_server);
-	srv.port = cfg->dns.dns_port;
-	srv.timeout_ms = cfg->dns.dns_timeout * 1000;
-	return dns_update(&srv, config_zone_key(cfg, ch->zone), ch, res);
+	return dns_update(&srv, key, ch, res);
 }
 
 static void

@@ -9,32 +9,23 @@
 #include "err.h"
 #include "log.h"
 
-static void
-server_from_config(const struct config *cfg, struct dns_server *srv)
-{
-	memset(srv, 0, sizeof(*srv));
-	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
-	srv->port = cfg->dns.dns_port;
-	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
-}
-
 /* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
 static int
 delete_records(const struct config *cfg, const struct db_host *h, int families)
 {
 	struct dns_server srv;
+	const struct tsig_key *key = config_dns_server(cfg, h->zone, &srv);
 	struct dns_change ch;
 	struct dns_result res;
 	int rc;
 
-	server_from_config(cfg, &srv);
 	memset(&ch, 0, sizeof(ch));
 	snprintf(ch.fqdn, sizeof(ch.fqdn), "%s", h->fqdn);
 	snprintf(ch.zone, sizeof(ch.zone), "%s", h->zone);
 	ch.ttl = h->dns_ttl;
 	ch.v4 = (families & DB_V4) ? DNS_DELETE : DNS_KEEP;
 	ch.v6 = (families & DB_V6) ? DNS_DELETE : DNS_KEEP;
-	rc = dns_update(&srv, config_zone_key(cfg, h->zone), &ch, &res);
+	rc = dns_update(&srv, key, &ch, &res);
 	if (rc != 0)
 		log_warnx("expiry: %s: DNS delete failed: %s; retrying on the next pass", h->fqdn,
 			  res.msg[0] ? res.msg : err_str(rc));

@@ -116,15 +116,6 @@ check_credentials(const struct service_ctx *ctx, const struct service_request *r
 }
 
 static void
-dns_server_from_cfg(const struct config *cfg, struct dns_server *srv)
-{
-	memset(srv, 0, sizeof(*srv));
-	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
-	srv->port = cfg->dns.dns_port;
-	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
-}
-
-static void
 notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
 	      const struct host_result *r)
@@ -169,10 +160,9 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 {
 	struct dns_server srv;
 	struct dns_result res;
-	const struct tsig_key *key = config_zone_key(ctx->cfg, row->zone);
+	const struct tsig_key *key = config_dns_server(ctx->cfg, row->zone, &srv);
 	int rc;
 
-	dns_server_from_cfg(ctx->cfg, &srv);
 	memset(&res, 0, sizeof(res));
 	rc = dns_update(&srv, key, &plan->change, &res);
 	if (rc < 0) {
