@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "log.h"
 #include "mail.h"
+#include "update.h"
 
 #define CLI_MAX_POS    4      /* positional arguments of the longest command */
 #define CLI_SHOWN_MAX  80     /* bytes of user input echoed back in a message */
@@ -788,15 +789,6 @@ send_change(const struct config *cfg, const struct dns_change *ch, struct dns_re
 	return dns_update(&srv, key, ch, res);
 }
 
-static void
-change_for(const struct db_host *h, struct dns_change *ch)
-{
-	memset(ch, 0, sizeof(*ch));
-	snprintf(ch->fqdn, sizeof(ch->fqdn), "%s", h->fqdn);
-	snprintf(ch->zone, sizeof(ch->zone), "%s", h->zone);
-	ch->ttl = h->dns_ttl;
-}
-
 static int
 dns_failed(int rc, const struct dns_result *res, const char *consequence)
 {
@@ -816,7 +808,7 @@ cmd_host_delete(struct cli_ctx *c)
 		return rc;
 	/* The record is what users see; a host without live records needs no update. */
 	if (is_live(&h.v4) || is_live(&h.v6)) {
-		change_for(&h, &ch);
+		update_host_change(&h, &ch);
 		ch.v4 = DNS_DELETE;
 		ch.v6 = DNS_DELETE;
 		memset(&res, 0, sizeof(res));
@@ -841,7 +833,7 @@ republish(const struct config *cfg, const struct db_host *h, int ttl, struct dns
 {
 	struct dns_change ch;
 
-	change_for(h, &ch);
+	update_host_change(h, &ch);
 	ch.ttl = ttl;
 	if (is_live(&h->v4)) {
 		ch.v4 = DNS_SET;

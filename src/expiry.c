@@ -8,6 +8,7 @@
 #include "dns.h"
 #include "err.h"
 #include "log.h"
+#include "update.h"
 
 /* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
 static int
@@ -19,10 +20,7 @@ delete_records(const struct config *cfg, const struct db_host *h, int families)
 	struct dns_result res;
 	int rc;
 
-	memset(&ch, 0, sizeof(ch));
-	snprintf(ch.fqdn, sizeof(ch.fqdn), "%s", h->fqdn);
-	snprintf(ch.zone, sizeof(ch.zone), "%s", h->zone);
-	ch.ttl = h->dns_ttl;
+	update_host_change(h, &ch);
 	ch.v4 = (families & DB_V4) ? DNS_DELETE : DNS_KEEP;
 	ch.v6 = (families & DB_V6) ? DNS_DELETE : DNS_KEEP;
 	rc = dns_update(&srv, key, &ch, &res);

@@ -211,6 +211,17 @@ update_split_hosts(const char *param, struct update_host *out, size_t max, size_
 	return 0;
 }
 
+void
+update_host_change(const struct db_host *h, struct dns_change *out)
+{
+	_Static_assert(sizeof(out->fqdn) == sizeof(h->fqdn) && sizeof(out->zone) == sizeof(h->zone),
+		       "names fit");
+	memset(out, 0, sizeof(*out));
+	memcpy(out->fqdn, h->fqdn, sizeof(out->fqdn));
+	memcpy(out->zone, h->zone, sizeof(out->zone));
+	out->ttl = h->dns_ttl;
+}
+
 /* Decides one family `fam` (DB_V4 or DB_V6) of `row`: touch, set (and whether that is a
  * change), or keep. `due` is db_host_due_families of the row. */
 static void
@@ -243,7 +254,6 @@ update_decide(const struct update_addrs *want, const struct db_host *row, const 
 	      int64_t now, struct update_plan *out)
 {
 	static const struct update_addrs none;
-	struct dns_change *ch;
 	int due;
 
 	if (!out)
@@ -255,10 +265,7 @@ update_decide(const struct update_addrs *want, const struct db_host *row, const 
 	}
 	if (!want)
 		want = &none;
-	ch = &out->change;
-	memcpy(ch->fqdn, row->fqdn, sizeof(ch->fqdn));
-	memcpy(ch->zone, row->zone, sizeof(ch->zone));
-	ch->ttl = row->dns_ttl;
+	update_host_change(row, &out->change);
 	due = db_host_due_families(row, now);
 	decide_family(want, row, DB_V4, due, out);
 	decide_family(want, row, DB_V6, due, out);

@@ -74,6 +74,12 @@ struct update_plan {
 	char ipv4[ADDR_STRLEN], ipv6[ADDR_STRLEN];
 };
 
+/* update_host_change: the DNS change of host row `h` with nothing to do yet: its fqdn,
+ * zone and dns_ttl, both families DNS_KEEP. Every UPDATE about a host starts here
+ * (update_decide, the expiry pass's deletes, the CLI's delete and republish); the
+ * caller sets the actions. */
+void update_host_change(const struct db_host *h, struct dns_change *out);
+
 /* update_decide: the decision for one host at time `now` (unix time). `row` is the
  * database row for the fqdn or NULL; a row owned by a user other than `user` is nohost.
  * A family whose wanted address equals the stored one and is live needs no DNS write

@@ -392,6 +392,22 @@ test_decide_edges(void)
 	is_int(p.change.ttl, 300, "ttl from the row");
 }
 
+static void
+test_host_change(void)
+{
+	struct db_host h = row();
+	struct dns_change c;
+
+	h.dns_ttl = 120;
+	memset(&c, 0x5a, sizeof(c));
+	update_host_change(&h, &c);
+	is_str(c.fqdn, "home.dyn.example.com", "host change: fqdn of the row");
+	is_str(c.zone, "dyn.example.com", "host change: zone of the row");
+	is_int(c.ttl, 120, "host change: the row's dns_ttl");
+	ok(c.v4 == DNS_KEEP && c.v6 == DNS_KEEP, "host change: nothing to do yet");
+	ok(c.ipv4[0] == '\0' && c.ipv6[0] == '\0', "host change: no addresses");
+}
+
 /* A family past its expiry deadline may already be gone from DNS: the same address is
  * republished (good, not a change), never a nochg that would refresh a missing name. */
 static void
@@ -527,6 +543,7 @@ main(void)
 	test_decide();
 	test_decide_edges();
 	test_decide_due();
+	test_host_change();
 	test_status_str();
 	test_format_line();
 	test_json();
