@@ -161,7 +161,6 @@ enum stmt_id {
 	ST_MIGRATE_UNLOCK,
 	ST_USER_ADD,
 	ST_USER_GET,
-	ST_USER_ID,
 	ST_USER_LIST,
 	ST_USER_DELETE,
 	ST_USER_SET_PW,
@@ -203,7 +202,6 @@ static const struct {
 			 NULL},
 	[ST_USER_GET] = {"SELECT id, name, email, pw_hash, created FROM users WHERE name = ?",
 			 USER_COLS},
-	[ST_USER_ID] = {"SELECT id FROM users WHERE name = ?", "i"},
 	[ST_USER_LIST] = {"SELECT id, name, email, pw_hash, created FROM users ORDER BY name",
 			  USER_COLS},
 	[ST_USER_DELETE] = {"DELETE FROM users WHERE name = ?", NULL},
@@ -989,7 +987,7 @@ static int
 maria_user_add(struct db *db, const struct db_user *u)
 {
 	const struct param p[] = {P_TEXT(u->name), P_TEXT(u->email), P_TEXT(u->pw_hash),
-				  P_INT(u->created ? u->created : (int64_t)time(NULL))};
+				  P_INT(u->created)};
 
 	return run(to_maria(db), ST_USER_ADD, p, NPARAM(p), NULL);
 }
@@ -1051,47 +1049,15 @@ maria_user_set_email(struct db *db, const char *name, const char *email)
 /* ---- hosts ---- */
 
 static int
-host_owner_id(struct db_mariadb *s, const struct db_host *h, int64_t *id)
-{
-	const struct param p[] = {P_TEXT(h->owner)};
-	long long v = 0;
-	int rc;
-
-	if (h->owner[0] == '\0') {
-		*id = h->user_id;
-		return 0;
-	}
-	rc = query_int(s, ST_USER_ID, p, NPARAM(p), &v);
-	*id = v;
-	return rc;
-}
-
-static int
 maria_host_add(struct db *db, const struct db_host *h)
 {
-	struct db_mariadb *s = to_maria(db);
-	char fqdn[HOSTNAME_MAX + 1];
-	int64_t uid = 0;
-	int rc, n;
+	const struct param p[] = {P_INT(h->user_id), P_TEXT(h->hostname), P_TEXT(h->zone),
+				  P_TEXT(h->fqdn),   P_INT(h->dns_ttl),	  P_INT(h->expiry_ttl),
+				  P_INT(h->created)};
 
-	if ((rc = host_owner_id(s, h, &uid)) != 0)
-		return rc;
-	n = h->fqdn[0] ? snprintf(fqdn, sizeof(fqdn), "%s", h->fqdn)
-		       : snprintf(fqdn, sizeof(fqdn), "%s.%s", h->hostname, h->zone);
-	if (n < 0 || (size_t)n >= sizeof(fqdn))
-		return ERR_TOOBIG;
-	{
-		const struct param p[] = {P_INT(uid),
-					  P_TEXT(h->hostname),
-					  P_TEXT(h->zone),
-					  P_TEXT(fqdn),
-					  P_INT(h->dns_ttl),
-					  P_INT(h->expiry_ttl),
-					  P_INT(h->created ? h->created : (int64_t)time(NULL))};
-
-		/* An owner that vanished meanwhile fails the foreign key: ERR_NOTFOUND. */
-		return run(s, ST_HOST_ADD, p, NPARAM(p), NULL);
-	}
+	/* No such owner, or it vanished after db.c looked it up: the foreign key fails,
+	 * ERR_NOTFOUND. */
+	return run(to_maria(db), ST_HOST_ADD, p, NPARAM(p), NULL);
 }
 
 static int
@@ -1131,37 +1097,16 @@ maria_host_delete(struct db *db, const char *fqdn)
 	return run_one(to_maria(db), ST_HOST_DELETE, p, NPARAM(p));
 }
 
-static bool
-families_ok(int families)
-{
-	return families > 0 && (families & ~(DB_V4 | DB_V6)) == 0;
-}
-
 static int
 maria_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		    const char *ipv6, int64_t now)
 {
-	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
-	    ((families & DB_V6) && ipv6 == NULL))
-		return ERR_INVAL;
-	if ((ipv4 && strnlen(ipv4, ADDR_STRLEN) >= ADDR_STRLEN) ||
-	    (ipv6 && strnlen(ipv6, ADDR_STRLEN) >= ADDR_STRLEN))
-		return ERR_TOOBIG;
-	{
-		const struct param p[] = {P_INT(families),
-					  P_TEXT(ipv4 ? ipv4 : ""),
-					  P_INT(families),
-					  P_INT(now),
-					  P_INT(families),
-					  P_INT(families),
-					  P_TEXT(ipv6 ? ipv6 : ""),
-					  P_INT(families),
-					  P_INT(now),
-					  P_INT(families),
-					  P_INT(host_id)};
+	const struct param p[] = {P_INT(families), P_TEXT(ipv4),    P_INT(families),
+				  P_INT(now),	   P_INT(families), P_INT(families),
+				  P_TEXT(ipv6),	   P_INT(families), P_INT(now),
+				  P_INT(families), P_INT(host_id)};
 
-		return run_one(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
-	}
+	return run_one(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
 }
 
 static int
@@ -1170,16 +1115,13 @@ maria_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 	const struct param p[] = {P_INT(families), P_INT(now), P_INT(families), P_INT(now),
 				  P_INT(host_id)};
 
-	if (!families_ok(families))
-		return ERR_INVAL;
 	return run_one(to_maria(db), ST_HOST_TOUCH, p, NPARAM(p));
 }
 
 static int
-maria_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
+maria_host_due(struct db *db, int64_t now, int64_t limit, struct db_host **out, size_t *len)
 {
-	const struct param p[] = {P_INT(now), P_INT(now),
-				  P_INT(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)};
+	const struct param p[] = {P_INT(now), P_INT(now), P_INT(limit)};
 	void *rows = NULL;
 	int rc = collect(to_maria(db), ST_HOST_DUE, p, NPARAM(p), sizeof(**out), read_host, &rows,
 			 len);
@@ -1199,8 +1141,6 @@ update_families(struct db_mariadb *s, enum stmt_id v4, const struct param *p4, e
 	int rc = 0;
 
 	*matched = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
 	if (families & DB_V4) {
 		rc = run(s, v4, p4, np, &n);
 		*matched |= rc == 0 && n > 0 ? DB_V4 : 0;
@@ -1216,10 +1156,8 @@ static int
 maria_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
 		      const char *ipv6, int64_t now, int *touched)
 {
-	const struct param p4[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv4 ? ipv4 : ""),
-				   P_INT(now)};
-	const struct param p6[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv6 ? ipv6 : ""),
-				   P_INT(now)};
+	const struct param p4[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv4), P_INT(now)};
+	const struct param p6[] = {P_INT(now), P_INT(host_id), P_TEXT(ipv6), P_INT(now)};
 
 	return update_families(to_maria(db), ST_HOST_TOUCH_LIVE_V4, p4, ST_HOST_TOUCH_LIVE_V6, p6,
 			       NPARAM(p4), families, touched);

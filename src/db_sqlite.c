@@ -95,7 +95,6 @@ enum stmt_id {
 	ST_VERSION_ADD,
 	ST_USER_ADD,
 	ST_USER_GET,
-	ST_USER_ID,
 	ST_USER_LIST,
 	ST_USER_DELETE,
 	ST_USER_SET_PW,
@@ -127,7 +126,6 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_VERSION_ADD] = "INSERT INTO schema_version (version, applied) VALUES (?1, ?2)",
 	[ST_USER_ADD] = "INSERT INTO users (name, email, pw_hash, created) VALUES (?1, ?2, ?3, ?4)",
 	[ST_USER_GET] = "SELECT id, name, email, pw_hash, created FROM users WHERE name = ?1",
-	[ST_USER_ID] = "SELECT id FROM users WHERE name = ?1",
 	[ST_USER_LIST] = "SELECT id, name, email, pw_hash, created FROM users ORDER BY name",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
 	[ST_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
@@ -558,7 +556,7 @@ sqlite_user_add(struct db *db, const struct db_user *u)
 	bind_text(st, 1, u->name);
 	bind_text(st, 2, u->email);
 	bind_text(st, 3, u->pw_hash);
-	sqlite3_bind_int64(st, 4, u->created ? u->created : (int64_t)time(NULL));
+	sqlite3_bind_int64(st, 4, u->created);
 	return exec_stmt(s, st, "user add", NULL);
 }
 
@@ -639,56 +637,25 @@ sqlite_user_set_email(struct db *db, const char *name, const char *email)
 	return user_update(db, ST_USER_SET_EMAIL, name, email);
 }
 
-/* The owner's id: by name when h->owner is set, else h->user_id as given. */
-static int
-host_owner_id(struct db_sqlite *s, const struct db_host *h, int64_t *id)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (h->owner[0] == '\0') {
-		*id = h->user_id;
-		return 0;
-	}
-	if ((st = stmt(s, ST_USER_ID)) == NULL)
-		return ERR_DB;
-	bind_text(st, 1, h->owner);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	done(st);
-	if (rc == SQLITE_DONE)
-		return ERR_NOTFOUND;
-	return rc == SQLITE_ROW ? 0 : fail(s, rc, "host owner");
-}
-
 static int
 sqlite_host_add(struct db *db, const struct db_host *h)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	char fqdn[HOSTNAME_MAX + 1];
-	sqlite3_stmt *st;
-	int64_t uid = 0;
-	int rc, n;
+	sqlite3_stmt *st = stmt(s, ST_HOST_ADD);
+	int rc;
 
-	if ((rc = host_owner_id(s, h, &uid)) != 0)
-		return rc;
-	n = h->fqdn[0] ? snprintf(fqdn, sizeof(fqdn), "%s", h->fqdn)
-		       : snprintf(fqdn, sizeof(fqdn), "%s.%s", h->hostname, h->zone);
-	if (n < 0 || (size_t)n >= sizeof(fqdn))
-		return ERR_TOOBIG;
-	if ((st = stmt(s, ST_HOST_ADD)) == NULL)
+	if (st == NULL)
 		return ERR_DB;
-	sqlite3_bind_int64(st, 1, uid);
+	sqlite3_bind_int64(st, 1, h->user_id);
 	bind_text(st, 2, h->hostname);
 	bind_text(st, 3, h->zone);
-	bind_text(st, 4, fqdn);
+	bind_text(st, 4, h->fqdn);
 	sqlite3_bind_int(st, 5, h->dns_ttl);
 	sqlite3_bind_int(st, 6, h->expiry_ttl);
-	sqlite3_bind_int64(st, 7, h->created ? h->created : (int64_t)time(NULL));
+	sqlite3_bind_int64(st, 7, h->created);
 	rc = sqlite3_step(st);
 	done(st);
-	/* The owner vanished between the lookup and the insert. */
+	/* No such owner, or it vanished after db.c looked it up. */
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return ERR_NOTFOUND;
 	return rc == SQLITE_DONE ? 0 : fail(s, rc, "host add");
@@ -758,12 +725,6 @@ sqlite_host_delete(struct db *db, const char *fqdn)
 	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
 }
 
-static bool
-families_ok(int families)
-{
-	return families > 0 && (families & ~(DB_V4 | DB_V6)) == 0;
-}
-
 static int
 sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		     const char *ipv6, int64_t now)
@@ -772,20 +733,14 @@ sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 	sqlite3_stmt *st;
 	int rc, changes = 0;
 
-	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
-	    ((families & DB_V6) && ipv6 == NULL))
-		return ERR_INVAL;
 	if ((rc = lease_tx(s)) != 0)
 		return rc;
-	if ((ipv4 && strnlen(ipv4, ADDR_STRLEN) >= ADDR_STRLEN) ||
-	    (ipv6 && strnlen(ipv6, ADDR_STRLEN) >= ADDR_STRLEN))
-		return ERR_TOOBIG;
 	if ((st = stmt(s, ST_HOST_SET_ADDR)) == NULL)
 		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_int(st, 2, families);
-	bind_text(st, 3, ipv4 ? ipv4 : "");
-	bind_text(st, 4, ipv6 ? ipv6 : "");
+	bind_text(st, 3, ipv4);
+	bind_text(st, 4, ipv6);
 	sqlite3_bind_int64(st, 5, now);
 	rc = exec_stmt(s, st, "host set address", &changes);
 	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
@@ -798,8 +753,6 @@ sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 	sqlite3_stmt *st;
 	int rc, changes = 0;
 
-	if (!families_ok(families))
-		return ERR_INVAL;
 	if ((rc = lease_tx(s)) != 0)
 		return rc;
 	if ((st = stmt(s, ST_HOST_TOUCH)) == NULL)
@@ -812,7 +765,7 @@ sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 }
 
 static int
-sqlite_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
+sqlite_host_due(struct db *db, int64_t now, int64_t limit, struct db_host **out, size_t *len)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = stmt(s, ST_HOST_DUE);
@@ -822,7 +775,7 @@ sqlite_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, 
 	if (st == NULL)
 		return ERR_DB;
 	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	sqlite3_bind_int64(st, 2, limit);
 	rc = collect(s, st, sizeof(**out), read_host_v, &rows, len);
 	if (rc == 0)
 		*out = rows;
@@ -847,8 +800,6 @@ update_families(struct db_sqlite *s, enum stmt_id v4, enum stmt_id v6, int64_t h
 	int rc = 0;
 
 	*matched = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
 	for (size_t i = 0; rc == 0 && i < 2; i++) {
 		sqlite3_stmt *st;
 		int changes = 0;
@@ -873,7 +824,7 @@ sqlite_host_touch_live(struct db *db, int64_t host_id, int families, const char 
 		       const char *ipv6, int64_t now, int *touched)
 {
 	return update_families(to_sqlite(db), ST_HOST_TOUCH_LIVE_V4, ST_HOST_TOUCH_LIVE_V6, host_id,
-			       now, ipv4 ? ipv4 : "", ipv6 ? ipv6 : "", families, touched);
+			       now, ipv4, ipv6, families, touched);
 }
 
 static int
@@ -882,9 +833,6 @@ sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 	struct db_sqlite *s = to_sqlite(db);
 	int rc;
 
-	*claimed = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
 	if ((rc = lease_tx(s)) != 0)
 		return rc;
 	return update_families(s, ST_HOST_EXPIRE_V4, ST_HOST_EXPIRE_V6, host_id, now, NULL, NULL,

@@ -166,6 +166,11 @@ test_hosts(struct db *db)
 	is_int(db_host_add(db, &h), 0, "add office for bob");
 	make_host(&h, "alice", "xn--bcher-kva", "dyn.example.com", 0);
 	is_int(db_host_add(db, &h), 0, "add an A-label host");
+	make_host(&h, "alice", "x", "", 0);
+	memset(h.zone, 'z', HOSTNAME_MAX - 1);
+	h.zone[HOSTNAME_MAX - 1] = '\0';
+	h.fqdn[0] = '\0';
+	is_int(db_host_add(db, &h), ERR_TOOBIG, "hostname.zone too long for an fqdn");
 
 	is_int(db_host_get(db, "home.dyn.example.com", &got), 0, "get home");
 	is_str(got.owner, "alice", "owner");
@@ -235,6 +240,18 @@ test_addr(struct db *db)
 	is_int(db_host_set_addr(db, id, 0, NULL, NULL, 1), ERR_INVAL, "no family");
 	is_int(db_host_set_addr(db, id, DB_V4, NULL, NULL, 1), ERR_INVAL, "family without ip");
 	is_int(db_host_touch(db, id, 4, 1), ERR_INVAL, "unknown family bit");
+	{
+		char longip[ADDR_STRLEN + 8];
+		int touched = -1;
+
+		memset(longip, '1', sizeof(longip) - 1);
+		longip[sizeof(longip) - 1] = '\0';
+		is_int(db_host_set_addr(db, id, DB_V4, longip, NULL, 1), ERR_TOOBIG,
+		       "address longer than a row holds");
+		is_int(db_host_touch_live(db, id, 8, NULL, NULL, 1, &touched), ERR_INVAL,
+		       "touch_live: unknown family bit");
+		is_int(touched, 0, "touch_live: nothing touched on ERR_INVAL");
+	}
 }
 
 /* Whether the due list at `now` is exactly the one host `fqdn` (or empty for NULL). */
