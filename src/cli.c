@@ -23,7 +23,6 @@
 #include "expiry.h"
 #include "hostname.h"
 #include "notify.h"
-#include "log.h"
 #include "mail.h"
 #include "update.h"
 
@@ -884,40 +883,27 @@ cmd_host_modify(struct cli_ctx *c)
 /* How long `cleanup` waits for its expiry mails to be sent before exiting. */
 #define CLI_MAIL_DRAIN_MS 15000
 
-struct cleanup_ctx {
-	struct cli_ctx *c;
-	struct notify *notify;
-};
-
-/* An expired host: its owner gets the expiry mail. */
+/* An expired host: its owner gets the expiry mail (the address came with the row). */
 static void
 cleanup_notify(void *arg, const struct db_host *h, int families)
 {
-	struct cleanup_ctx *cc = arg;
-	struct db_user u;
-
-	if (db_user_get(cc->c->db, h->owner, &u) != 0) {
-		log_warnx("expiry: %s: cannot look up owner %s for the mail", h->fqdn, h->owner);
-		return;
-	}
-	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
-	notify_expiry(cc->notify, u.email, h, families);
+	notify_expiry(arg, h->owner_email, h, families);
 }
 
 /* One expiry pass, as the daemon runs it every cleanup_interval; prints what expired. */
 static int
 cmd_cleanup(struct cli_ctx *c)
 {
-	struct cleanup_ctx cc = {c, NULL};
+	struct notify *notify = NULL;
 	struct expiry_stats st;
 	char err[512] = "";
 	int rc;
 
-	if (notify_open(c->cfg, NULL, &cc.notify, err, sizeof(err)) != 0)
+	if (notify_open(c->cfg, NULL, &notify, err, sizeof(err)) != 0)
 		return err_line(CLI_EXIT_USER, "%s", err);
-	rc = expiry_run(c->cfg, c->db, (int64_t)time(NULL), cleanup_notify, &cc, stdout, &st);
+	rc = expiry_run(c->cfg, c->db, (int64_t)time(NULL), cleanup_notify, notify, stdout, &st);
 	fflush(stdout);
-	notify_close(cc.notify, CLI_MAIL_DRAIN_MS);
+	notify_close(notify, CLI_MAIL_DRAIN_MS);
 	if (rc != 0)
 		return db_error(rc, "the expiry pass failed");
 	if (st.dns_failures)

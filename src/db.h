@@ -37,9 +37,10 @@ struct db_host {
 	int64_t id;
 	int64_t user_id;
 	char owner[AUTH_USERNAME_MAX + 1];
-	char hostname[HOSTNAME_MAX + 1]; /* A-label, lower-case, e.g. "home" */
-	char zone[HOSTNAME_MAX + 1];	 /* "dyn.example.com" */
-	char fqdn[HOSTNAME_MAX + 1];	 /* "home.dyn.example.com" (unique) */
+	char owner_email[AUTH_EMAIL_MAX + 1]; /* read with the row: the expiry mail's address */
+	char hostname[HOSTNAME_MAX + 1];      /* A-label, lower-case, e.g. "home" */
+	char zone[HOSTNAME_MAX + 1];	      /* "dyn.example.com" */
+	char fqdn[HOSTNAME_MAX + 1];	      /* "home.dyn.example.com" (unique) */
 	int dns_ttl;
 	int expiry_ttl; /* 0 = never expires */
 	struct db_rr v4, v6;

@@ -81,7 +81,7 @@ _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
 #define HOST_SELECT                                                                                \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created FROM hostnames h JOIN users u ON u.id = h.user_id "
+	" h.ipv6_expired, h.created, u.email FROM hostnames h JOIN users u ON u.id = h.user_id "
 
 /* Each family's due hosts come from its own partial index; the union of ids then
  * drives rowid lookups, so the cost follows the number of due hosts. */
@@ -305,7 +305,8 @@ read_host(sqlite3_stmt *st, struct db_host *h)
 	    col_text(st, 3, h->hostname, sizeof(h->hostname)) != 0 ||
 	    col_text(st, 4, h->zone, sizeof(h->zone)) != 0 ||
 	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, &h->v4) != 0 ||
-	    read_rr(st, 11, &h->v6) != 0)
+	    read_rr(st, 11, &h->v6) != 0 ||
+	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0)
 		return ERR_DB;
 	return 0;
 }

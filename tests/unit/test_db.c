@@ -174,6 +174,7 @@ test_hosts(struct db *db)
 
 	is_int(db_host_get(db, "home.dyn.example.com", &got), 0, "get home");
 	is_str(got.owner, "alice", "owner");
+	is_str(got.owner_email, "a@example.org", "the owner's e-mail comes with the row");
 	is_str(got.hostname, "home", "hostname");
 	is_str(got.zone, "dyn.example.com", "zone");
 	is_int(got.dns_ttl, 60, "dns_ttl");
@@ -193,6 +194,8 @@ test_hosts(struct db *db)
 	free(list);
 	is_int(db_host_list(db, "alice", &list, &len), 0, "list alice's");
 	is_int(len, 2, "alice has two");
+	if (len == 2)
+		is_str(list[1].owner_email, "a@example.org", "listed rows bring the e-mail");
 	free(list);
 	is_int(db_host_list(db, "carol", &list, &len), 0, "list of an unknown user");
 	is_int(len, 0, "is empty");
@@ -281,6 +284,15 @@ test_expiry(struct db *db)
 	/* home: v4 192.0.2.2 updated 1100, v6 deleted at 1600, expiry_ttl 600. */
 	ok(due_is(db, 1699, NULL), "not due before updated + expiry_ttl");
 	ok(due_is(db, 1700, home), "due at updated + expiry_ttl");
+	{
+		struct db_host *due = NULL;
+		size_t n = 0;
+
+		is_int(db_host_due(db, 1700, 10, &due, &n), 0, "due rows");
+		ok(n == 1 && strcmp(due[0].owner_email, "a@example.org") == 0,
+		   "due rows bring the owner's e-mail (the expiry mail needs no second query)");
+		free(due);
+	}
 	ok(due_is(db, 99999, home), "a deleted family is never due; expiry 0 never");
 	is_int(db_host_set_addr(db, bid, DB_V4, "192.0.2.50", NULL, 1), 0, "expiry 0 host set");
 	ok(due_is(db, 99999, home), "expiry_ttl 0 is never due");
@@ -410,6 +422,7 @@ test_lock(const struct backend *b, const struct config *cfg, struct db *a)
 	is_int(db_host_lock(a, "nope.dyn.example.com", &h), ERR_NOTFOUND, "lock unknown host");
 	is_int(db_host_lock(a, "office.dyn.example.com", &h), 0, "lock office");
 	is_str(h.owner, "bob", "the locked row is read");
+	is_str(h.owner_email, "bob@example.com", "the locked row brings the owner's e-mail");
 	is_int(db_host_lock(a, "office.dyn.example.com", &h2), ERR_INTERNAL,
 	       "a second lock on the same handle is a bug");
 	is_int(db_host_set_addr(a, h.id, DB_V4, "192.0.2.66", NULL, 6000), 0, "write under lock");
