@@ -282,3 +282,16 @@ db_rows_push(struct db_rows *r)
 	}
 	return (char *)r->data + r->size * r->len++;
 }
+
+int
+db_rows_finish(struct db_rows *r, int err, void **out, size_t *len)
+{
+	if (err != 0) {
+		free(r->data);
+		r->data = NULL;
+		return err;
+	}
+	*out = r->data;
+	*len = r->len;
+	return 0;
+}

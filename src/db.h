@@ -177,6 +177,9 @@ struct db_rows {
 	size_t len, cap, size;
 };
 void *db_rows_push(struct db_rows *r);
+/* db_rows_finish: ends a list operation whose result so far is `err`: on an error frees
+ * the rows and returns it; on 0 hands them over (*out, caller frees; *len). */
+int db_rows_finish(struct db_rows *r, int err, void **out, size_t *len);
 
 /* Every backend's struct db begins with this, so db.c can dispatch. */
 struct db {

@@ -728,13 +728,7 @@ collect(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np,
 	}
 	if (s->m != NULL)
 		mysql_stmt_free_result(st);
-	if (rc != 0) {
-		free(rs.data);
-		return rc;
-	}
-	*out = rs.data;
-	*len = rs.len;
-	return 0;
+	return db_rows_finish(&rs, rc, out, len);
 }
 
 static void

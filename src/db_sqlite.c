@@ -332,13 +332,7 @@ collect(struct db_sqlite *s, sqlite3_stmt *st, size_t size, int (*read)(sqlite3_
 	if (err == 0 && rc != SQLITE_DONE)
 		err = fail(s, rc, "list");
 	done(st);
-	if (err != 0) {
-		free(r.data);
-		return err;
-	}
-	*out = r.data;
-	*len = r.len;
-	return 0;
+	return db_rows_finish(&r, err, out, len);
 }
 
 static int
