@@ -248,6 +248,16 @@ exec_stmt(struct db_sqlite *s, sqlite3_stmt *st, const char *what, int *changes)
 	return 0;
 }
 
+/* Runs a write that must match a row: ERR_NOTFOUND when it matched none. */
+static int
+exec_one(struct db_sqlite *s, sqlite3_stmt *st, const char *what)
+{
+	int changes = 0;
+	int rc = exec_stmt(s, st, what, &changes);
+
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
 static int
 bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -610,14 +620,12 @@ user_update(struct db *db, enum stmt_id id, const char *name, const char *value)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = stmt(s, id);
-	int rc, changes = 0;
 
 	if (st == NULL)
 		return ERR_DB;
 	bind_text(st, 1, name);
 	bind_text(st, 2, value);
-	rc = exec_stmt(s, st, "user update", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "user update");
 }
 
 static int
@@ -686,38 +694,46 @@ sqlite_host_list(struct db *db, const char *user, struct db_host **out, size_t *
 	return rc;
 }
 
+/* The statement `id` of a write to a host, inside the host's critical section when one
+ * is held (lease_tx). NULL with *rc set on failure. */
+static sqlite3_stmt *
+host_write(struct db_sqlite *s, enum stmt_id id, int *rc)
+{
+	sqlite3_stmt *st;
+
+	if ((*rc = lease_tx(s)) != 0)
+		return NULL;
+	if ((st = stmt(s, id)) == NULL)
+		*rc = ERR_DB;
+	return st;
+}
+
 static int
 sqlite_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st = stmt(s, ST_HOST_SET_TTLS);
-	int rc = lease_tx(s), changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_TTLS, &rc);
 
-	if (rc != 0)
-		return rc;
 	if (st == NULL)
-		return ERR_DB;
+		return rc;
 	bind_text(st, 1, fqdn);
 	sqlite3_bind_int(st, 2, dns_ttl);
 	sqlite3_bind_int(st, 3, expiry_ttl);
-	rc = exec_stmt(s, st, "host set ttls", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host set ttls");
 }
 
 static int
 sqlite_host_delete(struct db *db, const char *fqdn)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st = stmt(s, ST_HOST_DELETE);
-	int rc = lease_tx(s), changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_DELETE, &rc);
 
-	if (rc != 0)
-		return rc;
 	if (st == NULL)
-		return ERR_DB;
+		return rc;
 	bind_text(st, 1, fqdn);
-	rc = exec_stmt(s, st, "host delete", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host delete");
 }
 
 static int
@@ -725,38 +741,32 @@ sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 		     const char *ipv6, int64_t now)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st;
-	int rc, changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_ADDR, &rc);
 
-	if ((rc = lease_tx(s)) != 0)
+	if (st == NULL)
 		return rc;
-	if ((st = stmt(s, ST_HOST_SET_ADDR)) == NULL)
-		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_int(st, 2, families);
 	bind_text(st, 3, ipv4);
 	bind_text(st, 4, ipv6);
 	sqlite3_bind_int64(st, 5, now);
-	rc = exec_stmt(s, st, "host set address", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host set address");
 }
 
 static int
 sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st;
-	int rc, changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_TOUCH, &rc);
 
-	if ((rc = lease_tx(s)) != 0)
+	if (st == NULL)
 		return rc;
-	if ((st = stmt(s, ST_HOST_TOUCH)) == NULL)
-		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_int(st, 2, families);
 	sqlite3_bind_int64(st, 3, now);
-	rc = exec_stmt(s, st, "host touch", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host touch");
 }
 
 static int
