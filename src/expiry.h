@@ -15,7 +15,8 @@
 
 /* Called once per host whose families the pass expired (after NOERROR and a successful
  * claim in the database). `h` is the row as it was before the pass (last addresses and
- * update times intact); `families` is DB_V4|DB_V6. */
+ * update times intact, the owner's address in owner_email: the mail needs no query);
+ * `families` is DB_V4|DB_V6. */
 typedef void (*expiry_notify_fn)(void *arg, const struct db_host *h, int families);
 
 struct expiry_stats {
