@@ -23,8 +23,8 @@
 #include "expiry.h"
 #include "hostname.h"
 #include "notify.h"
-#include "log.h"
 #include "mail.h"
+#include "update.h"
 
 #define CLI_MAX_POS    4      /* positional arguments of the longest command */
 #define CLI_SHOWN_MAX  80     /* bytes of user input echoed back in a message */
@@ -783,21 +783,9 @@ static int
 send_change(const struct config *cfg, const struct dns_change *ch, struct dns_result *res)
 {
 	struct dns_server srv;
+	const struct tsig_key *key = config_dns_server(cfg, ch->zone, &srv);
 
-	memset(&srv, 0, sizeof(srv));
-	snprintf(srv.addr, sizeof(srv.addr), "%s", cfg->dns.dns_server);
-	srv.port = cfg->dns.dns_port;
-	srv.timeout_ms = cfg->dns.dns_timeout * 1000;
-	return dns_update(&srv, config_zone_key(cfg, ch->zone), ch, res);
-}
-
-static void
-change_for(const struct db_host *h, struct dns_change *ch)
-{
-	memset(ch, 0, sizeof(*ch));
-	snprintf(ch->fqdn, sizeof(ch->fqdn), "%s", h->fqdn);
-	snprintf(ch->zone, sizeof(ch->zone), "%s", h->zone);
-	ch->ttl = h->dns_ttl;
+	return dns_update(&srv, key, ch, res);
 }
 
 static int
@@ -819,7 +807,7 @@ cmd_host_delete(struct cli_ctx *c)
 		return rc;
 	/* The record is what users see; a host without live records needs no update. */
 	if (is_live(&h.v4) || is_live(&h.v6)) {
-		change_for(&h, &ch);
+		update_host_change(&h, &ch);
 		ch.v4 = DNS_DELETE;
 		ch.v6 = DNS_DELETE;
 		memset(&res, 0, sizeof(res));
@@ -844,7 +832,7 @@ republish(const struct config *cfg, const struct db_host *h, int ttl, struct dns
 {
 	struct dns_change ch;
 
-	change_for(h, &ch);
+	update_host_change(h, &ch);
 	ch.ttl = ttl;
 	if (is_live(&h->v4)) {
 		ch.v4 = DNS_SET;
@@ -895,40 +883,27 @@ cmd_host_modify(struct cli_ctx *c)
 /* How long `cleanup` waits for its expiry mails to be sent before exiting. */
 #define CLI_MAIL_DRAIN_MS 15000
 
-struct cleanup_ctx {
-	struct cli_ctx *c;
-	struct notify *notify;
-};
-
-/* An expired host: its owner gets the expiry mail. */
+/* An expired host: its owner gets the expiry mail (the address came with the row). */
 static void
 cleanup_notify(void *arg, const struct db_host *h, int families)
 {
-	struct cleanup_ctx *cc = arg;
-	struct db_user u;
-
-	if (db_user_get(cc->c->db, h->owner, &u) != 0) {
-		log_warnx("expiry: %s: cannot look up owner %s for the mail", h->fqdn, h->owner);
-		return;
-	}
-	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
-	notify_expiry(cc->notify, u.email, h, families);
+	notify_expiry(arg, h->owner_email, h, families);
 }
 
 /* One expiry pass, as the daemon runs it every cleanup_interval; prints what expired. */
 static int
 cmd_cleanup(struct cli_ctx *c)
 {
-	struct cleanup_ctx cc = {c, NULL};
+	struct notify *notify = NULL;
 	struct expiry_stats st;
 	char err[512] = "";
 	int rc;
 
-	if (notify_open(c->cfg, NULL, &cc.notify, err, sizeof(err)) != 0)
+	if (notify_open(c->cfg, NULL, &notify, err, sizeof(err)) != 0)
 		return err_line(CLI_EXIT_USER, "%s", err);
-	rc = expiry_run(c->cfg, c->db, (int64_t)time(NULL), cleanup_notify, &cc, stdout, &st);
+	rc = expiry_run(c->cfg, c->db, (int64_t)time(NULL), cleanup_notify, notify, stdout, &st);
 	fflush(stdout);
-	notify_close(cc.notify, CLI_MAIL_DRAIN_MS);
+	notify_close(notify, CLI_MAIL_DRAIN_MS);
 	if (rc != 0)
 		return db_error(rc, "the expiry pass failed");
 	if (st.dns_failures)

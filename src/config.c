@@ -18,6 +18,7 @@
 #include "build_config.h"
 
 #include "addr.h"
+#include "dns.h"
 #include "err.h"
 #include "ratelimit.h"
 #include "toml.h"
@@ -1175,6 +1176,17 @@ config_zone_key(const struct config *cfg, const char *zone)
 			return &cfg->dns.zone_keys[i].key;
 	}
 	return cfg->dns.has_default_key ? &cfg->dns.default_key : NULL;
+}
+
+const struct tsig_key *
+config_dns_server(const struct config *cfg, const char *zone, struct dns_server *srv)
+{
+	memset(srv, 0, sizeof(*srv));
+	/* dns_server was validated as an IP address, so it fits. */
+	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
+	srv->port = cfg->dns.dns_port;
+	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
+	return config_zone_key(cfg, zone);
 }
 
 void

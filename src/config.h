@@ -144,6 +144,14 @@ int config_is_world_readable(const char *path);
  * key), or NULL for unsigned updates. Borrowed from cfg. */
 const struct tsig_key *config_zone_key(const struct config *cfg, const char *zone);
 
+struct dns_server;
+
+/* config_dns_server: where and how to send an UPDATE for a name in `zone`: fills *srv
+ * from [dns_service] (dns_server, dns_port, dns_timeout) and returns the zone's TSIG key
+ * as config_zone_key does (NULL = unsigned). Borrowed from cfg. */
+const struct tsig_key *config_dns_server(const struct config *cfg, const char *zone,
+					 struct dns_server *srv);
+
 /* config_param_name: "hostname", "ipv4", ... */
 const char *config_param_name(enum config_param p);
 

@@ -46,19 +46,13 @@ struct daemon_state {
 	int64_t last_expiry;
 };
 
-/* An expired host: its owner gets the expiry mail. */
+/* An expired host: its owner gets the expiry mail (the address came with the row). */
 static void
 notify_expiry_hook(void *arg, const struct db_host *h, int families)
 {
 	struct daemon_state *st = arg;
-	struct db_user u;
 
-	if (db_user_get(st->db, h->owner, &u) != 0) {
-		log_warnx("expiry: %s: cannot look up owner %s for the mail", h->fqdn, h->owner);
-		return;
-	}
-	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
-	notify_expiry(st->cur->notify, u.email, h, families);
+	notify_expiry(st->cur->notify, h->owner_email, h, families);
 }
 
 /* The expiry pass of SPEC §7 with wall-clock time (the database stores Unix time). */

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The storage front: picks the backend named by the configuration and dispatches to
- * its table of operations (struct db_ops). */
+/* The storage front: picks the backend named by the configuration, keeps the contracts
+ * of db.h (argument checks and defaults, the same for every backend) and dispatches to
+ * the backend's table of operations (struct db_ops), which only runs SQL. */
 #include "db.h"
 
-#include <stdlib.h>
-
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "log.h"
@@ -69,7 +72,14 @@ db_schema_version(struct db *db, int *version)
 int
 db_user_add(struct db *db, const struct db_user *u)
 {
-	return db->ops->user_add(db, u);
+	struct db_user row = *u;
+	int rc;
+
+	if (row.created == 0)
+		row.created = (int64_t)time(NULL);
+	rc = db->ops->user_add(db, &row);
+	explicit_bzero(row.pw_hash, sizeof(row.pw_hash));
+	return rc;
 }
 
 int
@@ -102,10 +112,35 @@ db_user_set_email(struct db *db, const char *name, const char *email)
 	return db->ops->user_set_email(db, name, email);
 }
 
+/* The id of the user `name`: ERR_NOTFOUND when there is none. */
+static int
+owner_id(struct db *db, const char *name, int64_t *id)
+{
+	struct db_user u;
+	int rc = db->ops->user_get(db, name, &u);
+
+	if (rc == 0)
+		*id = u.id;
+	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+	return rc;
+}
+
 int
 db_host_add(struct db *db, const struct db_host *h)
 {
-	return db->ops->host_add(db, h);
+	struct db_host row = *h;
+	int rc, n;
+
+	if (row.owner[0] != '\0' && (rc = owner_id(db, row.owner, &row.user_id)) != 0)
+		return rc;
+	if (row.fqdn[0] == '\0') {
+		n = snprintf(row.fqdn, sizeof(row.fqdn), "%s.%s", h->hostname, h->zone);
+		if (n < 0 || (size_t)n >= sizeof(row.fqdn))
+			return ERR_TOOBIG;
+	}
+	if (row.created == 0)
+		row.created = (int64_t)time(NULL);
+	return db->ops->host_add(db, &row);
 }
 
 int
@@ -132,16 +167,38 @@ db_host_delete(struct db *db, const char *fqdn)
 	return db->ops->host_delete(db, fqdn);
 }
 
+/* A family mask of the contract: DB_V4, DB_V6 or both. */
+static bool
+families_ok(int families)
+{
+	return families > 0 && (families & ~(DB_V4 | DB_V6)) == 0;
+}
+
+/* An address that fits a row (ADDR_STRLEN); NULL counts as "". */
+static bool
+addr_fits(const char *ip)
+{
+	return ip == NULL || strnlen(ip, ADDR_STRLEN) < ADDR_STRLEN;
+}
+
 int
 db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4, const char *ipv6,
 		 int64_t now)
 {
-	return db->ops->host_set_addr(db, host_id, families, ipv4, ipv6, now);
+	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
+	    ((families & DB_V6) && ipv6 == NULL))
+		return ERR_INVAL;
+	if (!addr_fits(ipv4) || !addr_fits(ipv6))
+		return ERR_TOOBIG;
+	return db->ops->host_set_addr(db, host_id, families, ipv4 ? ipv4 : "", ipv6 ? ipv6 : "",
+				      now);
 }
 
 int
 db_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 {
+	if (!families_ok(families))
+		return ERR_INVAL;
 	return db->ops->host_touch(db, host_id, families, now);
 }
 
@@ -149,18 +206,26 @@ int
 db_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4, const char *ipv6,
 		   int64_t now, int *touched)
 {
-	return db->ops->host_touch_live(db, host_id, families, ipv4, ipv6, now, touched);
+	*touched = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
+	return db->ops->host_touch_live(db, host_id, families, ipv4 ? ipv4 : "", ipv6 ? ipv6 : "",
+					now, touched);
 }
 
 int
 db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
 {
-	return db->ops->host_due(db, now, limit, out, len);
+	/* SQL's LIMIT is a signed 64-bit integer. */
+	return db->ops->host_due(db, now, limit > INT64_MAX ? INT64_MAX : (int64_t)limit, out, len);
 }
 
 int
 db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
+	*claimed = 0;
+	if (!families_ok(families))
+		return ERR_INVAL;
 	return db->ops->host_expire(db, host_id, families, now, claimed);
 }
 
@@ -182,6 +247,27 @@ db_rollback(struct db *db)
 	return db->ops->rollback(db);
 }
 
+/* A family is due when it is published, the host expires at all, and its last update
+ * is expiry_ttl seconds or more in the past. */
+static bool
+is_rr_due(const struct db_rr *rr, int expiry_ttl, int64_t now)
+{
+	return rr->ip[0] != '\0' && !rr->expired && expiry_ttl > 0 &&
+	       rr->updated <= now - expiry_ttl;
+}
+
+int
+db_host_due_families(const struct db_host *h, int64_t now)
+{
+	int fam = 0;
+
+	if (is_rr_due(&h->v4, h->expiry_ttl, now))
+		fam |= DB_V4;
+	if (is_rr_due(&h->v6, h->expiry_ttl, now))
+		fam |= DB_V6;
+	return fam;
+}
+
 void *
 db_rows_push(struct db_rows *r)
 {
@@ -195,4 +281,17 @@ db_rows_push(struct db_rows *r)
 		r->cap = ncap;
 	}
 	return (char *)r->data + r->size * r->len++;
+}
+
+int
+db_rows_finish(struct db_rows *r, int err, void **out, size_t *len)
+{
+	if (err != 0) {
+		free(r->data);
+		r->data = NULL;
+		return err;
+	}
+	*out = r->data;
+	*len = r->len;
+	return 0;
 }

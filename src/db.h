@@ -37,9 +37,10 @@ struct db_host {
 	int64_t id;
 	int64_t user_id;
 	char owner[AUTH_USERNAME_MAX + 1];
-	char hostname[HOSTNAME_MAX + 1]; /* A-label, lower-case, e.g. "home" */
-	char zone[HOSTNAME_MAX + 1];	 /* "dyn.example.com" */
-	char fqdn[HOSTNAME_MAX + 1];	 /* "home.dyn.example.com" (unique) */
+	char owner_email[AUTH_EMAIL_MAX + 1]; /* read with the row: the expiry mail's address */
+	char hostname[HOSTNAME_MAX + 1];      /* A-label, lower-case, e.g. "home" */
+	char zone[HOSTNAME_MAX + 1];	      /* "dyn.example.com" */
+	char fqdn[HOSTNAME_MAX + 1];	      /* "home.dyn.example.com" (unique) */
 	int dns_ttl;
 	int expiry_ttl; /* 0 = never expires */
 	struct db_rr v4, v6;
@@ -48,10 +49,24 @@ struct db_host {
 
 enum db_family { DB_V4 = 1, DB_V6 = 2 };
 
+/* db_host_due_families: the families (DB_V4|DB_V6) of `h` that are due to expire at
+ * `now`: published (an address, not marked expired), the host expires at all
+ * (expiry_ttl > 0), and the last update (good or nochg) expiry_ttl seconds or more
+ * before `now`. The one definition of "due" besides the backends' deadline columns:
+ * the expiry pass deletes what it returns, and an update republishes it. */
+int db_host_due_families(const struct db_host *h, int64_t now);
+
 struct db;
 
 /* What each backend fills in. All return 0 or a negative ERR_* code:
- * ERR_NOTFOUND, ERR_EXISTS (unique violation), ERR_BUSY, ERR_DB (retryable failure). */
+ * ERR_NOTFOUND, ERR_EXISTS (unique violation), ERR_BUSY, ERR_DB (retryable failure).
+ * The comments state the contract callers see through the db_* front functions. db.c
+ * keeps the parts of it that are not SQL, once for every backend: it refuses bad
+ * arguments (ERR_INVAL, ERR_TOOBIG) and fills the defaults before an operation runs.
+ * A backend therefore sees only valid family masks; non-NULL addresses ("" for none,
+ * those of host_set_addr shorter than ADDR_STRLEN); *touched and *claimed already 0;
+ * a user's `created` and a host's `created`, `fqdn` and `user_id` (the owner resolved
+ * by name) filled in; and a limit that fits SQL's LIMIT. */
 struct db_ops {
 	const char *name;
 	int (*open)(const struct config *cfg, struct db **out);
@@ -60,7 +75,7 @@ struct db_ops {
 	int (*migrate)(struct db *db);
 	int (*schema_version)(struct db *db, int *version);
 
-	/* u->id is ignored; u->created 0 = now. */
+	/* u->id is ignored; u->created 0 = now (db.c). */
 	int (*user_add)(struct db *db, const struct db_user *u);
 	int (*user_get)(struct db *db, const char *name, struct db_user *out);
 	/* *out is malloc'ed, ordered by name; caller frees. */
@@ -72,7 +87,9 @@ struct db_ops {
 
 	/* ERR_NOTFOUND when the owner does not exist, ERR_EXISTS for a duplicate fqdn.
 	 * The owner is h->owner by name (h->user_id when owner is ""); the fqdn is h->fqdn
-	 * (hostname.zone when ""); h->created 0 = now; addresses start unset. */
+	 * (hostname.zone when "", ERR_TOOBIG when that is too long); h->created 0 = now;
+	 * addresses start unset. (db.c resolves the owner and fills fqdn and created; the
+	 * backend inserts h->user_id.) */
 	int (*host_add)(struct db *db, const struct db_host *h);
 	int (*host_get)(struct db *db, const char *fqdn, struct db_host *out);
 	/* user NULL = all hosts; ordered by fqdn; *out malloc'ed, caller frees. */
@@ -80,7 +97,9 @@ struct db_ops {
 	int (*host_set_ttls)(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl);
 	int (*host_delete)(struct db *db, const char *fqdn);
 	/* Records a published address for the families in `families` (DB_V4|DB_V6):
-	 * ip, updated = now, expired = false. ip may be "" to record a deletion. */
+	 * ip, updated = now, expired = false. ip may be "" to record a deletion.
+	 * ERR_INVAL for a bad mask or a named family without its ip (NULL), ERR_TOOBIG
+	 * for an ip of ADDR_STRLEN bytes or more. */
 	int (*host_set_addr)(struct db *db, int64_t host_id, int families, const char *ipv4,
 			     const char *ipv6, int64_t now);
 	/* nochg: refreshes `updated` for `families` without changing addresses. Leaves
@@ -95,7 +114,7 @@ struct db_ops {
 	/* Hosts with at least one live family whose updated + expiry_ttl <= now
 	 * (expiry_ttl > 0), at most `limit`, ordered by id, cost proportional to the
 	 * result (index). Expired families and deleted ("") addresses are never due. */
-	int (*host_due)(struct db *db, int64_t now, size_t limit, struct db_host **out,
+	int (*host_due)(struct db *db, int64_t now, int64_t limit, struct db_host **out,
 			size_t *len);
 	/* Marks `families` expired, but only where the family is still due at `now`
 	 * (a concurrent update wins). *claimed gets the families actually marked. */
@@ -124,7 +143,9 @@ struct db_ops {
 int db_open(const struct config *cfg, struct db **out);
 void db_close(struct db *db);
 
-/* Thin wrappers that dispatch to the backend; same contracts as struct db_ops. */
+/* The front functions: the contracts of struct db_ops, their argument checks and
+ * defaults done here (db.c), the SQL by the backend. A family mask other than DB_V4,
+ * DB_V6 or both is ERR_INVAL. */
 int db_schema_version(struct db *db, int *version);
 int db_user_add(struct db *db, const struct db_user *u);
 int db_user_get(struct db *db, const char *name, struct db_user *out);
@@ -156,6 +177,9 @@ struct db_rows {
 	size_t len, cap, size;
 };
 void *db_rows_push(struct db_rows *r);
+/* db_rows_finish: ends a list operation whose result so far is `err`: on an error frees
+ * the rows and returns it; on 0 hands them over (*out, caller frees; *len). */
+int db_rows_finish(struct db_rows *r, int err, void **out, size_t *len);
 
 /* Every backend's struct db begins with this, so db.c can dispatch. */
 struct db {

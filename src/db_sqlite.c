@@ -82,7 +82,7 @@ _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
 #define HOST_SELECT                                                                                \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created FROM hostnames h JOIN users u ON u.id = h.user_id "
+	" h.ipv6_expired, h.created, u.email FROM hostnames h JOIN users u ON u.id = h.user_id "
 
 /* Each family's due hosts come from its own partial index; the union of ids then
  * drives rowid lookups, so the cost follows the number of due hosts. */
@@ -96,7 +96,6 @@ enum stmt_id {
 	ST_VERSION_ADD,
 	ST_USER_ADD,
 	ST_USER_GET,
-	ST_USER_ID,
 	ST_USER_LIST,
 	ST_USER_DELETE,
 	ST_USER_SET_PW,
@@ -128,7 +127,6 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_VERSION_ADD] = "INSERT INTO schema_version (version, applied) VALUES (?1, ?2)",
 	[ST_USER_ADD] = "INSERT INTO users (name, email, pw_hash, created) VALUES (?1, ?2, ?3, ?4)",
 	[ST_USER_GET] = "SELECT id, name, email, pw_hash, created FROM users WHERE name = ?1",
-	[ST_USER_ID] = "SELECT id FROM users WHERE name = ?1",
 	[ST_USER_LIST] = "SELECT id, name, email, pw_hash, created FROM users ORDER BY name",
 	[ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
 	[ST_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
@@ -251,6 +249,16 @@ exec_stmt(struct db_sqlite *s, sqlite3_stmt *st, const char *what, int *changes)
 	return 0;
 }
 
+/* Runs a write that must match a row: ERR_NOTFOUND when it matched none. */
+static int
+exec_one(struct db_sqlite *s, sqlite3_stmt *st, const char *what)
+{
+	int changes = 0;
+	int rc = exec_stmt(s, st, what, &changes);
+
+	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+}
+
 static int
 bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -308,7 +316,8 @@ read_host(sqlite3_stmt *st, struct db_host *h)
 	    col_text(st, 3, h->hostname, sizeof(h->hostname)) != 0 ||
 	    col_text(st, 4, h->zone, sizeof(h->zone)) != 0 ||
 	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, &h->v4) != 0 ||
-	    read_rr(st, 11, &h->v6) != 0)
+	    read_rr(st, 11, &h->v6) != 0 ||
+	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0)
 		return ERR_DB;
 	return 0;
 }
@@ -334,13 +343,7 @@ collect(struct db_sqlite *s, sqlite3_stmt *st, size_t size, int (*read)(sqlite3_
 	if (err == 0 && rc != SQLITE_DONE)
 		err = fail(s, rc, "list");
 	done(st);
-	if (err != 0) {
-		free(r.data);
-		return err;
-	}
-	*out = r.data;
-	*len = r.len;
-	return 0;
+	return db_rows_finish(&r, err, out, len);
 }
 
 static int
@@ -548,7 +551,7 @@ sqlite_user_add(struct db *db, const struct db_user *u)
 	bind_text(st, 1, u->name);
 	bind_text(st, 2, u->email);
 	bind_text(st, 3, u->pw_hash);
-	sqlite3_bind_int64(st, 4, u->created ? u->created : (int64_t)time(NULL));
+	sqlite3_bind_int64(st, 4, u->created);
 	return exec_stmt(s, st, "user add", NULL);
 }
 
@@ -607,14 +610,12 @@ user_update(struct db *db, enum stmt_id id, const char *name, const char *value)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = stmt(s, id);
-	int rc, changes = 0;
 
 	if (st == NULL)
 		return ERR_DB;
 	bind_text(st, 1, name);
 	bind_text(st, 2, value);
-	rc = exec_stmt(s, st, "user update", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "user update");
 }
 
 static int
@@ -629,56 +630,25 @@ sqlite_user_set_email(struct db *db, const char *name, const char *email)
 	return user_update(db, ST_USER_SET_EMAIL, name, email);
 }
 
-/* The owner's id: by name when h->owner is set, else h->user_id as given. */
-static int
-host_owner_id(struct db_sqlite *s, const struct db_host *h, int64_t *id)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (h->owner[0] == '\0') {
-		*id = h->user_id;
-		return 0;
-	}
-	if ((st = stmt(s, ST_USER_ID)) == NULL)
-		return ERR_DB;
-	bind_text(st, 1, h->owner);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	done(st);
-	if (rc == SQLITE_DONE)
-		return ERR_NOTFOUND;
-	return rc == SQLITE_ROW ? 0 : fail(s, rc, "host owner");
-}
-
 static int
 sqlite_host_add(struct db *db, const struct db_host *h)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	char fqdn[HOSTNAME_MAX + 1];
-	sqlite3_stmt *st;
-	int64_t uid = 0;
-	int rc, n;
+	sqlite3_stmt *st = stmt(s, ST_HOST_ADD);
+	int rc;
 
-	if ((rc = host_owner_id(s, h, &uid)) != 0)
-		return rc;
-	n = h->fqdn[0] ? snprintf(fqdn, sizeof(fqdn), "%s", h->fqdn)
-		       : snprintf(fqdn, sizeof(fqdn), "%s.%s", h->hostname, h->zone);
-	if (n < 0 || (size_t)n >= sizeof(fqdn))
-		return ERR_TOOBIG;
-	if ((st = stmt(s, ST_HOST_ADD)) == NULL)
+	if (st == NULL)
 		return ERR_DB;
-	sqlite3_bind_int64(st, 1, uid);
+	sqlite3_bind_int64(st, 1, h->user_id);
 	bind_text(st, 2, h->hostname);
 	bind_text(st, 3, h->zone);
-	bind_text(st, 4, fqdn);
+	bind_text(st, 4, h->fqdn);
 	sqlite3_bind_int(st, 5, h->dns_ttl);
 	sqlite3_bind_int(st, 6, h->expiry_ttl);
-	sqlite3_bind_int64(st, 7, h->created ? h->created : (int64_t)time(NULL));
+	sqlite3_bind_int64(st, 7, h->created);
 	rc = sqlite3_step(st);
 	done(st);
-	/* The owner vanished between the lookup and the insert. */
+	/* No such owner, or it vanished after db.c looked it up. */
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return ERR_NOTFOUND;
 	return rc == SQLITE_DONE ? 0 : fail(s, rc, "host add");
@@ -714,44 +684,46 @@ sqlite_host_list(struct db *db, const char *user, struct db_host **out, size_t *
 	return rc;
 }
 
+/* The statement `id` of a write to a host, inside the host's critical section when one
+ * is held (lease_tx). NULL with *rc set on failure. */
+static sqlite3_stmt *
+host_write(struct db_sqlite *s, enum stmt_id id, int *rc)
+{
+	sqlite3_stmt *st;
+
+	if ((*rc = lease_tx(s)) != 0)
+		return NULL;
+	if ((st = stmt(s, id)) == NULL)
+		*rc = ERR_DB;
+	return st;
+}
+
 static int
 sqlite_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st = stmt(s, ST_HOST_SET_TTLS);
-	int rc = lease_tx(s), changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_TTLS, &rc);
 
-	if (rc != 0)
-		return rc;
 	if (st == NULL)
-		return ERR_DB;
+		return rc;
 	bind_text(st, 1, fqdn);
 	sqlite3_bind_int(st, 2, dns_ttl);
 	sqlite3_bind_int(st, 3, expiry_ttl);
-	rc = exec_stmt(s, st, "host set ttls", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host set ttls");
 }
 
 static int
 sqlite_host_delete(struct db *db, const char *fqdn)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st = stmt(s, ST_HOST_DELETE);
-	int rc = lease_tx(s), changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_DELETE, &rc);
 
-	if (rc != 0)
-		return rc;
 	if (st == NULL)
-		return ERR_DB;
+		return rc;
 	bind_text(st, 1, fqdn);
-	rc = exec_stmt(s, st, "host delete", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
-}
-
-static bool
-families_ok(int families)
-{
-	return families > 0 && (families & ~(DB_V4 | DB_V6)) == 0;
+	return exec_one(s, st, "host delete");
 }
 
 static int
@@ -759,50 +731,36 @@ sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 		     const char *ipv6, int64_t now)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st;
-	int rc, changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_ADDR, &rc);
 
-	if (!families_ok(families) || ((families & DB_V4) && ipv4 == NULL) ||
-	    ((families & DB_V6) && ipv6 == NULL))
-		return ERR_INVAL;
-	if ((rc = lease_tx(s)) != 0)
+	if (st == NULL)
 		return rc;
-	if ((ipv4 && strnlen(ipv4, ADDR_STRLEN) >= ADDR_STRLEN) ||
-	    (ipv6 && strnlen(ipv6, ADDR_STRLEN) >= ADDR_STRLEN))
-		return ERR_TOOBIG;
-	if ((st = stmt(s, ST_HOST_SET_ADDR)) == NULL)
-		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_int(st, 2, families);
-	bind_text(st, 3, ipv4 ? ipv4 : "");
-	bind_text(st, 4, ipv6 ? ipv6 : "");
+	bind_text(st, 3, ipv4);
+	bind_text(st, 4, ipv6);
 	sqlite3_bind_int64(st, 5, now);
-	rc = exec_stmt(s, st, "host set address", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host set address");
 }
 
 static int
 sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 {
 	struct db_sqlite *s = to_sqlite(db);
-	sqlite3_stmt *st;
-	int rc, changes = 0;
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_TOUCH, &rc);
 
-	if (!families_ok(families))
-		return ERR_INVAL;
-	if ((rc = lease_tx(s)) != 0)
+	if (st == NULL)
 		return rc;
-	if ((st = stmt(s, ST_HOST_TOUCH)) == NULL)
-		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_int(st, 2, families);
 	sqlite3_bind_int64(st, 3, now);
-	rc = exec_stmt(s, st, "host touch", &changes);
-	return rc != 0 ? rc : changes > 0 ? 0 : ERR_NOTFOUND;
+	return exec_one(s, st, "host touch");
 }
 
 static int
-sqlite_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
+sqlite_host_due(struct db *db, int64_t now, int64_t limit, struct db_host **out, size_t *len)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = stmt(s, ST_HOST_DUE);
@@ -812,7 +770,7 @@ sqlite_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, 
 	if (st == NULL)
 		return ERR_DB;
 	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	sqlite3_bind_int64(st, 2, limit);
 	rc = collect(s, st, sizeof(**out), read_host_v, &rows, len);
 	if (rc == 0)
 		*out = rows;
@@ -837,8 +795,6 @@ update_families(struct db_sqlite *s, enum stmt_id v4, enum stmt_id v6, int64_t h
 	int rc = 0;
 
 	*matched = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
 	for (size_t i = 0; rc == 0 && i < 2; i++) {
 		sqlite3_stmt *st;
 		int changes = 0;
@@ -863,7 +819,7 @@ sqlite_host_touch_live(struct db *db, int64_t host_id, int families, const char 
 		       const char *ipv6, int64_t now, int *touched)
 {
 	return update_families(to_sqlite(db), ST_HOST_TOUCH_LIVE_V4, ST_HOST_TOUCH_LIVE_V6, host_id,
-			       now, ipv4 ? ipv4 : "", ipv6 ? ipv6 : "", families, touched);
+			       now, ipv4, ipv6, families, touched);
 }
 
 static int
@@ -872,9 +828,6 @@ sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 	struct db_sqlite *s = to_sqlite(db);
 	int rc;
 
-	*claimed = 0;
-	if (!families_ok(families))
-		return ERR_INVAL;
 	if ((rc = lease_tx(s)) != 0)
 		return rc;
 	return update_families(s, ST_HOST_EXPIRE_V4, ST_HOST_EXPIRE_V6, host_id, now, NULL, NULL,

@@ -8,54 +8,22 @@
 #include "dns.h"
 #include "err.h"
 #include "log.h"
-
-/* A family is due when it is published, the host expires at all, and its last update
- * (good or nochg) is expiry_ttl seconds or more in the past. */
-static bool
-is_rr_due(const struct db_rr *rr, int expiry_ttl, int64_t now)
-{
-	return rr->ip[0] != '\0' && !rr->expired && expiry_ttl > 0 &&
-	       rr->updated <= now - expiry_ttl;
-}
-
-int
-expiry_due_families(const struct db_host *h, int64_t now)
-{
-	int fam = 0;
-
-	if (is_rr_due(&h->v4, h->expiry_ttl, now))
-		fam |= DB_V4;
-	if (is_rr_due(&h->v6, h->expiry_ttl, now))
-		fam |= DB_V6;
-	return fam;
-}
-
-static void
-server_from_config(const struct config *cfg, struct dns_server *srv)
-{
-	memset(srv, 0, sizeof(*srv));
-	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
-	srv->port = cfg->dns.dns_port;
-	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
-}
+#include "update.h"
 
 /* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
 static int
 delete_records(const struct config *cfg, const struct db_host *h, int families)
 {
 	struct dns_server srv;
+	const struct tsig_key *key = config_dns_server(cfg, h->zone, &srv);
 	struct dns_change ch;
 	struct dns_result res;
 	int rc;
 
-	server_from_config(cfg, &srv);
-	memset(&ch, 0, sizeof(ch));
-	snprintf(ch.fqdn, sizeof(ch.fqdn), "%s", h->fqdn);
-	snprintf(ch.zone, sizeof(ch.zone), "%s", h->zone);
-	ch.ttl = h->dns_ttl;
+	update_host_change(h, &ch);
 	ch.v4 = (families & DB_V4) ? DNS_DELETE : DNS_KEEP;
 	ch.v6 = (families & DB_V6) ? DNS_DELETE : DNS_KEEP;
-	rc = dns_update(&srv, config_zone_key(cfg, h->zone), &ch, &res);
+	rc = dns_update(&srv, key, &ch, &res);
 	if (rc != 0)
 		log_warnx("expiry: %s: DNS delete failed: %s; retrying on the next pass", h->fqdn,
 			  res.msg[0] ? res.msg : err_str(rc));
@@ -119,7 +87,7 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 		log_error("expiry: %s: database: %s", listed->fqdn, err_str(rc));
 		return ERR_DB;
 	}
-	families = expiry_due_families(&h, now);
+	families = db_host_due_families(&h, now);
 	if (!families) { /* refreshed, or expired by another pass, meanwhile */
 		(void)db_rollback(db);
 		return 0;

@@ -15,7 +15,8 @@
 
 /* Called once per host whose families the pass expired (after NOERROR and a successful
  * claim in the database). `h` is the row as it was before the pass (last addresses and
- * update times intact); `families` is DB_V4|DB_V6. */
+ * update times intact, the owner's address in owner_email: the mail needs no query);
+ * `families` is DB_V4|DB_V6. */
 typedef void (*expiry_notify_fn)(void *arg, const struct db_host *h, int families);
 
 struct expiry_stats {
@@ -23,9 +24,6 @@ struct expiry_stats {
 	size_t hosts_expired; /* hosts with at least one family expired by this pass */
 	size_t dns_failures;  /* hosts left for a later pass because DNS failed */
 };
-
-/* expiry_due_families: the families of `h` that are live and due at `now`. */
-int expiry_due_families(const struct db_host *h, int64_t now);
 
 /* expiry_run: one pass at time `now`. For every due host: one RFC 2136 UPDATE deleting
  * the due RRsets; only after NOERROR the families are claimed in the database and

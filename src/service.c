@@ -12,7 +12,6 @@
 #include "auth.h"
 #include "dns.h"
 #include "err.h"
-#include "expiry.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -117,15 +116,6 @@ check_credentials(const struct service_ctx *ctx, const struct service_request *r
 }
 
 static void
-dns_server_from_cfg(const struct config *cfg, struct dns_server *srv)
-{
-	memset(srv, 0, sizeof(*srv));
-	snprintf(srv->addr, sizeof(srv->addr), "%s", cfg->dns.dns_server);
-	srv->port = cfg->dns.dns_port;
-	srv->timeout_ms = cfg->dns.dns_timeout * 1000;
-}
-
-static void
 notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
 	      const struct host_result *r)
@@ -170,10 +160,9 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 {
 	struct dns_server srv;
 	struct dns_result res;
-	const struct tsig_key *key = config_zone_key(ctx->cfg, row->zone);
+	const struct tsig_key *key = config_dns_server(ctx->cfg, row->zone, &srv);
 	int rc;
 
-	dns_server_from_cfg(ctx->cfg, &srv);
 	memset(&res, 0, sizeof(res));
 	rc = dns_update(&srv, key, &plan->change, &res);
 	if (rc < 0) {
@@ -216,22 +205,6 @@ apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
 	return UPDATE_NOCHG;
 }
 
-/* A family past its expiry deadline may already be gone from DNS: an expiry pass may
- * have deleted it and then failed to record that (database error, or a DNS reply that
- * timed out although the server applied the delete). Deciding `nochg` on it would
- * refresh the row and leave the name missing for good, so such a family is treated
- * as expired: the update republishes it (an idempotent DNS write). */
-static void
-treat_due_as_expired(struct db_host *row, int64_t now)
-{
-	int due = expiry_due_families(row, now);
-
-	if (due & DB_V4)
-		row->v4.expired = true;
-	if (due & DB_V6)
-		row->v6.expired = true;
-}
-
 /*
  * The common case without the per-host lock: most requests confirm what is published
  * (nochg) or name a host that is not the user's. Read, decide, and refresh the row
@@ -257,8 +230,7 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return true;
 	}
-	treat_due_as_expired(&row, req->now);
-	update_decide(want, &row, req->user, &plan);
+	update_decide(want, &row, req->user, req->now, &plan);
 	if (plan.status == UPDATE_NOHOST) {
 		r->status = UPDATE_NOHOST;
 		return true;
@@ -305,9 +277,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return;
 	}
-	if (rc == 0)
-		treat_due_as_expired(&row, req->now);
-	update_decide(want, rc == 0 ? &row : NULL, req->user, &plan);
+	update_decide(want, rc == 0 ? &row : NULL, req->user, req->now, &plan);
 	r->status = plan.status;
 	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
 		if (rc == 0)

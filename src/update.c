@@ -211,36 +211,50 @@ update_split_hosts(const char *param, struct update_host *out, size_t max, size_
 	return 0;
 }
 
-/* Decides one family: touch, set (and whether that is a change), or keep. */
-static void
-decide_family(bool wanted, const struct addr *want, const struct db_rr *rr, int fam,
-	      struct update_plan *out, enum dns_action *action, char *ip, char *plan_ip,
-	      bool *changed)
+void
+update_host_change(const struct db_host *h, struct dns_change *out)
 {
+	_Static_assert(sizeof(out->fqdn) == sizeof(h->fqdn) && sizeof(out->zone) == sizeof(h->zone),
+		       "names fit");
+	memset(out, 0, sizeof(*out));
+	memcpy(out->fqdn, h->fqdn, sizeof(out->fqdn));
+	memcpy(out->zone, h->zone, sizeof(out->zone));
+	out->ttl = h->dns_ttl;
+}
+
+/* Decides one family `fam` (DB_V4 or DB_V6) of `row`: touch, set (and whether that is a
+ * change), or keep. `due` is db_host_due_families of the row. */
+static void
+decide_family(const struct update_addrs *want, const struct db_host *row, int fam, int due,
+	      struct update_plan *out)
+{
+	bool v4 = fam == DB_V4;
+	const struct addr *a = v4 ? &want->v4 : &want->v6;
+	const struct db_rr *rr = v4 ? &row->v4 : &row->v6;
+	char *plan_ip = v4 ? out->ipv4 : out->ipv6;
 	struct addr stored;
 	bool same;
 
-	*action = DNS_KEEP;
-	if (!wanted)
-		return;
-	addr_format(want, plan_ip, ADDR_STRLEN);
-	same = addr_parse(rr->ip, &stored) == 0 && (addr_unmap(&stored), addr_equal(&stored, want));
-	if (same && !rr->expired) {
+	if (!(v4 ? want->has_v4 : want->has_v6))
+		return; /* DNS_KEEP */
+	addr_format(a, plan_ip, ADDR_STRLEN);
+	same = addr_parse(rr->ip, &stored) == 0 && (addr_unmap(&stored), addr_equal(&stored, a));
+	if (same && !rr->expired && !(due & fam)) {
 		out->touch_families |= fam;
 		return;
 	}
-	*action = DNS_SET;
-	memcpy(ip, plan_ip, ADDR_STRLEN);
+	*(v4 ? &out->change.v4 : &out->change.v6) = DNS_SET;
+	memcpy(v4 ? out->change.ipv4 : out->change.ipv6, plan_ip, ADDR_STRLEN);
 	out->set_families |= fam;
-	*changed = !same;
+	*(v4 ? &out->v4_changed : &out->v6_changed) = !same;
 }
 
 void
 update_decide(const struct update_addrs *want, const struct db_host *row, const char *user,
-	      struct update_plan *out)
+	      int64_t now, struct update_plan *out)
 {
 	static const struct update_addrs none;
-	struct dns_change *ch;
+	int due;
 
 	if (!out)
 		return;
@@ -251,14 +265,10 @@ update_decide(const struct update_addrs *want, const struct db_host *row, const 
 	}
 	if (!want)
 		want = &none;
-	ch = &out->change;
-	memcpy(ch->fqdn, row->fqdn, sizeof(ch->fqdn));
-	memcpy(ch->zone, row->zone, sizeof(ch->zone));
-	ch->ttl = row->dns_ttl;
-	decide_family(want->has_v4, &want->v4, &row->v4, DB_V4, out, &ch->v4, ch->ipv4, out->ipv4,
-		      &out->v4_changed);
-	decide_family(want->has_v6, &want->v6, &row->v6, DB_V6, out, &ch->v6, ch->ipv6, out->ipv6,
-		      &out->v6_changed);
+	update_host_change(row, &out->change);
+	due = db_host_due_families(row, now);
+	decide_family(want, row, DB_V4, due, out);
+	decide_family(want, row, DB_V6, due, out);
 	out->status = out->set_families ? UPDATE_GOOD : UPDATE_NOCHG;
 }
 

@@ -74,23 +74,33 @@ struct update_plan {
 	char ipv4[ADDR_STRLEN], ipv6[ADDR_STRLEN];
 };
 
-/* update_decide: the decision for one host. `row` is the database row for the fqdn or
- * NULL; a row owned by a user other than `user` is nohost. A family whose wanted
- * address equals the stored one and is not expired needs no DNS write (touch only);
- * a family the request does not name is left alone.
+/* update_host_change: the DNS change of host row `h` with nothing to do yet: its fqdn,
+ * zone and dns_ttl, both families DNS_KEEP. Every UPDATE about a host starts here
+ * (update_decide, the expiry pass's deletes, the CLI's delete and republish); the
+ * caller sets the actions. */
+void update_host_change(const struct db_host *h, struct dns_change *out);
+
+/* update_decide: the decision for one host at time `now` (unix time). `row` is the
+ * database row for the fqdn or NULL; a row owned by a user other than `user` is nohost.
+ * A family whose wanted address equals the stored one and is live needs no DNS write
+ * (touch only); a family the request does not name is left alone.
  *
  * Precisely, per family the request names: the stored address equal (as an address,
- * not as text) and the family not marked expired → touch only (touch_families);
- * otherwise DNS_SET (set_families), and vN_changed only when the stored address is
- * absent or different (an expired record re-published with the same address is not
- * a change). A family not named: DNS_KEEP, in neither mask. Status GOOD when
- * set_families is non-zero, else NOCHG. For GOOD the caller records set_families
- * with host_set_addr and touch_families with host_touch only after NOERROR (dnserr
- * leaves the database unchanged); for NOCHG it touches at once. "Expired" is the
- * database flag set by the expiry pass: a record past its deadline that the pass has
- * not deleted yet is still in DNS, so a touch is the right answer for it. */
+ * not as text) and the family live — not marked expired and not due at `now`
+ * (db_host_due_families) — → touch only (touch_families); otherwise DNS_SET
+ * (set_families), and vN_changed only when the stored address is absent or different
+ * (an expired or due record re-published with the same address is not a change). A
+ * family not named: DNS_KEEP, in neither mask. Status GOOD when set_families is
+ * non-zero, else NOCHG. For GOOD the caller records set_families with host_set_addr
+ * and touch_families with host_touch only after NOERROR (dnserr leaves the database
+ * unchanged); for NOCHG it touches at once.
+ *
+ * Why a due family is republished: it may already be gone from DNS — an expiry pass
+ * may have deleted it and then failed to record that (a database error, or a DNS reply
+ * that timed out although the server applied the delete). Deciding `nochg` on it would
+ * refresh the row and leave the name missing for good; the DNS write is idempotent. */
 void update_decide(const struct update_addrs *want, const struct db_host *row, const char *user,
-		   struct update_plan *out);
+		   int64_t now, struct update_plan *out);
 
 /* update_format_line: appends one DynDNS result line without newline, e.g.
  * "good 192.0.2.1,2001:db8::1" (addresses for good/nochg only; either may be NULL). */

@@ -166,9 +166,15 @@ test_hosts(struct db *db)
 	is_int(db_host_add(db, &h), 0, "add office for bob");
 	make_host(&h, "alice", "xn--bcher-kva", "dyn.example.com", 0);
 	is_int(db_host_add(db, &h), 0, "add an A-label host");
+	make_host(&h, "alice", "x", "", 0);
+	memset(h.zone, 'z', HOSTNAME_MAX - 1);
+	h.zone[HOSTNAME_MAX - 1] = '\0';
+	h.fqdn[0] = '\0';
+	is_int(db_host_add(db, &h), ERR_TOOBIG, "hostname.zone too long for an fqdn");
 
 	is_int(db_host_get(db, "home.dyn.example.com", &got), 0, "get home");
 	is_str(got.owner, "alice", "owner");
+	is_str(got.owner_email, "a@example.org", "the owner's e-mail comes with the row");
 	is_str(got.hostname, "home", "hostname");
 	is_str(got.zone, "dyn.example.com", "zone");
 	is_int(got.dns_ttl, 60, "dns_ttl");
@@ -188,6 +194,8 @@ test_hosts(struct db *db)
 	free(list);
 	is_int(db_host_list(db, "alice", &list, &len), 0, "list alice's");
 	is_int(len, 2, "alice has two");
+	if (len == 2)
+		is_str(list[1].owner_email, "a@example.org", "listed rows bring the e-mail");
 	free(list);
 	is_int(db_host_list(db, "carol", &list, &len), 0, "list of an unknown user");
 	is_int(len, 0, "is empty");
@@ -235,6 +243,18 @@ test_addr(struct db *db)
 	is_int(db_host_set_addr(db, id, 0, NULL, NULL, 1), ERR_INVAL, "no family");
 	is_int(db_host_set_addr(db, id, DB_V4, NULL, NULL, 1), ERR_INVAL, "family without ip");
 	is_int(db_host_touch(db, id, 4, 1), ERR_INVAL, "unknown family bit");
+	{
+		char longip[ADDR_STRLEN + 8];
+		int touched = -1;
+
+		memset(longip, '1', sizeof(longip) - 1);
+		longip[sizeof(longip) - 1] = '\0';
+		is_int(db_host_set_addr(db, id, DB_V4, longip, NULL, 1), ERR_TOOBIG,
+		       "address longer than a row holds");
+		is_int(db_host_touch_live(db, id, 8, NULL, NULL, 1, &touched), ERR_INVAL,
+		       "touch_live: unknown family bit");
+		is_int(touched, 0, "touch_live: nothing touched on ERR_INVAL");
+	}
 }
 
 /* Whether the due list at `now` is exactly the one host `fqdn` (or empty for NULL). */
@@ -264,6 +284,15 @@ test_expiry(struct db *db)
 	/* home: v4 192.0.2.2 updated 1100, v6 deleted at 1600, expiry_ttl 600. */
 	ok(due_is(db, 1699, NULL), "not due before updated + expiry_ttl");
 	ok(due_is(db, 1700, home), "due at updated + expiry_ttl");
+	{
+		struct db_host *due = NULL;
+		size_t n = 0;
+
+		is_int(db_host_due(db, 1700, 10, &due, &n), 0, "due rows");
+		ok(n == 1 && strcmp(due[0].owner_email, "a@example.org") == 0,
+		   "due rows bring the owner's e-mail (the expiry mail needs no second query)");
+		free(due);
+	}
 	ok(due_is(db, 99999, home), "a deleted family is never due; expiry 0 never");
 	is_int(db_host_set_addr(db, bid, DB_V4, "192.0.2.50", NULL, 1), 0, "expiry 0 host set");
 	ok(due_is(db, 99999, home), "expiry_ttl 0 is never due");
@@ -393,6 +422,7 @@ test_lock(const struct backend *b, const struct config *cfg, struct db *a)
 	is_int(db_host_lock(a, "nope.dyn.example.com", &h), ERR_NOTFOUND, "lock unknown host");
 	is_int(db_host_lock(a, "office.dyn.example.com", &h), 0, "lock office");
 	is_str(h.owner, "bob", "the locked row is read");
+	is_str(h.owner_email, "bob@example.com", "the locked row brings the owner's e-mail");
 	is_int(db_host_lock(a, "office.dyn.example.com", &h2), ERR_INTERNAL,
 	       "a second lock on the same handle is a bug");
 	is_int(db_host_set_addr(a, h.id, DB_V4, "192.0.2.66", NULL, 6000), 0, "write under lock");
@@ -1133,6 +1163,32 @@ run_mariadb(void)
 }
 #endif
 
+/* db_host_due_families, the C twin of the backends' deadline columns: at exactly
+ * updated + expiry_ttl a family is due, a second before it is not, each family on its
+ * own clock; expired, never-published and never-expiring (expiry_ttl 0) are never due. */
+static void
+test_due_families(void)
+{
+	struct db_host h;
+
+	make_host(&h, "alice", "home", "dyn.example.com", 600);
+	snprintf(h.v4.ip, sizeof(h.v4.ip), "192.0.2.1");
+	h.v4.updated = 1000;
+	snprintf(h.v6.ip, sizeof(h.v6.ip), "2001:db8::1");
+	h.v6.updated = 1100;
+	is_int(db_host_due_families(&h, 1599), 0, "due: nothing a second before v4's deadline");
+	is_int(db_host_due_families(&h, 1600), DB_V4, "due: v4 at its deadline");
+	is_int(db_host_due_families(&h, 1699), DB_V4, "due: v6 not a second before its own");
+	is_int(db_host_due_families(&h, 1700), DB_V4 | DB_V6, "due: both at v6's deadline");
+	h.v4.expired = true;
+	is_int(db_host_due_families(&h, 99999), DB_V6, "due: an expired family never");
+	h.v6.ip[0] = '\0';
+	is_int(db_host_due_families(&h, 99999), 0, "due: a deleted family never");
+	h.v4.expired = false;
+	h.expiry_ttl = 0;
+	is_int(db_host_due_families(&h, INT64_MAX / 2), 0, "due: expiry_ttl 0 never");
+}
+
 int
 main(void)
 {
@@ -1141,6 +1197,7 @@ main(void)
 		perror("mkdtemp");
 		return 2;
 	}
+	test_due_families();
 	if (wanted("sqlite")) {
 		run_backend(&SQLITE_BACKEND);
 		test_sqlite_leases();

@@ -16,72 +16,20 @@ fmt(const struct addr *a)
 	return addr_format(a, buf[which++ % 2], ADDR_STRLEN);
 }
 
-/* Every detection case of SPEC §5. want4/want6 NULL = family absent. */
+/* One detection case of SPEC §5. want4/want6 NULL = family absent. */
+struct detect_case {
+	const char *v4, *v6, *client;
+	int rc;
+	const char *want4, *want6, *name;
+};
+
 static void
-test_detect(void)
+run_detect(const struct detect_case *t, size_t n)
 {
-	static const struct {
-		const char *v4, *v6, *client;
-		int rc;
-		const char *want4, *want6, *name;
-	} t[] = {
-		{"192.0.2.1", NULL, "203.0.113.1", 0, "192.0.2.1", NULL, "explicit v4"},
-		{NULL, "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1", "explicit v6"},
-		{"192.0.2.1", "2001:db8::1", "203.0.113.1", 0, "192.0.2.1", "2001:db8::1", "both"},
-		{"192.0.2.1,2001:db8::1", NULL, "203.0.113.1", 0, "192.0.2.1", "2001:db8::1",
-		 "myip=4addr,6addr"},
-		{"2001:db8::1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "6addr,4addr"},
-		{NULL, "192.0.2.1", NULL, 0, "192.0.2.1", NULL, "v4 in the ipv6 parameter"},
-		{"2001:db8::1", NULL, NULL, 0, NULL, "2001:db8::1", "v6 in the ipv4 parameter"},
-		{" 192.0.2.1 , 2001:db8::1 ", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "blanks"},
-		{"", NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "myip= empty: client"},
-		{"", "", "2001:db8::99", 0, NULL, "2001:db8::99", "both empty: v6 client"},
-		{",,", " , ", "203.0.113.1", 0, "203.0.113.1", NULL, "only empty items: client"},
-		{"", "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1",
-		 "empty v4 + v6: v6 only, no client v4"},
-		{"192.0.2.1,,", NULL, NULL, 0, "192.0.2.1", NULL, "empty list items ignored"},
-		{",192.0.2.1", "", NULL, 0, "192.0.2.1", NULL, "leading empty item"},
-		{NULL, "2001:db8:1:2::/64", NULL, 0, NULL, "2001:db8:1:2::", "/64 stripped"},
-		{"192.0.2.1/24", NULL, NULL, 0, "192.0.2.1", NULL, "/24 stripped on v4"},
-		{NULL, "2001:db8::1/128", NULL, 0, NULL, "2001:db8::1", "/128 stripped"},
-		{"192.0.2.1/33", NULL, NULL, ERR_INVAL, NULL, NULL, "/33 on v4"},
-		{NULL, "2001:db8::/129", NULL, ERR_INVAL, NULL, NULL, "/129 on v6"},
-		{NULL, "2001:db8::/", NULL, ERR_INVAL, NULL, NULL, "empty prefix"},
-		{NULL, "2001:db8::/x", NULL, ERR_INVAL, NULL, NULL, "non-numeric prefix"},
-		{"::ffff:192.0.2.7", NULL, NULL, 0, "192.0.2.7", NULL, "v4-mapped param is v4"},
-		{NULL, NULL, "::ffff:198.51.100.3", 0, "198.51.100.3", NULL,
-		 "v4-mapped client is v4"},
-		{NULL, NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "nothing given: v4 client"},
-		{NULL, NULL, "2001:db8::5", 0, NULL, "2001:db8::5", "nothing given: v6 client"},
-		{NULL, NULL, NULL, ERR_INVAL, NULL, NULL, "nothing and no client"},
-		{"192.0.2.1,192.0.2.2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v4"},
-		{"192.0.2.1", "192.0.2.2", NULL, ERR_INVAL, NULL, NULL, "two v4 across params"},
-		{"2001:db8::1,2001:db8::2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v6"},
-		{"192.0.2.1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", NULL, "same v4 twice ok"},
-		{"192.0.2.1", "::ffff:192.0.2.1", NULL, 0, "192.0.2.1", NULL,
-		 "same v4, one mapped"},
-		{"192.0.2.1,2001:db8::1,2001:db8::1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1",
-		 "repeated v6"},
-		{"example.com", NULL, "203.0.113.1", ERR_INVAL, NULL, NULL,
-		 "name is not an address"},
-		{"192.0.2.1,bogus", NULL, NULL, ERR_INVAL, NULL, NULL, "one bad item spoils all"},
-		{"256.1.1.1", NULL, NULL, ERR_INVAL, NULL, NULL, "octet too big"},
-		{"192.0.2.01", NULL, NULL, ERR_INVAL, NULL, NULL, "leading zero"},
-		{"[2001:db8::1]", NULL, NULL, ERR_INVAL, NULL, NULL, "brackets"},
-		{"fe80::1%eth0", NULL, NULL, ERR_INVAL, NULL, NULL, "zone id"},
-		{"192.0.2.1:80", NULL, NULL, ERR_INVAL, NULL, NULL, "port"},
-		{"0.0.0.0", NULL, NULL, ERR_INVAL, NULL, NULL, "unspecified v4"},
-		{NULL, "::", NULL, ERR_INVAL, NULL, NULL, "unspecified v6"},
-		{"224.0.0.1", NULL, NULL, ERR_INVAL, NULL, NULL, "multicast v4"},
-		{NULL, "ff02::1", NULL, ERR_INVAL, NULL, NULL, "multicast v6"},
-		{"127.0.0.1", NULL, NULL, 0, "127.0.0.1", NULL, "loopback accepted"},
-		{"10.1.2.3", NULL, NULL, 0, "10.1.2.3", NULL, "private accepted"},
-		{NULL, "2001:DB8::A", NULL, 0, NULL, "2001:db8::a", "upper-case v6 canonicalised"},
-	};
 	struct update_addrs out;
 	struct addr client;
 
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct addr *c = NULL;
 		int rc;
 
@@ -102,6 +50,90 @@ test_detect(void)
 		if (t[i].want6)
 			is_str(fmt(&out.v6), t[i].want6, t[i].name);
 	}
+}
+
+#define NCASES(t) (sizeof(t) / sizeof((t)[0]))
+
+/* Explicit addresses, lists in either parameter, blanks and empty items. */
+static void
+test_detect_params(void)
+{
+	static const struct detect_case t[] = {
+		{"192.0.2.1", NULL, "203.0.113.1", 0, "192.0.2.1", NULL, "explicit v4"},
+		{NULL, "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1", "explicit v6"},
+		{"192.0.2.1", "2001:db8::1", "203.0.113.1", 0, "192.0.2.1", "2001:db8::1", "both"},
+		{"192.0.2.1,2001:db8::1", NULL, "203.0.113.1", 0, "192.0.2.1", "2001:db8::1",
+		 "myip=4addr,6addr"},
+		{"2001:db8::1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "6addr,4addr"},
+		{NULL, "192.0.2.1", NULL, 0, "192.0.2.1", NULL, "v4 in the ipv6 parameter"},
+		{"2001:db8::1", NULL, NULL, 0, NULL, "2001:db8::1", "v6 in the ipv4 parameter"},
+		{" 192.0.2.1 , 2001:db8::1 ", NULL, NULL, 0, "192.0.2.1", "2001:db8::1", "blanks"},
+		{"", NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "myip= empty: client"},
+		{"", "", "2001:db8::99", 0, NULL, "2001:db8::99", "both empty: v6 client"},
+		{",,", " , ", "203.0.113.1", 0, "203.0.113.1", NULL, "only empty items: client"},
+		{"", "2001:db8::1", "203.0.113.1", 0, NULL, "2001:db8::1",
+		 "empty v4 + v6: v6 only, no client v4"},
+		{"192.0.2.1,,", NULL, NULL, 0, "192.0.2.1", NULL, "empty list items ignored"},
+		{",192.0.2.1", "", NULL, 0, "192.0.2.1", NULL, "leading empty item"},
+	};
+
+	run_detect(t, NCASES(t));
+}
+
+/* Prefix suffixes, mapped addresses, the client fallback, repeated addresses. */
+static void
+test_detect_forms(void)
+{
+	static const struct detect_case t[] = {
+		{NULL, "2001:db8:1:2::/64", NULL, 0, NULL, "2001:db8:1:2::", "/64 stripped"},
+		{"192.0.2.1/24", NULL, NULL, 0, "192.0.2.1", NULL, "/24 stripped on v4"},
+		{NULL, "2001:db8::1/128", NULL, 0, NULL, "2001:db8::1", "/128 stripped"},
+		{"::ffff:192.0.2.7", NULL, NULL, 0, "192.0.2.7", NULL, "v4-mapped param is v4"},
+		{NULL, NULL, "::ffff:198.51.100.3", 0, "198.51.100.3", NULL,
+		 "v4-mapped client is v4"},
+		{NULL, NULL, "203.0.113.1", 0, "203.0.113.1", NULL, "nothing given: v4 client"},
+		{NULL, NULL, "2001:db8::5", 0, NULL, "2001:db8::5", "nothing given: v6 client"},
+		{"192.0.2.1,192.0.2.1", NULL, NULL, 0, "192.0.2.1", NULL, "same v4 twice ok"},
+		{"192.0.2.1", "::ffff:192.0.2.1", NULL, 0, "192.0.2.1", NULL,
+		 "same v4, one mapped"},
+		{"192.0.2.1,2001:db8::1,2001:db8::1", NULL, NULL, 0, "192.0.2.1", "2001:db8::1",
+		 "repeated v6"},
+		{"127.0.0.1", NULL, NULL, 0, "127.0.0.1", NULL, "loopback accepted"},
+		{"10.1.2.3", NULL, NULL, 0, "10.1.2.3", NULL, "private accepted"},
+		{NULL, "2001:DB8::A", NULL, 0, NULL, "2001:db8::a", "upper-case v6 canonicalised"},
+	};
+
+	run_detect(t, NCASES(t));
+}
+
+/* Everything that is badip. */
+static void
+test_detect_rejected(void)
+{
+	static const struct detect_case t[] = {
+		{"192.0.2.1/33", NULL, NULL, ERR_INVAL, NULL, NULL, "/33 on v4"},
+		{NULL, "2001:db8::/129", NULL, ERR_INVAL, NULL, NULL, "/129 on v6"},
+		{NULL, "2001:db8::/", NULL, ERR_INVAL, NULL, NULL, "empty prefix"},
+		{NULL, "2001:db8::/x", NULL, ERR_INVAL, NULL, NULL, "non-numeric prefix"},
+		{NULL, NULL, NULL, ERR_INVAL, NULL, NULL, "nothing and no client"},
+		{"192.0.2.1,192.0.2.2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v4"},
+		{"192.0.2.1", "192.0.2.2", NULL, ERR_INVAL, NULL, NULL, "two v4 across params"},
+		{"2001:db8::1,2001:db8::2", NULL, NULL, ERR_INVAL, NULL, NULL, "two different v6"},
+		{"example.com", NULL, "203.0.113.1", ERR_INVAL, NULL, NULL,
+		 "name is not an address"},
+		{"192.0.2.1,bogus", NULL, NULL, ERR_INVAL, NULL, NULL, "one bad item spoils all"},
+		{"256.1.1.1", NULL, NULL, ERR_INVAL, NULL, NULL, "octet too big"},
+		{"192.0.2.01", NULL, NULL, ERR_INVAL, NULL, NULL, "leading zero"},
+		{"[2001:db8::1]", NULL, NULL, ERR_INVAL, NULL, NULL, "brackets"},
+		{"fe80::1%eth0", NULL, NULL, ERR_INVAL, NULL, NULL, "zone id"},
+		{"192.0.2.1:80", NULL, NULL, ERR_INVAL, NULL, NULL, "port"},
+		{"0.0.0.0", NULL, NULL, ERR_INVAL, NULL, NULL, "unspecified v4"},
+		{NULL, "::", NULL, ERR_INVAL, NULL, NULL, "unspecified v6"},
+		{"224.0.0.1", NULL, NULL, ERR_INVAL, NULL, NULL, "multicast v4"},
+		{NULL, "ff02::1", NULL, ERR_INVAL, NULL, NULL, "multicast v6"},
+	};
+
+	run_detect(t, NCASES(t));
 }
 
 static void
@@ -183,6 +215,10 @@ test_split(void)
 		     "20 hosts + empty items ok");
 }
 
+/* The time of the decisions below: the row's families (updated 1000, expiry_ttl 3600)
+ * are live and not due. */
+#define NOW 2000
+
 /* A row owned by "alice": v4 192.0.2.1 and v6 2001:db8::1, both live, unless changed. */
 static struct db_host
 row(void)
@@ -261,7 +297,7 @@ run_decide(const struct decide_case *c)
 	apply_state(&h.v4, c->v4_state, c->stored4);
 	apply_state(&h.v6, c->v6_state, NULL);
 	memset(&p, 0x5a, sizeof(p));
-	update_decide(&w, &h, c->user, &p);
+	update_decide(&w, &h, c->user, NOW, &p);
 	is_str(update_status_str(p.status), update_status_str(c->status), c->name);
 	if (c->status == UPDATE_NOHOST) {
 		ok(p.set_families == 0 && p.touch_families == 0, "%s: no writes", c->name);
@@ -345,15 +381,73 @@ test_decide_edges(void)
 	struct db_host h = row();
 	struct update_plan p;
 
-	update_decide(&w, NULL, "alice", &p);
+	update_decide(&w, NULL, "alice", NOW, &p);
 	is_int(p.status, UPDATE_NOHOST, "NULL row: nohost");
 	ok(p.set_families == 0 && p.touch_families == 0, "NULL row: no writes");
-	update_decide(NULL, &h, "alice", &p);
+	update_decide(NULL, &h, "alice", NOW, &p);
 	is_int(p.status, UPDATE_NOCHG, "no wanted families: nochg");
 	ok(p.set_families == 0 && p.touch_families == 0, "no wanted families: no writes");
 	h.dns_ttl = 300;
-	update_decide(&w, &h, "alice", &p);
+	update_decide(&w, &h, "alice", NOW, &p);
 	is_int(p.change.ttl, 300, "ttl from the row");
+}
+
+static void
+test_host_change(void)
+{
+	struct db_host h = row();
+	struct dns_change c;
+
+	h.dns_ttl = 120;
+	memset(&c, 0x5a, sizeof(c));
+	update_host_change(&h, &c);
+	is_str(c.fqdn, "home.dyn.example.com", "host change: fqdn of the row");
+	is_str(c.zone, "dyn.example.com", "host change: zone of the row");
+	is_int(c.ttl, 120, "host change: the row's dns_ttl");
+	ok(c.v4 == DNS_KEEP && c.v6 == DNS_KEEP, "host change: nothing to do yet");
+	ok(c.ipv4[0] == '\0' && c.ipv6[0] == '\0', "host change: no addresses");
+}
+
+/* A family past its expiry deadline may already be gone from DNS: the same address is
+ * republished (good, not a change), never a nochg that would refresh a missing name. */
+static void
+test_decide_due(void)
+{
+	struct update_addrs w = want("192.0.2.1", "2001:db8::1");
+	struct db_host h = row(); /* both updated 1000, expiry_ttl 3600: deadline 4600 */
+	struct update_plan p;
+
+	update_decide(&w, &h, "alice", 4599, &p);
+	is_int(p.status, UPDATE_NOCHG, "a second before the deadline: nochg");
+	is_int(p.touch_families, DB_V4 | DB_V6, "not yet due: both touched");
+	update_decide(&w, &h, "alice", 4600, &p);
+	is_int(p.status, UPDATE_GOOD, "at the deadline: republished");
+	ok(p.change.v4 == DNS_SET && p.change.v6 == DNS_SET, "due: both set in DNS");
+	is_str(p.change.ipv4, "192.0.2.1", "due: the same address again");
+	is_int(p.set_families, DB_V4 | DB_V6, "due: both recorded");
+	is_int(p.touch_families, 0, "due: nothing only touched");
+	ok(!p.v4_changed && !p.v6_changed, "due: republishing is not a change");
+
+	h.v6.updated = 2000; /* v6 due at 5600 */
+	update_decide(&w, &h, "alice", 5000, &p);
+	is_int(p.status, UPDATE_GOOD, "one family due: good");
+	ok(p.change.v4 == DNS_SET && p.change.v6 == DNS_KEEP, "only the due family is sent");
+	is_int(p.set_families, DB_V4, "due family set");
+	is_int(p.touch_families, DB_V6, "the other touched");
+
+	w = want("192.0.2.1", NULL);
+	update_decide(&w, &h, "alice", 5000, &p);
+	is_int(p.status, UPDATE_GOOD, "due family named alone: good");
+	w = want(NULL, "2001:db8::1");
+	update_decide(&w, &h, "alice", 5000, &p);
+	is_int(p.status, UPDATE_NOCHG, "a due family the request does not name: left alone");
+	is_int(p.change.v4, DNS_KEEP, "unnamed due family kept");
+
+	h.expiry_ttl = 0;
+	w = want("192.0.2.1", "2001:db8::1");
+	update_decide(&w, &h, "alice", INT64_MAX / 2, &p);
+	is_int(p.status, UPDATE_NOCHG, "expiry_ttl 0: never due, nochg");
+	is_int(p.touch_families, DB_V4 | DB_V6, "expiry_ttl 0: touched");
 }
 
 static void
@@ -441,11 +535,15 @@ test_json(void)
 int
 main(void)
 {
-	test_detect();
+	test_detect_params();
+	test_detect_forms();
+	test_detect_rejected();
 	test_detect_long();
 	test_split();
 	test_decide();
 	test_decide_edges();
+	test_decide_due();
+	test_host_change();
 	test_status_str();
 	test_format_line();
 	test_json();
