@@ -347,53 +347,59 @@ digit_value(char c)
 	return 99;
 }
 
-/* lex_int: jinja2's integer_re: 0b/0o/0x with optional '_' between digits, decimal
- * without leading zeros, or zeros. */
+/* int_base: 2, 8 or 16 for a 0b/0o/0x prefix at i, else 10. */
 static int
-lex_int(struct lexer *lx)
+int_base(const struct lexer *lx, size_t i)
+{
+	char c;
+
+	if (lx->src[i] != '0' || i + 1 >= lx->len)
+		return 10;
+	c = lx->src[i + 1];
+	return (c == 'b' || c == 'B')	? 2
+	       : (c == 'o' || c == 'O') ? 8
+	       : (c == 'x' || c == 'X') ? 16
+					: 10;
+}
+
+/* based_digits: the digits after the 0b/0o/0x prefix at lx->pos, each optionally
+ * preceded by '_', added to *v; *end is where they stop (lx->pos when there are none). */
+static int
+based_digits(struct lexer *lx, int base, size_t *end, unsigned long long *v)
+{
+	size_t j = lx->pos + 2;
+
+	*end = lx->pos;
+	for (;;) {
+		size_t k = j;
+		if (k < lx->len && lx->src[k] == '_')
+			k++;
+		if (k >= lx->len || digit_value(lx->src[k]) >= base)
+			return 0;
+		if (*v > (unsigned long long)LLONG_MAX / (unsigned)base)
+			return lex_fail(lx, "integer literal too large");
+		*v = *v * (unsigned)base + (unsigned)digit_value(lx->src[k]);
+		if (*v > (unsigned long long)LLONG_MAX)
+			return lex_fail(lx, "integer literal too large");
+		j = k + 1;
+		*end = j;
+	}
+}
+
+/* decimal_digits: zeros "0(_?0)*" or a decimal without leading zeros "[1-9](_?[0-9])*"
+ * at lx->pos, added to *v; *end is where it stops. */
+static int
+decimal_digits(struct lexer *lx, size_t *end, unsigned long long *v)
 {
 	size_t i = lx->pos;
-	int base = 10;
-	unsigned long long v = 0;
-	bool any = false;
-	struct token *tk;
 
-	if (lx->src[i] == '0' && i + 1 < lx->len) {
-		char c = lx->src[i + 1];
-		base = (c == 'b' || c == 'B')	? 2
-		       : (c == 'o' || c == 'O') ? 8
-		       : (c == 'x' || c == 'X') ? 16
-						: 10;
-	}
-	if (base != 10) {
-		size_t j = i + 2;
-		for (;;) {
-			size_t k = j;
-			if (k < lx->len && lx->src[k] == '_')
-				k++;
-			if (k >= lx->len || digit_value(lx->src[k]) >= base)
-				break;
-			if (v > (unsigned long long)LLONG_MAX / (unsigned)base)
-				return lex_fail(lx, "integer literal too large");
-			v = v * (unsigned)base + (unsigned)digit_value(lx->src[k]);
-			if (v > (unsigned long long)LLONG_MAX)
-				return lex_fail(lx, "integer literal too large");
-			j = k + 1;
-			any = true;
-		}
-		if (any) {
-			i = j;
-			goto done;
-		}
-		base = 10; /* "0x" without digits: the integer 0, then the name "x" */
-	}
 	if (lx->src[i] == '0') {
-		/* 0(_?0)* */
 		i++;
 		while (i < lx->len && (lx->src[i] == '0' || (lx->src[i] == '_' && i + 1 < lx->len &&
 							     lx->src[i + 1] == '0')))
 			i += lx->src[i] == '_' ? 2 : 1;
-		goto done;
+		*end = i;
+		return 0;
 	}
 	while (i < lx->len) {
 		size_t k = i;
@@ -401,17 +407,37 @@ lex_int(struct lexer *lx)
 			k++;
 		if (k >= lx->len || !is_digit(lx->src[k]))
 			break;
-		if (v > ((unsigned long long)LLONG_MAX - 9) / 10)
+		if (*v > ((unsigned long long)LLONG_MAX - 9) / 10)
 			return lex_fail(lx, "integer literal too large");
-		v = v * 10 + (unsigned)(lx->src[k] - '0');
+		*v = *v * 10 + (unsigned)(lx->src[k] - '0');
 		i = k + 1;
 	}
-done:
-	tk = lex_push(lx, TK_INT, lx->src + lx->pos, i - lx->pos);
+	*end = i;
+	return 0;
+}
+
+/* lex_int: jinja2's integer_re: 0b/0o/0x with optional '_' between digits, decimal
+ * without leading zeros, or zeros. */
+static int
+lex_int(struct lexer *lx)
+{
+	int base = int_base(lx, lx->pos), rc = 0;
+	unsigned long long v = 0;
+	size_t end = lx->pos;
+	struct token *tk;
+
+	if (base != 10)
+		rc = based_digits(lx, base, &end, &v);
+	/* "0x" without digits is the integer 0, then the name "x". */
+	if (!rc && end == lx->pos)
+		rc = decimal_digits(lx, &end, &v);
+	if (rc)
+		return rc;
+	tk = lex_push(lx, TK_INT, lx->src + lx->pos, end - lx->pos);
 	if (!tk)
 		return lex_nomem(lx);
 	tk->ival = (long long)v;
-	lx->pos = i;
+	lx->pos = end;
 	return 0;
 }
 
