@@ -823,34 +823,35 @@ parse_not(struct parser *p, struct expr **out)
 	return 0;
 }
 
+/* parse_logical: operand ('and'|'or' operand)*, left-associative; `kind` is EX_AND or EX_OR
+ * and `operand` the next tighter level. */
 static int
-parse_and(struct parser *p, struct expr **out)
+parse_logical(struct parser *p, enum ex_kind kind, int (*operand)(struct parser *, struct expr **),
+	      struct expr **out)
 {
+	const char *word = kind == EX_AND ? "and" : "or";
 	struct expr *right;
 
-	TRY(parse_not(p, out));
-	while (tok_is_name(cur(p), "and")) {
+	TRY(operand(p, out));
+	while (tok_is_name(cur(p), word)) {
 		int line = cur(p)->line;
 		advance(p);
-		TRY(parse_not(p, &right));
-		TRY(binary(p, EX_AND, 0, line, *out, right, out));
+		TRY(operand(p, &right));
+		TRY(binary(p, kind, 0, line, *out, right, out));
 	}
 	return 0;
 }
 
 static int
+parse_and(struct parser *p, struct expr **out)
+{
+	return parse_logical(p, EX_AND, parse_not, out);
+}
+
+static int
 parse_or(struct parser *p, struct expr **out)
 {
-	struct expr *right;
-
-	TRY(parse_and(p, out));
-	while (tok_is_name(cur(p), "or")) {
-		int line = cur(p)->line;
-		advance(p);
-		TRY(parse_and(p, &right));
-		TRY(binary(p, EX_OR, 0, line, *out, right, out));
-	}
-	return 0;
+	return parse_logical(p, EX_OR, parse_and, out);
 }
 
 /* parse_condexpr: `a if cond else b`; without else the result is undefined. */
