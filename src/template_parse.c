@@ -570,23 +570,38 @@ default_slots(struct parser *p, const struct callable_def *def, struct expr *e)
 	return 0;
 }
 
+/* callable_node: reads the name of a filter (kind EX_FILTER) or test (EX_TEST) and makes
+ * the node that applies it to `arg`, its arguments still to come; *def is its entry. */
+static int
+callable_node(struct parser *p, enum ex_kind kind, int line, struct expr *arg,
+	      const struct callable_def **def, struct expr **out)
+{
+	bool filter = kind == EX_FILTER;
+	char name[128];
+	struct expr *e;
+
+	TRY(parse_dotted_name(p, name, sizeof(name)));
+	*def = filter ? find_def(filters, sizeof(filters) / sizeof(filters[0]), name)
+		      : find_def(tests, sizeof(tests) / sizeof(tests[0]), name);
+	if (!*def)
+		return parse_fail(p, line, "No %s named '%s'.", filter ? "filter" : "test", name);
+	NEW(e, kind, line);
+	e->op = (*def)->id;
+	e->a = arg;
+	TRY(grow(p, e, arg));
+	*out = e;
+	return 0;
+}
+
 static int
 parse_filter(struct parser *p, struct expr **node)
 {
 	const struct callable_def *def;
-	char name[128];
 	struct expr *e;
 	int line = cur(p)->line;
 
 	advance(p); /* | */
-	TRY(parse_dotted_name(p, name, sizeof(name)));
-	def = find_def(filters, sizeof(filters) / sizeof(filters[0]), name);
-	if (!def)
-		return parse_fail(p, line, "No filter named '%s'.", name);
-	NEW(e, EX_FILTER, line);
-	e->op = def->id;
-	e->a = *node;
-	TRY(grow(p, e, *node));
+	TRY(callable_node(p, EX_FILTER, line, *node, &def, &e));
 	if (tok_is_op(cur(p), OP_LPAREN))
 		TRY(parse_call_args(p, def, e));
 	else
@@ -610,7 +625,6 @@ static int
 parse_test(struct parser *p, struct expr **node)
 {
 	const struct callable_def *def;
-	char name[128];
 	struct expr *e, *arg;
 	int line = cur(p)->line;
 	bool negated = false;
@@ -620,15 +634,8 @@ parse_test(struct parser *p, struct expr **node)
 		negated = true;
 		advance(p);
 	}
-	TRY(parse_dotted_name(p, name, sizeof(name)));
-	def = find_def(tests, sizeof(tests) / sizeof(tests[0]), name);
-	if (!def)
-		return parse_fail(p, line, "No test named '%s'.", name);
-	NEW(e, EX_TEST, line);
-	e->op = def->id;
+	TRY(callable_node(p, EX_TEST, line, *node, &def, &e));
 	e->negated = negated;
-	e->a = *node;
-	TRY(grow(p, e, *node));
 	if (tok_is_op(cur(p), OP_LPAREN)) {
 		TRY(parse_call_args(p, def, e));
 	} else if (test_has_bare_arg(cur(p))) {
