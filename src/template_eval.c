@@ -63,11 +63,9 @@ bind(struct render *r, struct scope *s, int sym, struct tv val, int line)
 		}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 8;
-		struct binding *nb = arena_alloc(&r->arena, cap * sizeof(*nb));
+		struct binding *nb = arena_grow(&r->arena, s->b, s->n, cap, sizeof(*nb));
 		if (!nb)
 			return rnomem(r, line);
-		if (s->n)
-			memcpy(nb, s->b, s->n * sizeof(*nb));
 		s->b = nb;
 		s->cap = cap;
 	}

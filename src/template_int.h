@@ -49,6 +49,10 @@ void arena_init(struct arena *a, size_t max);
 void arena_free(struct arena *a);
 /* arena_alloc: n zeroed bytes, aligned; NULL (and a->err set) past the cap or on ENOMEM. */
 void *arena_alloc(struct arena *a, size_t n);
+/* arena_grow: a new array of `cap` elements of `size` bytes holding a copy of the first n
+ * elements of `old` (which stays allocated until the arena is freed); NULL (a->err set)
+ * on failure. */
+void *arena_grow(struct arena *a, const void *old, size_t n, size_t cap, size_t size);
 /* arena_dup: a NUL-terminated copy of s[0..n); NULL (a->err set) on failure. */
 char *arena_dup(struct arena *a, const char *s, size_t n);
 

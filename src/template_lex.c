@@ -43,11 +43,9 @@ lex_push(struct lexer *lx, enum tok_type type, const char *p, size_t n)
 
 	if (lx->ntok == lx->cap) {
 		size_t cap = lx->cap ? lx->cap * 2 : 256;
-		struct token *nt = arena_alloc(&lx->t->arena, cap * sizeof(*nt));
+		struct token *nt = arena_grow(&lx->t->arena, lx->toks, lx->ntok, cap, sizeof(*nt));
 		if (!nt)
 			return NULL;
-		if (lx->ntok)
-			memcpy(nt, lx->toks, lx->ntok * sizeof(*nt));
 		lx->toks = nt;
 		lx->cap = cap;
 	}

@@ -126,11 +126,9 @@ intern(struct parser *p, const char *name, size_t n, int *sym)
 		return fail_at(t->name, cur(p)->line, p->err, p->errlen, ERR_TOOBIG,
 			       "more than %d distinct names", TEMPLATE_MAX_NAMES);
 	if (t->nsyms % 64 == 0) {
-		syms = arena_alloc(&t->arena, (t->nsyms + 64) * sizeof(*syms));
+		syms = arena_grow(&t->arena, t->syms, t->nsyms, t->nsyms + 64, sizeof(*syms));
 		if (!syms)
 			return parse_nomem(p);
-		if (t->nsyms)
-			memcpy(syms, t->syms, t->nsyms * sizeof(*syms));
 		t->syms = syms;
 	}
 	copy = arena_dup(&t->arena, name, n);
@@ -170,11 +168,10 @@ static int
 push_arg(struct parser *p, struct expr *e, struct expr *arg)
 {
 	if (e->nargs % 8 == 0) {
-		struct expr **na = arena_alloc(&p->t->arena, (e->nargs + 8) * sizeof(*na));
+		struct expr **na =
+			arena_grow(&p->t->arena, e->args, e->nargs, e->nargs + 8, sizeof(*na));
 		if (!na)
 			return parse_nomem(p);
-		if (e->nargs)
-			memcpy(na, e->args, e->nargs * sizeof(*na));
 		e->args = na;
 	}
 	e->args[e->nargs++] = arg;
@@ -798,11 +795,9 @@ parse_compare(struct parser *p, struct expr **out)
 		TRY(parse_math1(p, &next));
 		TRY(push_arg(p, e, next));
 		if (nops % 8 == 0) {
-			enum op *no = arena_alloc(&p->t->arena, (nops + 8) * sizeof(*no));
+			enum op *no = arena_grow(&p->t->arena, e->ops, nops, nops + 8, sizeof(*no));
 			if (!no)
 				return parse_nomem(p);
-			if (nops)
-				memcpy(no, e->ops, nops * sizeof(*no));
 			e->ops = no;
 		}
 		e->ops[nops++] = (enum op)op;

@@ -77,6 +77,22 @@ arena_dup(struct arena *a, const char *s, size_t n)
 	return p;
 }
 
+/* arena_grow: see template_int.h. */
+void *
+arena_grow(struct arena *a, const void *old, size_t n, size_t cap, size_t size)
+{
+	void *p;
+
+	if (size && cap > SIZE_MAX / size) {
+		a->err = ERR_TOOBIG;
+		return NULL;
+	}
+	p = arena_alloc(a, cap * size);
+	if (p && n)
+		memcpy(p, old, n * size);
+	return p;
+}
+
 /* ------------------------------------------------------------------------------ */
 /* UTF-8 and Python's notion of whitespace */
 
