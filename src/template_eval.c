@@ -379,12 +379,37 @@ new_str(struct render *r, size_t n)
 	return arena_alloc(&r->arena, n + 1);
 }
 
+/* finish_str: turns a scratch buffer into an arena string value. */
+static int
+finish_str(struct render *r, int line, struct buf *b, int rc, bool markup, struct tv *out)
+{
+	char *p = rc ? NULL : arena_dup(&r->arena, buf_str(b), b->len);
+
+	*out = tv_str(p, b->len, markup);
+	buf_free(b);
+	if (rc)
+		return rfail(r, line, rc, "string too large");
+	return p ? 0 : rnomem(r, line);
+}
+
+/* new_list: an arena list of n items (n and cap set) for the caller to fill; NULL when
+ * the arena is full. */
+static struct template_list *
+new_list(struct render *r, size_t n)
+{
+	struct template_list *l = arena_alloc(&r->arena, sizeof(*l));
+
+	if (!l || !(l->items = arena_alloc(&r->arena, (n ? n : 1) * sizeof(struct tv))))
+		return NULL;
+	l->n = l->cap = n;
+	return l;
+}
+
 /* escape_html: markupsafe.escape of a string. */
 static int
 escape_html(struct render *r, int line, const struct tv *s, struct tv *out)
 {
 	struct buf b;
-	char *p;
 	int rc = 0;
 
 	buf_init(&b, TEMPLATE_MAX_WORK);
@@ -399,12 +424,7 @@ escape_html(struct render *r, int line, const struct tv *s, struct tv *out)
 		default: rc = buf_addc(&b, c); break;
 		}
 	}
-	p = rc ? NULL : arena_dup(&r->arena, buf_str(&b), b.len);
-	*out = tv_str(p, b.len, true);
-	buf_free(&b);
-	if (rc)
-		return rfail(r, line, rc, "string too large");
-	return p ? 0 : rnomem(r, line);
+	return finish_str(r, line, &b, rc, true, out);
 }
 
 static int
@@ -435,19 +455,16 @@ repeat(struct render *r, int line, const struct tv *s, long long count, struct t
 		*out = tv_str(p, total, s->markup);
 		return 0;
 	}
-	struct template_list *l = arena_alloc(&r->arena, sizeof(*l));
 	unit = s->u.l->n;
 	if (unit && (unsigned long long)count > TEMPLATE_MAX_WORK / sizeof(struct tv) / unit)
 		return rfail(r, line, ERR_TOOBIG, "list repetition too large");
 	total = unit * (size_t)count;
-	if (!l || !(l->items = arena_alloc(&r->arena, (total ? total : 1) * sizeof(struct tv))))
+	struct template_list *l = new_list(r, total);
+	if (!l)
 		return rnomem(r, line);
 	for (size_t k = 0; k < total; k++)
 		l->items[k] = s->u.l->items[k % unit];
-	l->n = l->cap = total;
-	out->type = TV_LIST;
-	out->markup = false;
-	out->u.l = l;
+	*out = tv_list(l);
 	return 0;
 }
 
@@ -476,18 +493,14 @@ concat2(struct render *r, int line, const struct tv *a, const struct tv *b, stru
 		*out = tv_str(p, ea.u.s.n + eb.u.s.n, a->markup || b->markup);
 		return 0;
 	}
-	struct template_list *l = arena_alloc(&r->arena, sizeof(*l));
-	size_t n = a->u.l->n + b->u.l->n;
-	if (!l || !(l->items = arena_alloc(&r->arena, (n ? n : 1) * sizeof(struct tv))))
+	struct template_list *l = new_list(r, a->u.l->n + b->u.l->n);
+	if (!l)
 		return rnomem(r, line);
 	for (size_t k = 0; k < a->u.l->n; k++)
 		l->items[k] = a->u.l->items[k];
 	for (size_t k = 0; k < b->u.l->n; k++)
 		l->items[a->u.l->n + k] = b->u.l->items[k];
-	l->n = l->cap = n;
-	out->type = TV_LIST;
-	out->markup = false;
-	out->u.l = l;
+	*out = tv_list(l);
 	return 0;
 }
 
@@ -649,7 +662,7 @@ as_sequence(struct render *r, int line, const struct tv *v, const struct templat
 {
 	static const struct template_list empty = {0};
 	struct template_list *l;
-	size_t n, i = 0, k = 0;
+	size_t i = 0, k = 0;
 
 	if (v->type == TV_LIST) {
 		*out = v->u.l;
@@ -661,16 +674,14 @@ as_sequence(struct render *r, int line, const struct tv *v, const struct templat
 	}
 	if (v->type != TV_STR)
 		return rfail(r, line, ERR_INVAL, "'%s' object is not iterable", type_name(v));
-	n = utf8_count(v->u.s.p, v->u.s.n);
-	l = arena_alloc(&r->arena, sizeof(*l));
-	if (!l || !(l->items = arena_alloc(&r->arena, (n ? n : 1) * sizeof(struct tv))))
+	l = new_list(r, utf8_count(v->u.s.p, v->u.s.n));
+	if (!l)
 		return rnomem(r, line);
 	while (i < v->u.s.n) {
 		size_t start = i;
 		utf8_next(v->u.s.p, v->u.s.n, &i);
 		l->items[k++] = tv_str(v->u.s.p + start, i - start, false);
 	}
-	l->n = l->cap = n;
 	*out = l;
 	return 0;
 }
@@ -829,19 +840,6 @@ lower_at(struct buf *b, const char *p, size_t from, size_t to, size_t i, size_t 
 	return add_mapped(b, c, CASE_LOWER);
 }
 
-/* finish_str: turns a scratch buffer into an arena string value. */
-static int
-finish_str(struct render *r, int line, struct buf *b, int rc, bool markup, struct tv *out)
-{
-	char *p = rc ? NULL : arena_dup(&r->arena, buf_str(b), b->len);
-
-	*out = tv_str(p, b->len, markup);
-	buf_free(b);
-	if (rc)
-		return rfail(r, line, rc, "string too large");
-	return p ? 0 : rnomem(r, line);
-}
-
 /* map_case: upper/lower (first == rest), or capitalize (title case, then lower). */
 static int
 map_case(struct render *r, int line, const struct tv *s, enum case_mode first, enum case_mode rest,
@@ -950,7 +948,6 @@ filter_replace(struct render *r, int line, const struct tv *s, const struct tv *
 {
 	struct buf b;
 	size_t i = 0;
-	char *p;
 	int rc = 0;
 
 	buf_init(&b, TEMPLATE_MAX_WORK);
@@ -980,12 +977,7 @@ filter_replace(struct render *r, int line, const struct tv *s, const struct tv *
 	}
 	if (!rc && i < s->u.s.n)
 		rc = buf_add(&b, s->u.s.p + i, s->u.s.n - i);
-	p = rc ? NULL : arena_dup(&r->arena, buf_str(&b), b.len);
-	*out = tv_str(p, b.len, false);
-	buf_free(&b);
-	if (rc)
-		return rfail(r, line, rc, "string too large");
-	return p ? 0 : rnomem(r, line);
+	return finish_str(r, line, &b, rc, false, out);
 }
 
 /* is_num_space: the whitespace int() and float() ignore around a number: ASCII
@@ -1177,7 +1169,6 @@ filter_join(struct render *r, int line, const struct tv *v, const struct tv *d, 
 	const struct template_list *seq;
 	struct tv sep = tv_str("", 0, false), item;
 	struct buf b;
-	char *p;
 	int rc;
 
 	if ((rc = as_sequence(r, line, v, &seq)) != 0)
@@ -1192,12 +1183,7 @@ filter_join(struct render *r, int line, const struct tv *v, const struct tv *d, 
 		if (!rc)
 			rc = emit_str(&b, &item);
 	}
-	p = rc ? NULL : arena_dup(&r->arena, buf_str(&b), b.len);
-	*out = tv_str(p, b.len, false);
-	buf_free(&b);
-	if (rc)
-		return rfail(r, line, rc, "string too large");
-	return p ? 0 : rnomem(r, line);
+	return finish_str(r, line, &b, rc, false, out);
 }
 
 static int
@@ -1397,19 +1383,15 @@ eval_cmp(struct render *r, const struct expr *e, struct tv *out)
 static int
 eval_list(struct render *r, const struct expr *e, struct tv *out)
 {
-	struct template_list *l = arena_alloc(&r->arena, sizeof(*l));
+	struct template_list *l = new_list(r, e->nargs);
 	int rc;
 
-	if (!l ||
-	    !(l->items = arena_alloc(&r->arena, (e->nargs ? e->nargs : 1) * sizeof(struct tv))))
+	if (!l)
 		return rnomem(r, e->line);
 	for (size_t k = 0; k < e->nargs; k++)
 		if ((rc = eval(r, e->args[k], &l->items[k])) != 0)
 			return rc;
-	l->n = l->cap = e->nargs;
-	out->type = TV_LIST;
-	out->markup = false;
-	out->u.l = l;
+	*out = tv_list(l);
 	return 0;
 }
 

@@ -118,6 +118,7 @@ struct tv tv_undef(const char *name);
 struct tv tv_int(long long i);
 struct tv tv_bool(bool b);
 struct tv tv_str(const char *p, size_t n, bool markup);
+struct tv tv_list(const struct template_list *l);
 /* vars_find: the variable called `name` in v (v may be NULL), or NULL. */
 struct var *vars_find(const struct template_vars *v, const char *name);
 

@@ -235,6 +235,14 @@ tv_str(const char *p, size_t n, bool markup)
 	return v;
 }
 
+struct tv
+tv_list(const struct template_list *l)
+{
+	struct tv v = {.type = TV_LIST};
+	v.u.l = l;
+	return v;
+}
+
 /* Owned values (caller variables and list items) free their strings and lists. */
 static void
 tv_release(struct tv *v)
@@ -339,12 +347,9 @@ template_list_add_none(struct template_list *l)
 int
 template_list_add_list(struct template_list *l, struct template_list *item)
 {
-	struct tv v = {.type = TV_LIST};
-
 	if (!item)
 		return ERR_INVAL;
-	v.u.l = item;
-	return list_push(l, v);
+	return list_push(l, tv_list(item));
 }
 
 struct template_vars *
@@ -453,12 +458,9 @@ template_vars_set_none(struct template_vars *v, const char *name)
 int
 template_vars_set_list(struct template_vars *v, const char *name, struct template_list *list)
 {
-	struct tv val = {.type = TV_LIST};
-
 	if (!list)
 		return ERR_INVAL;
-	val.u.l = list;
-	return vars_set(v, name, val);
+	return vars_set(v, name, tv_list(list));
 }
 
 int
