@@ -133,7 +133,7 @@ is_py_printable(uint32_t c)
 	return true;
 }
 
-/* emit_repr: Python's repr() of a string. */
+/* emit_repr_str: Python's repr() of a string. */
 static int
 emit_repr_str(struct buf *b, const char *p, size_t n)
 {
@@ -696,8 +696,9 @@ ascii_lower(uint32_t c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-/* latin_ext_a_upper: the Latin Extended-A block pairs upper and lower case letters, some
- * runs starting on even code points, others on odd ones. */
+/* latin_ext_a_lower_odd/_even: the Latin Extended-A block pairs upper and lower case
+ * letters as neighbours; in the runs of _odd the lower case letter is the odd code point,
+ * in those of _even the even one. */
 static bool
 latin_ext_a_lower_odd(uint32_t c)
 {

@@ -1000,8 +1000,8 @@ parse_if(struct parser *p, struct stmt **out)
 	return 0;
 }
 
-/* body_uses_loop: does any expression under these statements name `loop`? (Jinja only
- * makes a loop context when it does, which matters for nested loops' else.) */
+/* parse_for: {% for x in seq %}...{% else %}...{% endfor %}. Whether the body uses
+ * `loop` is found later (stmts_name), as Jinja only makes a loop context when it does. */
 static int
 parse_for(struct parser *p, struct stmt **out)
 {
