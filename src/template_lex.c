@@ -405,9 +405,10 @@ decimal_digits(struct lexer *lx, size_t *end, unsigned long long *v)
 			k++;
 		if (k >= lx->len || !is_digit(lx->src[k]))
 			break;
-		if (*v > ((unsigned long long)LLONG_MAX - 9) / 10)
+		unsigned d = (unsigned)(lx->src[k] - '0');
+		if (*v > ((unsigned long long)LLONG_MAX - d) / 10)
 			return lex_fail(lx, "integer literal too large");
-		*v = *v * 10 + (unsigned)(lx->src[k] - '0');
+		*v = *v * 10 + d;
 		i = k + 1;
 	}
 	*end = i;

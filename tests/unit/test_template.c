@@ -250,8 +250,10 @@ test_int_literals(void)
 {
 	is_str(render("{{ 0x_1f }} {{ 0B1_0 }} {{ 0o_17 }} {{ 0_00 }} {{ 1_2_3 }}", NULL),
 	       "31 2 15 0 123", "prefixes and underscores");
-	is_str(render("{{ 0x7fffffffffffffff }}", NULL), "9223372036854775807",
-	       "the largest literal");
+	is_str(render("{{ 9223372036854775807 }} {{ 0x7fffffffffffffff }}", NULL),
+	       "9223372036854775807 9223372036854775807", "the largest literal");
+	is_str(render("{{ 9223372036854775799 }}", NULL), "9223372036854775799",
+	       "a decimal literal near the limit");
 	is_int(compile_rc("{{ 9223372036854775808 }}"), ERR_INVAL, "decimal beyond 64 bits");
 	ok(strstr(err, "integer literal too large") != NULL, "says why: %s", err);
 	is_int(compile_rc("{{ 0x8000000000000000 }}"), ERR_INVAL, "hex beyond 64 bits");
