@@ -112,7 +112,7 @@ template_compile(const char *name, const char *src, size_t len, struct template 
 	if (len > TEMPLATE_MAX_SIZE)
 		return fail_at(name, 0, err, errlen, ERR_TOOBIG, "template larger than %d bytes",
 			       TEMPLATE_MAX_SIZE);
-	if (len && !utf8_valid(src, len))
+	if (len && !utf8_is_valid(src, len))
 		return fail_at(name, 0, err, errlen, ERR_INVAL, "template is not valid UTF-8");
 	t = calloc(1, sizeof(*t));
 	if (!t)

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "template.h"
+#include "utf8.h"
 
 /*
  * The engine mirrors python3-jinja2 3.1 with its default Environment. The comments
@@ -20,7 +21,7 @@
  * have a byte cap, so no input can make us allocate without bound.
  *
  * The parts, in the order a template goes through them:
- *   template_value.c  the arena, UTF-8 helpers, values and the public variable API
+ *   template_value.c  the arena, Python's whitespace, values, the public variable API
  *   template_lex.c    source -> tokens (jinja2.lexer)
  *   template_parse.c  tokens -> syntax tree (jinja2.parser)
  *   template_scope.c  which names each frame starts with undefined (jinja2.idtracking)
@@ -57,16 +58,8 @@ void *arena_grow(struct arena *a, const void *old, size_t n, size_t cap, size_t 
 char *arena_dup(struct arena *a, const char *s, size_t n);
 
 /* ------------------------------------------------------------------------------ */
-/* UTF-8 and Python's notion of whitespace (template_value.c) */
+/* Python's notion of whitespace (template_value.c); UTF-8 comes from utf8.h */
 
-/* utf8_next: decodes the (already validated) code point at p[*i] and advances *i. */
-uint32_t utf8_next(const char *p, size_t n, size_t *i);
-/* utf8_encode: writes the code point cp as 1..4 bytes to out; returns the count. */
-size_t utf8_encode(uint32_t cp, char *out);
-/* utf8_valid: whether p[0..n) is well-formed UTF-8. */
-bool utf8_valid(const char *p, size_t n);
-/* utf8_count: the number of code points of the valid UTF-8 p[0..n). */
-size_t utf8_count(const char *p, size_t n);
 /* is_py_space: Python's str.isspace(), which is also what `\s` and str.strip() use. */
 bool is_py_space(uint32_t c);
 

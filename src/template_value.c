@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The template engine's arena, UTF-8 helpers, values and the public variables/lists API. */
+/* The template engine's arena, values, Python's whitespace and the variables/lists API. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,101 +94,7 @@ arena_grow(struct arena *a, const void *old, size_t n, size_t cap, size_t size)
 }
 
 /* ------------------------------------------------------------------------------ */
-/* UTF-8 and Python's notion of whitespace */
-
-/* utf8_decode: the code point at s (n > 0 bytes available) and its length in *len;
- * -1 for a malformed sequence (overlong, surrogate, beyond U+10FFFF, truncated). */
-static int32_t
-utf8_decode(const unsigned char *s, size_t n, size_t *len)
-{
-	uint32_t cp;
-	size_t k;
-
-	if (s[0] < 0x80) {
-		*len = 1;
-		return s[0];
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		k = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		k = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		k = 4, cp = s[0] & 0x07;
-	else
-		return -1;
-	if (n < k)
-		return -1;
-	for (size_t i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*len = k;
-	return (int32_t)cp;
-}
-
-/* utf8_next: decodes the (already validated) code point at p[*i] and advances *i. */
-uint32_t
-utf8_next(const char *p, size_t n, size_t *i)
-{
-	size_t len = 1;
-	int32_t cp = utf8_decode((const unsigned char *)p + *i, n - *i, &len);
-
-	*i += len;
-	return cp < 0 ? 0xfffd : (uint32_t)cp;
-}
-
-size_t
-utf8_encode(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-bool
-utf8_valid(const char *p, size_t n)
-{
-	size_t i = 0, len;
-
-	while (i < n) {
-		if (utf8_decode((const unsigned char *)p + i, n - i, &len) < 0)
-			return false;
-		i += len;
-	}
-	return true;
-}
-
-size_t
-utf8_count(const char *p, size_t n)
-{
-	size_t c = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)p[i] & 0xc0) != 0x80)
-			c++;
-	return c;
-}
+/* Python's notion of whitespace */
 
 /* is_py_space: Python's str.isspace(), which is also what `\s` and str.strip() use. */
 bool
@@ -265,7 +171,7 @@ tv_owned_str(struct tv *out, const char *value)
 	n = strlen(value);
 	if (n > TEMPLATE_MAX_VAR_BYTES)
 		return ERR_TOOBIG;
-	if (!utf8_valid(value, n))
+	if (!utf8_is_valid(value, n))
 		return ERR_INVAL;
 	p = malloc(n + 1);
 	if (!p)
