@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "utf8.h"
 
 /*
  * A verification holds AUTH_M_COST KiB and a core for a quarter second; letting every
@@ -150,33 +151,6 @@ auth_username_is_valid(const char *name)
 	return i > 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (a byte >= 0x80), or 0. */
-static size_t
-utf8_seq_len(const unsigned char *s)
-{
-	size_t n, i;
-	unsigned long cp;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* Whether the domain part has a dot with a label on each side and no empty label. */
 static bool
 email_domain_ok(const char *d)
@@ -193,13 +167,13 @@ auth_email_is_valid(const char *email)
 {
 	const unsigned char *s = (const unsigned char *)email;
 	const char *at = NULL;
-	size_t i = 0;
+	size_t i = 0, len = strnlen(email, AUTH_EMAIL_MAX + 1);
 
-	if (strnlen(email, AUTH_EMAIL_MAX + 1) > AUTH_EMAIL_MAX)
+	if (len > AUTH_EMAIL_MAX)
 		return false;
 	while (s[i] != '\0') {
 		if (s[i] >= 0x80) {
-			size_t n = utf8_seq_len(s + i);
+			size_t n = utf8_decode(email + i, len - i, NULL);
 
 			if (n == 0)
 				return false;
