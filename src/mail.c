@@ -17,6 +17,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "utf8.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD stay within 78 characters, MUST within 998. */
 #define LINE_SOFT 78
@@ -139,37 +140,6 @@ add_base64(struct buf *out, const unsigned char *p, size_t len)
 		rc = buf_add(out, q, 4);
 	}
 	return rc;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t
-utf8_seq_len(const unsigned char *p, size_t avail)
-{
-	size_t n;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 /* ---- headers from the template -------------------------------------------------- */
@@ -303,7 +273,7 @@ sanitize_value(struct buf *v, bool *non_ascii)
 
 	*non_ascii = false;
 	for (size_t i = 0; i < v->len; i += n) {
-		n = utf8_seq_len(p + i, v->len - i);
+		n = utf8_decode(v->data + i, v->len - i, NULL);
 		if (n == 0) {
 			p[i] = '?';
 			n = 1;
@@ -327,23 +297,6 @@ sanitize_value(struct buf *v, bool *non_ascii)
 		*non_ascii = true;
 }
 
-/* How many bytes of whole UTF-8 characters from p fit in `cap` bytes (at least one). */
-static size_t
-utf8_chunk(const unsigned char *p, size_t avail, size_t cap)
-{
-	size_t used = 0, n;
-
-	while (used < avail) {
-		n = utf8_seq_len(p + used, avail - used);
-		if (n == 0)
-			n = 1;
-		if (used + n > cap && used > 0)
-			break;
-		used += n;
-	}
-	return used;
-}
-
 /* "Name: =?UTF-8?B?...?=" folded so that no word exceeds 75 characters and the first
  * line stays within 78. */
 static int
@@ -359,7 +312,7 @@ add_encoded_value(struct buf *out, const struct buf *v, size_t prefix)
 	while (pos < v->len && rc == 0) {
 		if (cap > (EW_MAX - EW_OVERHEAD) / 4 * 3)
 			cap = (EW_MAX - EW_OVERHEAD) / 4 * 3;
-		n = utf8_chunk(p + pos, v->len - pos, cap);
+		n = utf8_prefix_len(v->data + pos, v->len - pos, cap);
 		if (pos > 0)
 			rc = buf_adds(out, "\r\n ");
 		if (rc == 0)
