@@ -265,6 +265,18 @@ test_int_literals(void)
 	is_int(compile_rc("{{ 01 }}"), ERR_INVAL, "no leading zeros");
 }
 
+/* String escapes that name no character: a surrogate, a value past U+10FFFF. */
+static void
+test_bad_escapes(void)
+{
+	is_int(compile_rc("{{ 'a\\ud800' }}"), ERR_INVAL, "\\u of a surrogate");
+	ok(strstr(err, "illegal Unicode character") != NULL, "says why: %s", err);
+	is_int(compile_rc("{{ '\\U00110000' }}"), ERR_INVAL, "\\U past U+10FFFF");
+	ok(strstr(err, "illegal Unicode character") != NULL, "says why: %s", err);
+	is_str(render("{{ '\\U0010ffff\\ud7ff\\ue000' }}", NULL),
+	       "\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80", "the scalar values around them");
+}
+
 static void
 test_misc(void)
 {
@@ -309,6 +321,7 @@ main(void)
 	test_render_errors();
 	test_limits();
 	test_int_literals();
+	test_bad_escapes();
 	test_misc();
 	render("", NULL); /* frees the last static output */
 	{
