@@ -463,10 +463,10 @@ static int
 unescape_one(struct lexer *lx, const char *s, size_t n, size_t *i, struct buf *out)
 {
 	static const char simple_in[] = "\\'\"abfnrtv", simple_out[] = "\\'\"\a\b\f\n\r\t\v";
-	char c = s[*i], u8[4];
+	char c = s[*i], u8[UTF8_SEQ_MAX];
 	const char *hit = c ? strchr(simple_in, c) : NULL;
 	long cp;
-	size_t k;
+	size_t k, len;
 
 	if (hit) {
 		(*i)++;
@@ -487,10 +487,11 @@ unescape_one(struct lexer *lx, const char *s, size_t n, size_t *i, struct buf *o
 		cp = hex_escape(s + *i + 1, n - *i - 1, count);
 		if (cp < 0)
 			return lex_fail(lx, "truncated \\%cXX escape", c);
-		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		len = utf8_encode((uint32_t)cp, u8); /* 0: a surrogate or past U+10FFFF */
+		if (len == 0)
 			return lex_fail(lx, "illegal Unicode character");
 		*i += 1 + count;
-		return buf_add(out, u8, utf8_encode((uint32_t)cp, u8));
+		return buf_add(out, u8, len);
 	}
 	if (c == 'N')
 		return lex_fail(lx, "\\N{...} escapes are not supported");

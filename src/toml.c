@@ -570,6 +570,7 @@ unicode_escape(struct cursor *c, int digits, int line, int col)
 {
 	char u8[UTF8_SEQ_MAX];
 	uint32_t cp = 0;
+	size_t len;
 
 	for (int i = 0; i < digits; i++) {
 		int h = hex_value(peek(c));
@@ -580,9 +581,10 @@ unicode_escape(struct cursor *c, int digits, int line, int col)
 		cp = cp << 4 | (uint32_t)h;
 		advance(c, 1);
 	}
-	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	len = utf8_encode(cp, u8); /* 0: a surrogate or past U+10FFFF */
+	if (len == 0)
 		return fail_at(c, line, col, ERR_INVAL, "escape is not a Unicode scalar value");
-	if (buf_add(&c->str, u8, utf8_encode(cp, u8)) != 0)
+	if (buf_add(&c->str, u8, len) != 0)
 		return fail(c, ERR_NOMEM, "out of memory");
 	return 0;
 }
