@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "log.h"
 #include "mail.h"
+#include "utf8.h"
 
 #define CLI_MAX_POS    4      /* positional arguments of the longest command */
 #define CLI_SHOWN_MAX  80     /* bytes of user input echoed back in a message */
@@ -402,11 +403,7 @@ iso_time(int64_t t, char *buf, size_t len)
 static size_t
 text_width(const char *s)
 {
-	size_t w = 0;
-
-	for (; *s != '\0'; s++)
-		w += ((unsigned char)*s & 0xc0) != 0x80;
-	return w;
+	return utf8_count(s, strlen(s));
 }
 
 /* A table is printed in two passes over the same cell function: widths, then text. */
