@@ -19,12 +19,12 @@
 #include "auth.h"
 #include "db.h"
 #include "dns.h"
+#include "email.h"
 #include "err.h"
 #include "expiry.h"
 #include "hostname.h"
 #include "notify.h"
 #include "log.h"
-#include "mail.h"
 #include "utf8.h"
 
 #define CLI_MAX_POS    4      /* positional arguments of the longest command */
@@ -206,7 +206,7 @@ check_email(const char *email)
 
 	/* Also what the mailer accepts: an address that mail_build refuses would
 	 * silently never get a notification. */
-	if (auth_email_is_valid(email) && mail_address_is_valid(email))
+	if (auth_email_is_valid(email) && email_address_is_valid(email))
 		return 0;
 	return err_line(CLI_EXIT_USER, "invalid e-mail address '%s'", shown(email, b, sizeof(b)));
 }

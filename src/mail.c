@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "email.h"
 #include "err.h"
 #include "log.h"
 #include "utf8.h"
@@ -30,8 +31,6 @@
 /* RFC 2045 §6.7: quoted-printable lines are at most 76 characters. */
 #define QP_LINE		76
 #define HEADER_NAME_MAX 64
-#define LOCAL_PART_MAX	64
-#define LABEL_MAX	63
 
 static const unsigned default_delays_ms[] = {1000, 2000, 4000, 8000, 16000};
 
@@ -50,70 +49,14 @@ static const char *const reserved_headers[] = {
 	"Return-Path",
 };
 
-/* ---- addresses ---------------------------------------------------------------- */
+/* ---- characters --------------------------------------------------------------- */
 
-/* RFC 5322 atext without '%' and '!' (old source-routing through relays). */
-static bool
-is_local_char(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("#$&'*+-/=?^_`{|}~.", c) != NULL;
-}
-
+/* Letters, digits and hyphens: header names and host names. */
 static bool
 is_ldh(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '-';
-}
-
-static bool
-is_local_part_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > LOCAL_PART_MAX || s[0] == '.' || s[len - 1] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (!is_local_char((unsigned char)s[i]))
-			return false;
-		if (s[i] == '.' && s[i + 1] == '.')
-			return false;
-	}
-	return true;
-}
-
-static bool
-is_domain_valid(const char *s)
-{
-	size_t label = 0;
-
-	if (*s == '\0')
-		return false;
-	for (const char *p = s;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (label == 0 || p[-1] == '-' || p[-label] == '-')
-				return false;
-			if (*p == '\0')
-				return true;
-			label = 0;
-			continue;
-		}
-		if (!is_ldh((unsigned char)*p) || ++label > LABEL_MAX)
-			return false;
-	}
-}
-
-bool
-mail_address_is_valid(const char *addr)
-{
-	const char *at;
-
-	if (!addr || strlen(addr) > MAIL_ADDRESS_MAX)
-		return false;
-	at = strchr(addr, '@');
-	if (!at || strchr(at + 1, '@'))
-		return false;
-	return is_local_part_valid(addr, (size_t)(at - addr)) && is_domain_valid(at + 1);
 }
 
 /* ---- small encoders ----------------------------------------------------------- */
@@ -486,7 +429,7 @@ mail_build(const char *from, const char *to, const char *rendered, int64_t now, 
 	const char *body = "";
 	int rc;
 
-	if (!mail_address_is_valid(from) || !mail_address_is_valid(to) || !rendered)
+	if (!email_address_is_valid(from) || !email_address_is_valid(to) || !rendered)
 		return ERR_INVAL;
 	if (strlen(rendered) > MAIL_RENDERED_MAX)
 		return ERR_TOOBIG;
@@ -794,7 +737,7 @@ ehlo_name(const char *from, char *host, size_t hostlen)
 	if (gethostname(host, hostlen) != 0)
 		return strrchr(from, '@') + 1;
 	host[hostlen - 1] = '\0';
-	if (!strchr(host, '.') || !is_domain_valid(host))
+	if (!strchr(host, '.') || !email_domain_is_valid(host))
 		return strrchr(from, '@') + 1;
 	return host;
 }
@@ -836,7 +779,7 @@ settings_check(const struct mail_settings *s)
 		log_error("mail: smtp_port %d out of range", s->smtp_port);
 		return ERR_INVAL;
 	}
-	if (!mail_address_is_valid(s->from_address)) {
+	if (!email_address_is_valid(s->from_address)) {
 		log_error("mail: from_address is not a plain local@domain address");
 		return ERR_INVAL;
 	}
@@ -992,7 +935,7 @@ enqueue(struct mail_queue *q, struct mail_item *it)
 int
 mail_queue_push(struct mail_queue *q, const char *to, const char *rendered)
 {
-	const char *who = mail_address_is_valid(to) ? to : "(invalid address)";
+	const char *who = email_address_is_valid(to) ? to : "(invalid address)";
 	struct mail_item *it = NULL;
 	struct buf b;
 	int rc;
