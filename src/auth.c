@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "err.h"
-#include "utf8.h"
 
 /*
  * A verification holds AUTH_M_COST KiB and a core for a quarter second; letting every
@@ -149,45 +148,4 @@ auth_username_is_valid(const char *name)
 			return false;
 	}
 	return i > 0;
-}
-
-/* Whether the domain part has a dot with a label on each side and no empty label. */
-static bool
-email_domain_ok(const char *d)
-{
-	size_t len = strlen(d);
-
-	if (len == 0 || d[0] == '.' || d[len - 1] == '.' || strstr(d, "..") != NULL)
-		return false;
-	return strchr(d, '.') != NULL;
-}
-
-bool
-auth_email_is_valid(const char *email)
-{
-	const unsigned char *s = (const unsigned char *)email;
-	const char *at = NULL;
-	size_t i = 0, len = strnlen(email, AUTH_EMAIL_MAX + 1);
-
-	if (len > AUTH_EMAIL_MAX)
-		return false;
-	while (s[i] != '\0') {
-		if (s[i] >= 0x80) {
-			size_t n = utf8_decode(email + i, len - i, NULL);
-
-			if (n == 0)
-				return false;
-			i += n;
-			continue;
-		}
-		if (s[i] <= 0x20 || s[i] == 0x7f || s[i] == '<' || s[i] == '>')
-			return false;
-		if (s[i] == '@') {
-			if (at != NULL)
-				return false;
-			at = email + i;
-		}
-		i++;
-	}
-	return at != NULL && at != email && email_domain_ok(at + 1);
 }

@@ -199,6 +199,9 @@ check_username(const char *name)
 			shown(name, b, sizeof(b)), AUTH_USERNAME_MAX);
 }
 
+/* A user's stored address (db_user.email) holds any address the rule accepts. */
+_Static_assert(AUTH_EMAIL_MAX >= EMAIL_ADDRESS_MAX, "AUTH_EMAIL_MAX below EMAIL_ADDRESS_MAX");
+
 static int
 check_email(const char *email)
 {

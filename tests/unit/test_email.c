@@ -68,6 +68,8 @@ test_bad(void)
 		"\xc3\xa4@b.c",
 		"a@b\xc3\xbc.de",
 		"a@\xff",
+		"alice\xff@example.com",
+		"alice\xc0\xaf@example.com",
 	};
 	int all = 1;
 
