@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Passwords: argon2id PHC hashes, verification limited to N at a time, and the
- * syntax of user names and e-mail addresses. */
+ * syntax of user names (e-mail addresses: email.h). */
 #ifndef AUTH_H
 #define AUTH_H
 
@@ -16,7 +16,7 @@
 #define AUTH_PHC_MAX	  256 /* bytes of a stored PHC string incl. NUL */
 #define AUTH_PASSWORD_MAX 1024
 #define AUTH_USERNAME_MAX 64
-#define AUTH_EMAIL_MAX	  254
+#define AUTH_EMAIL_MAX	  254 /* bytes of a user's stored address, >= EMAIL_ADDRESS_MAX */
 
 /* auth_init: at most `max_concurrent` verifications run at once (0 = number of
  * cores). Call once before auth_verify is used from several threads. */
@@ -36,8 +36,5 @@ int auth_verify_dummy(const char *password);
 
 /* auth_username_is_valid: [a-z0-9._-]{1,64}. */
 bool auth_username_is_valid(const char *name);
-/* auth_email_is_valid: local@domain with a sane syntax, no spaces or control
- * characters, at most AUTH_EMAIL_MAX bytes (safe to put in a mail header). */
-bool auth_email_is_valid(const char *email);
 
 #endif

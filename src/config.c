@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "dns.h"
+#include "email.h"
 #include "err.h"
 #include "ratelimit.h"
 #include "toml.h"
@@ -142,17 +143,12 @@ check_header_name(const char *s, char *why, size_t len)
 	return 0;
 }
 
-/* Not a full RFC 5322 check: enough to catch a forgotten domain or a stray space. */
+/* The rule of email.h: what the mailer would refuse as a sender stops the start, rather
+ * than every notification later. */
 static int
 check_email(const char *s, char *why, size_t len)
 {
-	const char *at = strrchr(s, '@');
-
-	for (const char *p = s; *p != '\0'; p++) {
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			at = NULL;
-	}
-	if (at != NULL && at != s && at[1] != '\0')
+	if (email_address_is_valid(s))
 		return 0;
 	snprintf(why, len, "\"%s\" is not an email address", s);
 	return ERR_INVAL;

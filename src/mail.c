@@ -16,8 +16,10 @@
 
 #include "clock.h"
 #include "config.h"
+#include "email.h"
 #include "err.h"
 #include "log.h"
+#include "utf8.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD stay within 78 characters, MUST within 998. */
 #define LINE_SOFT 78
@@ -30,8 +32,6 @@
 /* RFC 2045 §6.7: quoted-printable lines are at most 76 characters. */
 #define QP_LINE		76
 #define HEADER_NAME_MAX 64
-#define LOCAL_PART_MAX	64
-#define LABEL_MAX	63
 
 static const unsigned default_delays_ms[] = {1000, 2000, 4000, 8000, 16000};
 
@@ -50,70 +50,14 @@ static const char *const reserved_headers[] = {
 	"Return-Path",
 };
 
-/* ---- addresses ---------------------------------------------------------------- */
+/* ---- characters --------------------------------------------------------------- */
 
-/* RFC 5322 atext without '%' and '!' (old source-routing through relays). */
-static bool
-is_local_char(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("#$&'*+-/=?^_`{|}~.", c) != NULL;
-}
-
+/* Letters, digits and hyphens: header names and host names. */
 static bool
 is_ldh(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '-';
-}
-
-static bool
-is_local_part_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > LOCAL_PART_MAX || s[0] == '.' || s[len - 1] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (!is_local_char((unsigned char)s[i]))
-			return false;
-		if (s[i] == '.' && s[i + 1] == '.')
-			return false;
-	}
-	return true;
-}
-
-static bool
-is_domain_valid(const char *s)
-{
-	size_t label = 0;
-
-	if (*s == '\0')
-		return false;
-	for (const char *p = s;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (label == 0 || p[-1] == '-' || p[-label] == '-')
-				return false;
-			if (*p == '\0')
-				return true;
-			label = 0;
-			continue;
-		}
-		if (!is_ldh((unsigned char)*p) || ++label > LABEL_MAX)
-			return false;
-	}
-}
-
-bool
-mail_address_is_valid(const char *addr)
-{
-	const char *at;
-
-	if (!addr || strlen(addr) > MAIL_ADDRESS_MAX)
-		return false;
-	at = strchr(addr, '@');
-	if (!at || strchr(at + 1, '@'))
-		return false;
-	return is_local_part_valid(addr, (size_t)(at - addr)) && is_domain_valid(at + 1);
 }
 
 /* ---- small encoders ----------------------------------------------------------- */
@@ -140,37 +84,6 @@ add_base64(struct buf *out, const unsigned char *p, size_t len)
 		rc = buf_add(out, q, 4);
 	}
 	return rc;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t
-utf8_seq_len(const unsigned char *p, size_t avail)
-{
-	size_t n;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 /* ---- headers from the template -------------------------------------------------- */
@@ -304,7 +217,7 @@ sanitize_value(struct buf *v, bool *non_ascii)
 
 	*non_ascii = false;
 	for (size_t i = 0; i < v->len; i += n) {
-		n = utf8_seq_len(p + i, v->len - i);
+		n = utf8_decode(v->data + i, v->len - i, NULL);
 		if (n == 0) {
 			p[i] = '?';
 			n = 1;
@@ -328,23 +241,6 @@ sanitize_value(struct buf *v, bool *non_ascii)
 		*non_ascii = true;
 }
 
-/* How many bytes of whole UTF-8 characters from p fit in `cap` bytes (at least one). */
-static size_t
-utf8_chunk(const unsigned char *p, size_t avail, size_t cap)
-{
-	size_t used = 0, n;
-
-	while (used < avail) {
-		n = utf8_seq_len(p + used, avail - used);
-		if (n == 0)
-			n = 1;
-		if (used + n > cap && used > 0)
-			break;
-		used += n;
-	}
-	return used;
-}
-
 /* "Name: =?UTF-8?B?...?=" folded so that no word exceeds 75 characters and the first
  * line stays within 78. */
 static int
@@ -360,7 +256,7 @@ add_encoded_value(struct buf *out, const struct buf *v, size_t prefix)
 	while (pos < v->len && rc == 0) {
 		if (cap > (EW_MAX - EW_OVERHEAD) / 4 * 3)
 			cap = (EW_MAX - EW_OVERHEAD) / 4 * 3;
-		n = utf8_chunk(p + pos, v->len - pos, cap);
+		n = utf8_prefix_len(v->data + pos, v->len - pos, cap);
 		if (pos > 0)
 			rc = buf_adds(out, "\r\n ");
 		if (rc == 0)
@@ -534,7 +430,7 @@ mail_build(const char *from, const char *to, const char *rendered, int64_t now, 
 	const char *body = "";
 	int rc;
 
-	if (!mail_address_is_valid(from) || !mail_address_is_valid(to) || !rendered)
+	if (!email_address_is_valid(from) || !email_address_is_valid(to) || !rendered)
 		return ERR_INVAL;
 	if (strlen(rendered) > MAIL_RENDERED_MAX)
 		return ERR_TOOBIG;
@@ -812,7 +708,7 @@ ehlo_name(const char *from, char *host, size_t hostlen)
 	if (gethostname(host, hostlen) != 0)
 		return strrchr(from, '@') + 1;
 	host[hostlen - 1] = '\0';
-	if (!strchr(host, '.') || !is_domain_valid(host))
+	if (!strchr(host, '.') || !email_domain_is_valid(host))
 		return strrchr(from, '@') + 1;
 	return host;
 }
@@ -854,7 +750,7 @@ settings_check(const struct mail_settings *s)
 		log_error("mail: smtp_port %d out of range", s->smtp_port);
 		return ERR_INVAL;
 	}
-	if (!mail_address_is_valid(s->from_address)) {
+	if (!email_address_is_valid(s->from_address)) {
 		log_error("mail: from_address is not a plain local@domain address");
 		return ERR_INVAL;
 	}
@@ -1010,7 +906,7 @@ enqueue(struct mail_queue *q, struct mail_item *it)
 int
 mail_queue_push(struct mail_queue *q, const char *to, const char *rendered)
 {
-	const char *who = mail_address_is_valid(to) ? to : "(invalid address)";
+	const char *who = email_address_is_valid(to) ? to : "(invalid address)";
 	struct mail_item *it = NULL;
 	struct buf b;
 	int rc;

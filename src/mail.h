@@ -12,7 +12,6 @@
 
 struct config;
 
-#define MAIL_ADDRESS_MAX		254    /* RFC 5321 path limit minus the angle brackets */
 #define MAIL_RENDERED_MAX		262144 /* bytes of template output we accept */
 #define MAIL_MESSAGE_MAX		1048576 /* bytes of a built message (QP may triple the body) */
 #define MAIL_HEADER_VALUE_MAX		2048	/* bytes of one template header after unfolding */
@@ -85,12 +84,6 @@ void mail_queue_finish(struct mail_queue *q, int drain_ms, struct mail_stats *fi
 /* mail_queue_stats: copies the counters into *out. */
 void mail_queue_stats(struct mail_queue *q, struct mail_stats *out);
 
-/* mail_address_is_valid: a bare addr-spec `local@domain` safe for an SMTP envelope and
- * a header: printable ASCII without spaces, quotes, commas, angle brackets, parentheses,
- * semicolons, colons, backslashes or brackets; one '@'; a dot-separated domain of
- * letters, digits and hyphens; at most MAIL_ADDRESS_MAX bytes. */
-bool mail_address_is_valid(const char *addr);
-
 /* mail_build: appends to `out` the complete message (CRLF line endings) from `from` to
  * `to` made of the template output `rendered`:
  *  - The leading run of `Name: value` lines of `rendered` are headers; the run ends at
@@ -110,7 +103,7 @@ bool mail_address_is_valid(const char *addr);
  *    needs 8BITMIME (libcurl does not announce BODY=8BITMIME). Line ends become CRLF.
  *  - Date is `now` (Unix time) in RFC 5322 form in UTC; Message-ID is
  *    <32 random hex digits@domain of from>.
- * Returns 0; ERR_INVAL for an invalid from/to address; ERR_TOOBIG when `rendered`
+ * Returns 0; ERR_INVAL for an invalid from/to address (email.h); ERR_TOOBIG when `rendered`
  * exceeds MAIL_RENDERED_MAX, a header value MAIL_HEADER_VALUE_MAX, the header count
  * MAIL_HEADERS_MAX, or `out` its maximum; ERR_NOMEM; ERR_IO when no randomness. */
 int mail_build(const char *from, const char *to, const char *rendered, int64_t now,

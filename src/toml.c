@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "utf8.h"
 
 /*
  * The rules on redefinition are the subtle part of TOML. Each table remembers how it came
@@ -281,74 +282,20 @@ skip_ws_newlines(struct cursor *c)
 
 /* ---- UTF-8 ---- */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0 when it is
- * malformed, overlong, a surrogate or beyond U+10FFFF. */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	if (cp >= 0xd800 && cp <= 0xdfff)
-		return 0;
-	return len;
-}
-
 /* Checks the whole document up front, so the parser can treat non-ASCII as opaque. */
 static int
 check_utf8(struct cursor *c)
 {
 	struct cursor scan = *c;
+	size_t n = (size_t)(c->end - c->p), good = utf8_valid_len(c->p, n);
 
-	while (!at_end(&scan)) {
-		size_t n = utf8_seq_len((const unsigned char *)scan.p, (size_t)(scan.end - scan.p));
-
-		if (n == 0)
-			return fail_at(c, scan.line, scan.col, ERR_INVAL, "invalid UTF-8");
-		advance(&scan, n);
+	if (good < n) {
+		advance(&scan, good); /* for the line and column of the bad byte */
+		return fail_at(c, scan.line, scan.col, ERR_INVAL, "invalid UTF-8");
 	}
 	if (starts_with(c, "\xef\xbb\xbf"))
 		return fail(c, ERR_INVAL, "a byte order mark is not allowed");
 	return 0;
-}
-
-static int
-utf8_encode(struct buf *b, uint32_t cp)
-{
-	char s[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		s[0] = (char)cp, n = 1;
-	} else if (cp < 0x800) {
-		s[0] = (char)(0xc0 | cp >> 6), n = 2;
-	} else if (cp < 0x10000) {
-		s[0] = (char)(0xe0 | cp >> 12), n = 3;
-	} else {
-		s[0] = (char)(0xf0 | cp >> 18), n = 4;
-	}
-	for (size_t i = 1; i < n; i++)
-		s[i] = (char)(0x80 | ((cp >> (6 * (n - 1 - i))) & 0x3f));
-	return buf_add(b, s, n);
 }
 
 /* ---- nodes and tables ---- */
@@ -621,7 +568,9 @@ hex_value(int ch)
 static int
 unicode_escape(struct cursor *c, int digits, int line, int col)
 {
+	char u8[UTF8_SEQ_MAX];
 	uint32_t cp = 0;
+	size_t len;
 
 	for (int i = 0; i < digits; i++) {
 		int h = hex_value(peek(c));
@@ -632,9 +581,10 @@ unicode_escape(struct cursor *c, int digits, int line, int col)
 		cp = cp << 4 | (uint32_t)h;
 		advance(c, 1);
 	}
-	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	len = utf8_encode(cp, u8); /* 0: a surrogate or past U+10FFFF */
+	if (len == 0)
 		return fail_at(c, line, col, ERR_INVAL, "escape is not a Unicode scalar value");
-	if (utf8_encode(&c->str, cp) != 0)
+	if (buf_add(&c->str, u8, len) != 0)
 		return fail(c, ERR_NOMEM, "out of memory");
 	return 0;
 }

@@ -207,6 +207,22 @@ def test_passwd_and_email(cli):
     assert verifies(cli.sql("SELECT pw_hash FROM users")[0][0], "new password")
 
 
+def test_local_addresses(cli):
+    """The address rule is the one of the config and the mailer (email.h): a local
+    recipient such as root@localhost is fine, a bad address still is not."""
+    cli.add_user("root", email="root@localhost")
+    assert cli.sql("SELECT email FROM users WHERE name = 'root'") == [("root@localhost",)]
+    cli.add_user("alice")
+    cli.ok("user", "email", "alice", "alice@mailhost")
+    assert cli.sql("SELECT email FROM users WHERE name = 'alice'") == [("alice@mailhost",)]
+    cli.fails(1, r"^error: invalid e-mail address 'alice@-mailhost'$",
+              "user", "email", "alice", "alice@-mailhost")
+    cli.fails(1, r"^error: invalid e-mail address 'bob@localhost, x@example\.com'$",
+              "user", "add", "bob", "bob@localhost, x@example.com", input="pw\n")
+    assert cli.sql("SELECT name, email FROM users ORDER BY name") == [
+        ("alice", "alice@mailhost"), ("root", "root@localhost")]
+
+
 def test_duplicates_and_unknowns(cli):
     cli.add_user("alice")
     cli.fails(1, r"^error: user 'alice' already exists$", "user", "add", "alice",
@@ -264,7 +280,8 @@ def test_good_ttls_and_modify(cli):
     (["user", "add", "al ice", "a@example.com"], r"invalid user name 'al ice'"),
     (["user", "add", "", "a@example.com"], r"invalid user name ''"),
     (["user", "add", "a" * 65, "a@example.com"], r"invalid user name"),
-    (["user", "add", "bob", "bob@localhost"], r"invalid e-mail address 'bob@localhost'"),
+    (["user", "add", "bob", "<bob@example.com>"], r"invalid e-mail address '<bob@example.com>'"),
+    (["user", "add", "bob", "bob@exa_mple.com"], r"invalid e-mail address"),
     (["user", "add", "bob", "bob"], r"invalid e-mail address"),
     (["user", "add", "bob", "b ob@example.com"], r"invalid e-mail address"),
     (["user", "add", "bob", "bob@example.com\nBcc: x@example.com"],

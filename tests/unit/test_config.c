@@ -286,6 +286,29 @@ test_errors(void)
 	expect_error(DB "[email]\nfrom_address = \"nobody\"\n",
 		     "t.toml:4: email.from_address: \"nobody\" is not an email address",
 		     "from_address without @");
+	/* The rule of email.h, which the mailer applies too: what it would refuse to send
+	 * from is refused here, at start. */
+	expect_error(DB "[email]\nfrom_address = \"<ddns@example.com>\"\n",
+		     "t.toml:4: email.from_address: \"<ddns@example.com>\" is not an email address",
+		     "from_address in angle brackets");
+	expect_error(DB "[email]\nfrom_address = \"a@b@example.com\"\n",
+		     "t.toml:4: email.from_address: \"a@b@example.com\" is not an email address",
+		     "from_address with two @");
+	expect_error(DB "[email]\nfrom_address = \"ddns@example.com,x@y.z\"\n",
+		     "t.toml:4: email.from_address: \"ddns@example.com,x@y.z\" is not an email "
+		     "address",
+		     "from_address with a comma");
+	expect_error(DB "[email]\nfrom_address = \"d\u00fcns@example.com\"\n",
+		     "t.toml:4: email.from_address: \"d\xc3\xbcns@example.com\" is not an email "
+		     "address",
+		     "from_address with non-ASCII");
+	{
+		struct config *c = NULL;
+		struct config_error err;
+		is_int(parse(DB "[email]\nfrom_address = \"ddns@localhost\"\n", &c, &err), 0,
+		       "from_address at a local domain (ddns@localhost)");
+		config_free(c);
+	}
 	expect_error(DB "[email]\nsmtp_password = \"pw\"\n",
 		     "t.toml:3: email.smtp_user: required when email.smtp_password is set",
 		     "smtp_password without smtp_user");

@@ -384,52 +384,16 @@ test_header_injection(void)
 static void
 test_addresses(void)
 {
-	static const char *const bad[] = {
-		"victim@example.com\r\nBcc: x@y.z",
-		"victim@example.com\nBcc: x@y.z",
-		"a@b.c, d@e.f",
-		"<a@b.c>",
-		"Name <a@b.c>",
-		"a@b.c>",
-		"\"x\"@y.z",
-		"a b@c.d",
-		"@b.c",
-		"a@",
-		"a@@b.c",
-		"a@b@c.d",
-		"a.@b.c",
-		"a..b@c.d",
-		"a@-b.c",
-		"a@b-.c",
-		"a@b..c",
-		"a@b.c.",
-		"a%b@c.d",
-		"a!b@c.d",
-		"a@[1.2.3.4]",
-		"a(x)@b.c",
-		"a;b@c.d",
-		"a:b@c.d",
-		"a\\b@c.d",
-		"",
-		"\xc3\xa4@b.c",
-	};
-	int rc, all_rejected = 1;
+	int rc;
 	struct buf b;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (mail_address_is_valid(bad[i])) {
-			diag("accepted: %s", bad[i]);
-			all_rejected = 0;
-		}
-	}
-	ok(all_rejected, "bad addresses (CR/LF, commas, angle brackets, quotes...) rejected");
-	ok(mail_address_is_valid("user.name+tag@sub.example-domain.org") &&
-		   mail_address_is_valid("a@localhost") && mail_address_is_valid(TO),
-	   "ordinary addresses accepted");
+	/* The address rule itself is tested in test_email.c; here, that the mailer uses it. */
 	free(build("victim@example.com\r\nBcc: x@attacker.test", "Subject: s\n\nb", 0, &rc));
 	is_int(rc, ERR_INVAL, "To with CRLF: ERR_INVAL");
 	free(build("a@b.c, x@attacker.test", "Subject: s\n\nb", 0, &rc));
 	is_int(rc, ERR_INVAL, "To with a comma: ERR_INVAL");
+	free(build("root@localhost", "Subject: s\n\nb", 0, &rc));
+	is_int(rc, 0, "a local recipient (root@localhost) is fine");
 	buf_init(&b, MAIL_MESSAGE_MAX);
 	is_int(mail_build("Evil <e@x.y>", TO, "b", 0, &b), ERR_INVAL, "bad From: ERR_INVAL");
 	buf_free(&b);

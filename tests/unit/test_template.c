@@ -242,6 +242,41 @@ test_limits(void)
 	template_vars_free(v);
 }
 
+/* Integer literals: the prefixes, '_' between digits, the 64-bit range. The renders are
+ * also in tests/template/cases/int_literals.j2 (checked against jinja2); what jinja2
+ * accepts and we refuse (beyond 64 bits) is here. */
+static void
+test_int_literals(void)
+{
+	is_str(render("{{ 0x_1f }} {{ 0B1_0 }} {{ 0o_17 }} {{ 0_00 }} {{ 1_2_3 }}", NULL),
+	       "31 2 15 0 123", "prefixes and underscores");
+	is_str(render("{{ 9223372036854775807 }} {{ 0x7fffffffffffffff }}", NULL),
+	       "9223372036854775807 9223372036854775807", "the largest literal");
+	is_str(render("{{ 9223372036854775799 }}", NULL), "9223372036854775799",
+	       "a decimal literal near the limit");
+	is_int(compile_rc("{{ 9223372036854775808 }}"), ERR_INVAL, "decimal beyond 64 bits");
+	ok(strstr(err, "integer literal too large") != NULL, "says why: %s", err);
+	is_int(compile_rc("{{ 0x8000000000000000 }}"), ERR_INVAL, "hex beyond 64 bits");
+	is_int(compile_rc("{{ 0b1"
+			  "0000000000000000000000000000000000000000000000000000000000000000 }}"),
+	       ERR_INVAL, "binary beyond 64 bits");
+	is_int(compile_rc("{{ 0x }}"), ERR_INVAL, "0x without digits is 0, then a name");
+	ok(strstr(err, "got 'x'") != NULL, "names the x: %s", err);
+	is_int(compile_rc("{{ 01 }}"), ERR_INVAL, "no leading zeros");
+}
+
+/* String escapes that name no character: a surrogate, a value past U+10FFFF. */
+static void
+test_bad_escapes(void)
+{
+	is_int(compile_rc("{{ 'a\\ud800' }}"), ERR_INVAL, "\\u of a surrogate");
+	ok(strstr(err, "illegal Unicode character") != NULL, "says why: %s", err);
+	is_int(compile_rc("{{ '\\U00110000' }}"), ERR_INVAL, "\\U past U+10FFFF");
+	ok(strstr(err, "illegal Unicode character") != NULL, "says why: %s", err);
+	is_str(render("{{ '\\U0010ffff\\ud7ff\\ue000' }}", NULL),
+	       "\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80", "the scalar values around them");
+}
+
 static void
 test_misc(void)
 {
@@ -285,6 +320,8 @@ main(void)
 	test_compile_errors();
 	test_render_errors();
 	test_limits();
+	test_int_literals();
+	test_bad_escapes();
 	test_misc();
 	render("", NULL); /* frees the last static output */
 	{

@@ -167,6 +167,8 @@ test_errors(void)
 	parse_fails("[t]\nx = \"\\q\"\n", 13, ERR_INVAL, 2, 6, "bad escape");
 	parse_fails("x = \"abc\n", 9, ERR_INVAL, 1, 9, "unterminated string");
 	parse_fails(bad_utf8, sizeof(bad_utf8) - 1, ERR_INVAL, 2, 6, "invalid UTF-8");
+	parse_fails("x = \"ab\\uD800\"\n", 15, ERR_INVAL, 1, 8, "\\u of a surrogate");
+	parse_fails("x = \"\\U00110000\"\n", 17, ERR_INVAL, 1, 6, "\\U past U+10FFFF");
 	parse_fails("a = 1\rb = 2\n", 12, ERR_INVAL, 1, 6, "bare CR");
 	parse_fails("\xef\xbb\xbf"
 		    "a = 1\n",
