@@ -352,6 +352,17 @@ test_limits(void)
 		     "t.toml:4: dns_service.zone_keys.\"\": not a zone name", "empty zone name");
 	expect_error(DB "[dns_service.zone_keys]\n\".\" = \"/k\"\n",
 		     "t.toml:4: dns_service.zone_keys.\".\": not a zone name", "root zone alone");
+	/* fuzz_config's invariant: "a.example.." was kept as "a.example.", which no lookup
+	 * matches. Every empty label is refused now. */
+	expect_error(DB "[dns_service.zone_keys]\n\"a.example..\" = \"/k\"\n",
+		     "t.toml:4: dns_service.zone_keys.\"a.example..\": not a zone name",
+		     "two trailing dots");
+	expect_error(DB "[dns_service.zone_keys]\n\".a.example\" = \"/k\"\n",
+		     "t.toml:4: dns_service.zone_keys.\".a.example\": not a zone name",
+		     "leading dot");
+	expect_error(DB "[dns_service.zone_keys]\n\"a..example\" = \"/k\"\n",
+		     "t.toml:4: dns_service.zone_keys.\"a..example\": not a zone name",
+		     "empty label inside");
 }
 
 static void
