@@ -12,7 +12,8 @@
  *    builds, and errs on the wide side (every string of the section, any depth);
  *  - config_parse runs with the working directory set to a private temporary
  *    directory holding the key files good.key, md5.key and broken.key, which the seed
- *    corpus names; any other name fails as "No such file or directory".
+ *    corpus names; any other name fails as "No such file or directory". It is
+ *    removed at exit (a crash leaves it behind in $TMPDIR).
  * A crash or timeout inside config_parse therefore happens in that directory: unless
  * told otherwise, LLVMFuzzerInitialize points libFuzzer's -artifact_prefix at the
  * directory the fuzzer was started in, where the other targets write theirs. */
