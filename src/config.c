@@ -642,6 +642,17 @@ zone_is_sane(const char *z, size_t len)
 	return true;
 }
 
+/* zone_has_empty_label: whether a normalised zone is "" or has an empty label (".a",
+ * "a..b", or "a." left from "a.."). Request zones are host names, whose labels are
+ * never empty, so such a zone would silently never get its key. */
+static bool
+zone_has_empty_label(const char *z)
+{
+	size_t n = strlen(z);
+
+	return n == 0 || z[0] == '.' || z[n - 1] == '.' || strstr(z, "..") != NULL;
+}
+
 /* load_key: reads a TSIG key file; the tsig module's message (with its own file and
  * line) becomes ours. */
 static int
@@ -684,7 +695,7 @@ zone_key_add(struct ctx *c, const struct toml_kv *kv)
 		if (strcmp(cfg->dns.zone_keys[i].zone, zk->zone) == 0)
 			return fail(c, kv->line, name, "zone \"%s\" listed twice", zk->zone);
 	}
-	if (zk->zone[0] == '\0')
+	if (zone_has_empty_label(zk->zone))
 		return fail(c, kv->line, name, "not a zone name");
 	return load_key(c, name, kv->line, zk->key_file, &zk->key);
 }

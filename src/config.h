@@ -132,7 +132,8 @@ struct config_error {
 int config_load(const char *path, struct config **out, struct config_error *err);
 
 /* config_parse: as config_load but from memory; `path` only names the source in
- * messages and resolves nothing. Used by tests and the fuzzer. */
+ * messages. The TSIG key files the text names are still read (a relative name from the
+ * working directory). Used by tests and the fuzzer. */
 int config_parse(const char *text, size_t len, const char *path, struct config **out,
 		 struct config_error *err);
 

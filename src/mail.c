@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "config.h"
 #include "email.h"
 #include "err.h"
 #include "log.h"
@@ -993,17 +992,4 @@ mail_queue_stats(struct mail_queue *q, struct mail_stats *out)
 	pthread_mutex_lock(&q->mu);
 	*out = q->stats;
 	pthread_mutex_unlock(&q->mu);
-}
-
-void
-mail_settings_from_config(struct mail_settings *s, const struct config *cfg)
-{
-	memset(s, 0, sizeof(*s));
-	s->smtp_host = cfg->email.smtp_host;
-	s->smtp_port = cfg->email.smtp_port;
-	s->smtp_starttls = cfg->email.smtp_starttls;
-	s->smtp_user = cfg->email.smtp_user;
-	s->smtp_password = cfg->email.smtp_password;
-	s->smtp_ca_file = cfg->email.smtp_ca_file;
-	s->from_address = cfg->email.from_address;
 }

@@ -10,8 +10,6 @@
 
 #include "buf.h"
 
-struct config;
-
 #define MAIL_RENDERED_MAX		262144 /* bytes of template output we accept */
 #define MAIL_MESSAGE_MAX		1048576 /* bytes of a built message (QP may triple the body) */
 #define MAIL_HEADER_VALUE_MAX		2048	/* bytes of one template header after unfolding */
@@ -53,10 +51,6 @@ struct mail_stats {
 };
 
 struct mail_queue;
-
-/* mail_settings_from_config: fills `s` from cfg's [email] section with the default
- * queue size, timeouts and retry schedule. Pointers borrow from cfg. */
-void mail_settings_from_config(struct mail_settings *s, const struct config *cfg);
 
 /* mail_queue_start: validates `s`, copies it and starts the worker thread. Call it from
  * the main thread before other threads use libcurl (it calls curl_global_init).

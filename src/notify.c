@@ -28,6 +28,19 @@ notify_format_time(int64_t t, char *buf, size_t len)
 		snprintf(buf, len, "never");
 }
 
+void
+notify_mail_settings(struct mail_settings *s, const struct config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->smtp_host = cfg->email.smtp_host;
+	s->smtp_port = cfg->email.smtp_port;
+	s->smtp_starttls = cfg->email.smtp_starttls;
+	s->smtp_user = cfg->email.smtp_user;
+	s->smtp_password = cfg->email.smtp_password;
+	s->smtp_ca_file = cfg->email.smtp_ca_file;
+	s->from_address = cfg->email.from_address;
+}
+
 static int
 compile_optional(const char *path, struct template **out, char *err, size_t errlen)
 {
@@ -56,7 +69,7 @@ notify_open(const struct config *cfg, const struct mail_settings *mail, struct n
 		if (mail)
 			s = *mail;
 		else
-			mail_settings_from_config(&s, cfg);
+			notify_mail_settings(&s, cfg);
 		rc = mail_queue_start(&s, &n->queue);
 		n->owns_queue = rc == 0;
 		if (rc != 0)

@@ -13,6 +13,11 @@
 
 struct notify;
 
+/* notify_mail_settings: fills `s` from cfg's [email] section with the default queue
+ * size, timeouts and retry schedule. Pointers borrow from cfg. (It lives here, not in
+ * mail, because mail is the lower layer: it knows SMTP, not the configuration.) */
+void notify_mail_settings(struct mail_settings *s, const struct config *cfg);
+
 /* notify_open: compiles the configured templates and, when email is enabled, starts
  * the mail queue (settings from cfg, or `mail` when not NULL — tests shrink retries).
  * With email disabled *out is still a valid notifier that sends nothing.

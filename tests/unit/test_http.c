@@ -93,50 +93,64 @@ expect(const struct service_ctx *ctx, struct service_request *r, const char *bod
 	service_reply_free(&rep);
 }
 
+/* Credentials: none gets the challenge, a wrong password a counted badauth. */
 static void
-test_service(struct config *cfg, struct db *db)
+test_service_auth(const struct service_ctx *ctx)
 {
-	struct ratelimit_config rlc = {true, 60, 100, 60, 100, 0};
-	struct ratelimit *rl = NULL;
-	struct service_ctx ctx = {cfg, db, NULL, NULL, NULL};
 	struct service_request r;
 	struct service_reply rep;
-	char many[21 * 4 + 1] = "";
 
 	req_init(&r, NULL, NULL, "h.dyn.example.com", "192.0.2.1");
-	ok(service_handle(&ctx, &r, &rep) == 0 && rep.http_status == 401 && rep.challenge &&
+	ok(service_handle(ctx, &r, &rep) == 0 && rep.http_status == 401 && rep.challenge &&
 		   strcmp(rep.body, "badauth\n") == 0 && rep.count == SERVICE_COUNT_NONE,
 	   "no credentials: 401 with a challenge, not counted as bad");
 	service_reply_free(&rep);
 
 	req_init(&r, "alice", "wrong", "h.dyn.example.com", "192.0.2.1");
-	ok(service_handle(&ctx, &r, &rep) == 0 && rep.http_status == 200 && !rep.challenge &&
+	ok(service_handle(ctx, &r, &rep) == 0 && rep.http_status == 200 && !rep.challenge &&
 		   strcmp(rep.body, "badauth\n") == 0 && rep.count == SERVICE_COUNT_BAD,
 	   "wrong password: 200 badauth, counted as bad");
 	service_reply_free(&rep);
+}
+
+/* The per-host result lines and the request-wide ones (numhost, badip), text and JSON. */
+static void
+test_service_results(const struct service_ctx *ctx)
+{
+	struct service_request r;
+	char many[21 * 4 + 1] = "";
 
 	req_init(&r, "alice", "pw-alice", "h.dyn.example.com,x,bob.dyn.example.com", "192.0.2.1");
 	r.hostname = "nothere.dyn.example.com,x,bob.dyn.example.com";
-	expect(&ctx, &r, "nohost\nnotfqdn\nnohost\n",
+	expect(ctx, &r, "nohost\nnotfqdn\nnohost\n",
 	       "one line per host: unknown, invalid, another user's");
 
 	for (int i = 0; i < 21; i++)
 		strncat(many, i ? ",a.b" : "a.b", sizeof(many) - strlen(many) - 1);
 	req_init(&r, "alice", "pw-alice", many, NULL);
-	expect(&ctx, &r, "numhost\n", "21 hosts: one numhost line");
+	expect(ctx, &r, "numhost\n", "21 hosts: one numhost line");
 
 	req_init(&r, "alice", "pw-alice", "h.dyn.example.com", "not-an-ip");
-	expect(&ctx, &r, "badip\n", "an address that is not one: badip");
+	expect(ctx, &r, "badip\n", "an address that is not one: badip");
 
 	req_init(&r, "alice", "pw-alice", "x,nothere.dyn.example.com", NULL);
 	r.want_json = true;
-	expect(&ctx, &r,
+	expect(ctx, &r,
 	       "[{\"status\":\"notfqdn\",\"ipv4\":null,\"ipv6\":null,\"hostname\":\"\"},"
 	       "{\"status\":\"nohost\",\"ipv4\":null,\"ipv6\":null,\"hostname\":\"nothere.dyn."
 	       "example.com\"}]\n",
 	       "JSON for several hosts: a list");
+}
 
-	/* Rate limit: two bad requests allowed, the third is abuse without a password check. */
+/* Rate limit: two bad requests allowed, the third is abuse without a password check. */
+static void
+test_service_ratelimit(const struct service_ctx *base)
+{
+	struct ratelimit_config rlc = {true, 60, 100, 60, 100, 0};
+	struct ratelimit *rl = NULL;
+	struct service_ctx ctx = *base;
+	struct service_request r;
+
 	rlc.bad_max_requests = 2;
 	ok(ratelimit_new(&rlc, &rl) == 0, "rate limiter");
 	ctx.rl = rl;
@@ -152,8 +166,18 @@ test_service(struct config *cfg, struct db *db)
 	r.want_json = false;
 	expect(&ctx, &r, "badip\n", "after the window: served again");
 	ratelimit_free(rl);
+}
 
-	ctx.rl = NULL;
+static void
+test_service(struct config *cfg, struct db *db)
+{
+	struct service_ctx ctx = {cfg, db, NULL, NULL, NULL};
+	struct service_request r;
+
+	test_service_auth(&ctx);
+	test_service_results(&ctx);
+	test_service_ratelimit(&ctx);
+
 	ctx.db = NULL;
 	req_init(&r, "alice", "pw-alice", "h.dyn.example.com", NULL);
 	expect(&ctx, &r, "911\n", "no database connection: 911");

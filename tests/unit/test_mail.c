@@ -859,22 +859,18 @@ test_live_plain(void)
 	   "drain: counters sent=6 queued=6 dropped=0");
 }
 
-static void
-test_live_starttls(void)
+/* STARTTLS with the sink's CA file: delivered over TLS. False when the queue does not
+ * start (the later STARTTLS steps are skipped then). */
+static bool
+starttls_with_ca(struct mail_settings *s)
 {
-	static const unsigned delays[] = {50, 50};
-	struct mail_settings s;
 	struct mail_queue *q = NULL;
-	struct mail_stats st;
 	char path[600];
 	json_t *env;
 
-	settings_init(&s, PORT_TLS, delays, 2);
-	s.smtp_starttls = true;
-	s.smtp_ca_file = certfile;
-	if (mail_queue_start(&s, &q) != 0) {
+	if (mail_queue_start(s, &q) != 0) {
 		ok(0, "starttls: queue starts");
-		return;
+		return false;
 	}
 	mail_queue_push(q, TO, "Subject: over TLS\n\nsecret\n");
 	snprintf(path, sizeof(path), "%s/tls/0001.eml", tmpdir);
@@ -884,12 +880,22 @@ test_live_starttls(void)
 	is_str(jstr(env, "subject"), "over TLS", "starttls: subject");
 	json_decref(env);
 	mail_queue_stop(q, 1000);
+	return true;
+}
 
-	/* AUTH under TLS: the right password is used, a wrong one is a permanent failure. */
-	s.smtp_user = "mailer";
-	s.smtp_password = "s3cret";
-	if (mail_queue_start(&s, &q) != 0)
-		return;
+/* AUTH under TLS: the right password is used, a wrong one is a permanent failure. */
+static bool
+starttls_auth(struct mail_settings *s)
+{
+	struct mail_queue *q = NULL;
+	struct mail_stats st;
+	char path[600];
+	json_t *env;
+
+	s->smtp_user = "mailer";
+	s->smtp_password = "s3cret";
+	if (mail_queue_start(s, &q) != 0)
+		return false;
 	mail_queue_push(q, TO, "Subject: authenticated\n\nx\n");
 	snprintf(path, sizeof(path), "%s/tls/0002.eml", tmpdir);
 	is_int(wait_path(path, 10000), 0, "auth: delivered");
@@ -897,19 +903,28 @@ test_live_starttls(void)
 	is_str(jstr(env, "auth_user"), "mailer", "auth: the sink saw AUTH as mailer");
 	json_decref(env);
 	mail_queue_stop(q, 1000);
-	s.smtp_password = "wrong";
-	if (mail_queue_start(&s, &q) != 0)
-		return;
+	s->smtp_password = "wrong";
+	if (mail_queue_start(s, &q) != 0)
+		return false;
 	mail_queue_push(q, TO, "Subject: bad password\n\nx\n");
 	wait_stat(q, ST_FAILED, 1, 10000);
 	mail_queue_finish(q, 1000, &st);
 	ok(st.failed == 1 && st.attempts == 1, "auth: wrong password (535) is not retried");
-	s.smtp_user = s.smtp_password = NULL;
+	s->smtp_user = s->smtp_password = NULL;
+	return true;
+}
 
-	/* Without the CA file the self-signed certificate must not be trusted. */
-	s.smtp_ca_file = NULL;
-	if (mail_queue_start(&s, &q) != 0)
-		return;
+/* Without the CA file the self-signed certificate must not be trusted. */
+static bool
+starttls_untrusted(struct mail_settings *s)
+{
+	struct mail_queue *q = NULL;
+	struct mail_stats st;
+	char path[600];
+
+	s->smtp_ca_file = NULL;
+	if (mail_queue_start(s, &q) != 0)
+		return false;
 	mail_queue_push(q, TO, "Subject: must not arrive\n\nx\n");
 	is_int(wait_stat(q, ST_FAILED, 1, 10000), 0, "starttls without CA: given up");
 	mail_queue_finish(q, 1000, &st);
@@ -917,8 +932,19 @@ test_live_starttls(void)
 	snprintf(path, sizeof(path), "%s/tls/0003.eml", tmpdir);
 	ok(access(path, F_OK) != 0, "starttls without CA: nothing delivered");
 	ok(log_contains("giving up on message to " TO), "failure logged");
+	return true;
+}
 
-	/* STARTTLS required but the server does not offer it: no silent downgrade. */
+/* STARTTLS required but the server does not offer it: no silent downgrade. `delays` is
+ * an empty (non-NULL) schedule: a single attempt. */
+static void
+starttls_not_offered(const unsigned *delays)
+{
+	struct mail_settings s;
+	struct mail_queue *q = NULL;
+	struct mail_stats st;
+	char path[600];
+
 	settings_init(&s, PORT_PLAIN, delays, 0);
 	s.smtp_starttls = true;
 	if (mail_queue_start(&s, &q) != 0)
@@ -929,6 +955,21 @@ test_live_starttls(void)
 	ok(st.failed == 1 && st.sent == 0, "starttls required, server without TLS: not sent");
 	snprintf(path, sizeof(path), "%s/plain/0007.eml", tmpdir);
 	ok(access(path, F_OK) != 0, "no plaintext delivery");
+}
+
+/* The STARTTLS steps share one sink whose numbered files they count, so they run in
+ * order and stop at the first queue that does not start. */
+static void
+test_live_starttls(void)
+{
+	static const unsigned delays[] = {50, 50};
+	struct mail_settings s;
+
+	settings_init(&s, PORT_TLS, delays, 2);
+	s.smtp_starttls = true;
+	s.smtp_ca_file = certfile;
+	if (starttls_with_ca(&s) && starttls_auth(&s) && starttls_untrusted(&s))
+		starttls_not_offered(delays);
 }
 
 static void
