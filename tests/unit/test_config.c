@@ -575,6 +575,37 @@ test_tsig_keys(void)
 }
 
 /* A key made by the real tsig-keygen, when it is installed. */
+/* The DNS server and key of a zone, as service, expiry and cli get them. */
+static void
+test_dns_server(void)
+{
+	struct config *c = NULL;
+	struct config_error err;
+	struct dns_server srv;
+	char text[1024];
+	const struct tsig_key *k;
+
+	write_file(tpath("zone2.key"), key_sha256, 0600);
+	snprintf(text, sizeof(text),
+		 DB "[dns_service]\ndns_server = \"::1\"\ndns_port = 5300\ndns_timeout = 3\n"
+		    "[dns_service.zone_keys]\n\"a.example\" = \"%s\"\n",
+		 tpath("zone2.key"));
+	is_int(parse(text, &c, &err), 0, "dns_server config");
+	if (c == NULL) {
+		diag("%s", err.msg);
+		return;
+	}
+	memset(&srv, 0x5a, sizeof(srv));
+	k = config_dns_server(c, "a.example", &srv);
+	is_str(srv.addr, "::1", "dns server: address");
+	is_int(srv.port, 5300, "dns server: port");
+	is_int(srv.timeout_ms, 3000, "dns server: timeout in ms");
+	ok(k != NULL && k == config_zone_key(c, "a.example"), "dns server: the zone's key");
+	ok(config_dns_server(c, "b.example", &srv) == NULL, "dns server: unsigned zone");
+	is_str(srv.addr, "::1", "dns server: same server for every zone");
+	config_free(c);
+}
+
 static void
 test_tsig_keygen(void)
 {

@@ -272,6 +272,8 @@ due_is(struct db *db, int64_t now, const char *fqdn)
 	return res;
 }
 
+static void test_touch_live(struct db *db, int64_t id, const char *home);
+
 static void
 test_expiry(struct db *db)
 {
@@ -326,9 +328,15 @@ test_expiry(struct db *db)
 	is_int(db_host_expire(db, 999999, DB_V4, 1, &claimed), 0, "expire unknown host");
 	is_int(claimed, 0, "claims nothing");
 	is_int(db_host_expire(db, id, 0, 1, &claimed), ERR_INVAL, "expire without family");
+	test_touch_live(db, id, home);
+}
 
-	/* nochg without the lock: only while the row holds what the decision saw.
-	 * home now: v4 192.0.2.3 updated 6000 (expiry_ttl 600), v6 expired. */
+/* nochg without the lock: only while the row holds what the decision saw. Runs after
+ * test_expiry: home has v4 192.0.2.3 updated 6000 (expiry_ttl 600), v6 expired. */
+static void
+test_touch_live(struct db *db, int64_t id, const char *home)
+{
+	struct db_host got;
 	int touched = -1;
 
 	is_int(db_host_touch_live(db, id, DB_V4, "192.0.2.3", NULL, 6100, &touched), 0, "live");

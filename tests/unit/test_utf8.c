@@ -8,6 +8,8 @@
 /* dec: utf8_decode of the string literal s (its bytes, without the terminating NUL). */
 #define dec(s, cp) utf8_decode((s), sizeof(s) - 1, (cp))
 
+static void test_decode_edges(void);
+
 static void
 test_decode(void)
 {
@@ -69,7 +71,15 @@ test_decode(void)
 		}
 	}
 	ok(all, "overlongs, surrogates, > U+10FFFF, stray and missing bytes: 0, *cp untouched");
-	cp = 1;
+	test_decode_edges();
+}
+
+/* NUL, a length that cuts a sequence, an empty input and a NULL code point. */
+static void
+test_decode_edges(void)
+{
+	uint32_t cp = 1;
+
 	is_int(dec("\0", &cp), 1, "NUL is a one-byte character");
 	is_int(cp, 0, "U+0000");
 	is_int(utf8_decode("\xe2\x82\xac", 2, &cp), 0, "n cuts the sequence: refused");
