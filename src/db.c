@@ -247,6 +247,46 @@ db_rollback(struct db *db)
 	return db->ops->rollback(db);
 }
 
+int
+db_host_lease_many(struct db *db, struct db_lease *l, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (l[i].fqdn == NULL)
+			return ERR_INVAL;
+	return db->ops->host_lease_many(db, l, n);
+}
+
+int
+db_host_end_many(struct db *db, struct db_host_end *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct db_host_end *x = &e[i];
+
+		x->lost = false;
+		x->claimed = 0;
+		if (x->how != DB_END_COMMIT)
+			continue;
+		if ((x->set_families && !families_ok(x->set_families)) ||
+		    (x->touch_families && !families_ok(x->touch_families)) ||
+		    (x->expire_families && !families_ok(x->expire_families)) ||
+		    ((x->set_families & DB_V4) && x->ipv4 == NULL) ||
+		    ((x->set_families & DB_V6) && x->ipv6 == NULL))
+			return ERR_INVAL;
+		if (!addr_fits(x->ipv4) || !addr_fits(x->ipv6))
+			return ERR_TOOBIG;
+	}
+	return n == 0 ? 0 : db->ops->host_end_many(db, e, n);
+}
+
+int
+db_host_lapsed(struct db *db, int64_t now_ms, size_t limit, struct db_host **out, size_t *len)
+{
+	return db->ops->host_lapsed(db, now_ms, limit > INT64_MAX ? INT64_MAX : (int64_t)limit, out,
+				    len);
+}
+
 /* A family is due when it is published, the host expires at all, and its last update
  * is expiry_ttl seconds or more in the past. */
 static bool
