@@ -248,6 +248,12 @@ db_rollback(struct db *db)
 }
 
 int
+db_rollback_uncertain(struct db *db)
+{
+	return db->ops->rollback_uncertain(db);
+}
+
+int
 db_host_lease_many(struct db *db, struct db_lease *l, size_t n)
 {
 	if (n == 0)

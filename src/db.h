@@ -188,6 +188,10 @@ struct db_ops {
 	 * always ends the transaction; without one it does nothing. */
 	int (*commit)(struct db *db);
 	int (*rollback)(struct db *db);
+	/* As rollback, but the lease lapses at once instead of going: the host stays
+	 * uncertain for its next holder. For a DNS exchange without an answer (the change
+	 * may have been applied) and for an uncertain host that could not be republished. */
+	int (*rollback_uncertain)(struct db *db);
 
 	/*
 	 * The same critical section for many hosts at once, as the zone writers use it:
@@ -243,6 +247,7 @@ int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
+int db_rollback_uncertain(struct db *db);
 int db_host_lease_many(struct db *db, struct db_lease *l, size_t n);
 int db_host_end_many(struct db *db, struct db_host_end *e, size_t n);
 int db_host_lapsed(struct db *db, int64_t now_ms, size_t limit, struct db_host **out, size_t *len);

@@ -1448,20 +1448,32 @@ maria_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	}
 }
 
+/* Ends the critical section without writing; the lease goes (ST_LEASE_DEL) or lapses
+ * (ST_LEASE_LAPSE). A failure leaves the lease to lapse on its own. */
 static int
-maria_rollback(struct db *db)
+rollback_lease(struct db_mariadb *s, enum stmt_id end)
 {
-	struct db_mariadb *s = to_maria(db);
 	int rc = maria_rollback_tx(s);
 	bool mine;
 
 	if (s->leased) {
 		s->leased = false;
-		/* A failure leaves the lease to lapse on its own. */
 		if (s->m != NULL)
-			(void)lease_end(s, ST_LEASE_DEL, s->lease_host, s->lease_token, &mine);
+			(void)lease_end(s, end, s->lease_host, s->lease_token, &mine);
 	}
 	return rc;
+}
+
+static int
+maria_rollback(struct db *db)
+{
+	return rollback_lease(to_maria(db), ST_LEASE_DEL);
+}
+
+static int
+maria_rollback_uncertain(struct db *db)
+{
+	return rollback_lease(to_maria(db), ST_LEASE_LAPSE);
 }
 
 static int
@@ -1630,6 +1642,7 @@ const struct db_ops db_mariadb_ops = {
 	.host_lock = maria_host_lock,
 	.commit = maria_commit,
 	.rollback = maria_rollback,
+	.rollback_uncertain = maria_rollback_uncertain,
 	.host_lease_many = maria_host_lease_many,
 	.host_end_many = maria_host_end_many,
 	.host_lapsed = maria_host_lapsed,

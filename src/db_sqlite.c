@@ -994,19 +994,31 @@ lease_take(struct db_sqlite *s, const char *fqdn, int64_t token, struct db_host 
 	return lease_put(s, out->id, now + lease_ms(s), token);
 }
 
+/* Ends the critical section without writing; the lease goes (ST_LEASE_DEL) or lapses
+ * (ST_LEASE_LAPSE). A failure leaves the lease to lapse on its own. */
 static int
-sqlite_rollback(struct db *db)
+rollback_lease(struct db_sqlite *s, enum stmt_id end)
 {
-	struct db_sqlite *s = to_sqlite(db);
 	int rc = tx_rollback(s);
 	bool mine;
 
 	if (s->leased) {
 		s->leased = false;
-		/* A failure leaves the lease to expire on its own. */
-		(void)lease_end(s, ST_LEASE_DEL, s->lease_host, s->lease_token, &mine);
+		(void)lease_end(s, end, s->lease_host, s->lease_token, &mine);
 	}
 	return rc;
+}
+
+static int
+sqlite_rollback(struct db *db)
+{
+	return rollback_lease(to_sqlite(db), ST_LEASE_DEL);
+}
+
+static int
+sqlite_rollback_uncertain(struct db *db)
+{
+	return rollback_lease(to_sqlite(db), ST_LEASE_LAPSE);
 }
 
 static int
@@ -1195,6 +1207,7 @@ const struct db_ops db_sqlite_ops = {
 	.host_lock = sqlite_host_lock,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.rollback_uncertain = sqlite_rollback_uncertain,
 	.host_lease_many = sqlite_host_lease_many,
 	.host_end_many = sqlite_host_end_many,
 	.host_lapsed = sqlite_host_lapsed,

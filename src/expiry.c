@@ -5,14 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dns.h"
 #include "err.h"
 #include "log.h"
 #include "update.h"
 
-/* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
+/* Deletes the due RRsets of one host (`families`); an uncertain host (an update of it
+ * was cut short between DNS and the database) gets the rest of its state republished
+ * in the same UPDATE. Returns 0 after NOERROR. On failure the host's critical section
+ * ends, the host left uncertain when DNS may have changed anyway or was not right. */
 static int
-delete_records(const struct config *cfg, const struct db_host *h, int families)
+delete_records(const struct config *cfg, struct db *db, const struct db_host *h, int families,
+	       const char *what)
 {
 	struct dns_server srv;
 	const struct tsig_key *key = config_dns_server(cfg, h->zone, &srv);
@@ -21,12 +26,21 @@ delete_records(const struct config *cfg, const struct db_host *h, int families)
 	int rc;
 
 	update_host_change(h, &ch);
-	ch.v4 = (families & DB_V4) ? DNS_DELETE : DNS_KEEP;
-	ch.v6 = (families & DB_V6) ? DNS_DELETE : DNS_KEEP;
+	if (h->uncertain)
+		update_republish(h, &ch);
+	if (families & DB_V4)
+		ch.v4 = DNS_DELETE;
+	if (families & DB_V6)
+		ch.v6 = DNS_DELETE;
 	rc = dns_update(&srv, key, &ch, &res);
-	if (rc != 0)
-		log_warnx("expiry: %s: DNS delete failed: %s; retrying on the next pass", h->fqdn,
-			  res.msg[0] ? res.msg : err_str(rc));
+	if (rc == 0)
+		return 0;
+	if (h->uncertain || res.maybe_applied)
+		(void)db_rollback_uncertain(db);
+	else
+		(void)db_rollback(db);
+	log_warnx("expiry: %s: DNS %s failed: %s; retrying on the next pass", h->fqdn, what,
+		  res.msg[0] ? res.msg : err_str(rc));
 	return rc;
 }
 
@@ -88,15 +102,16 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 		return ERR_DB;
 	}
 	families = db_host_due_families(&h, now);
-	if (!families) { /* refreshed, or expired by another pass, meanwhile */
+	if (!families && !h.uncertain) { /* refreshed, or expired by another pass, meanwhile */
 		(void)db_rollback(db);
 		return 0;
 	}
-	if ((rc = delete_records(cfg, &h, families)) != 0) {
-		(void)db_rollback(db);
+	if ((rc = delete_records(cfg, db, &h, families, "delete")) != 0) {
 		st->dns_failures++;
 		return rc == ERR_TIMEOUT || rc == ERR_IO ? ERR_IO : 0;
 	}
+	if (!families)
+		return db_commit(db) == 0 ? 0 : ERR_DB;
 	if ((rc = claim(db, &h, families, now, &claimed)) != 0)
 		return ERR_DB;
 	/* Under the lock the claim cannot lose; the conditional update stays as a second
@@ -113,6 +128,61 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 	return 0;
 }
 
+/* Repairs one host whose lease lapsed: takes the lease over and republishes the row
+ * (nothing to delete). 0, ERR_IO when DNS did not answer, ERR_DB. */
+static int
+repair_host(const struct config *cfg, struct db *db, const struct db_host *listed, FILE *report,
+	    struct expiry_stats *st)
+{
+	struct db_host h;
+	int rc = db_host_lock(db, listed->fqdn, &h);
+
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return ERR_DB;
+	if (!h.uncertain) { /* repaired by someone else meanwhile */
+		(void)db_rollback(db);
+		return 0;
+	}
+	if ((rc = delete_records(cfg, db, &h, 0, "repair")) != 0) {
+		st->dns_failures++;
+		return rc == ERR_TIMEOUT || rc == ERR_IO ? ERR_IO : 0;
+	}
+	if (db_commit(db) != 0)
+		return ERR_DB;
+	st->hosts_repaired++;
+	log_warnx("%s: an update was cut short between DNS and the database; republished "
+		  "what the database holds",
+		  h.fqdn);
+	if (report)
+		fprintf(report, "repaired %s\n", h.fqdn);
+	return 0;
+}
+
+/* The repair before a pass: every host whose lease lapsed before now_ms. */
+static int
+repair_lapsed(const struct config *cfg, struct db *db, int64_t now_ms, FILE *report,
+	      struct expiry_stats *st)
+{
+	struct db_host *hosts = NULL;
+	size_t len = 0;
+	int rc = db_host_lapsed(db, now_ms, EXPIRY_BATCH, &hosts, &len);
+
+	if (rc != 0) {
+		log_error("expiry: cannot read lapsed leases: %s", err_str(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < len && rc == 0; i++)
+		rc = repair_host(cfg, db, &hosts[i], report, st);
+	free(hosts);
+	if (rc == ERR_IO) {
+		log_warnx("expiry: the DNS server does not answer; repair ended early");
+		rc = 0;
+	}
+	return rc;
+}
+
 int
 expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify, void *arg,
 	   FILE *report, struct expiry_stats *stats)
@@ -120,7 +190,13 @@ expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_f
 	struct expiry_stats st = {0};
 	struct db_host *hosts = NULL;
 	size_t len = 0;
-	int rc = 0;
+	int rc = repair_lapsed(cfg, db, clock_wall_ms(), report, &st);
+
+	if (rc != 0) {
+		if (stats)
+			*stats = st;
+		return rc;
+	}
 
 	/* Batches until one comes back short. A host whose DNS delete failed stays due,
 	 * so after any failure (or a batch that expired nothing) the pass ends rather

@@ -134,75 +134,82 @@ notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	ctx->notify(ctx->notify_arg, &ch);
 }
 
-/* Writes what a GOOD published (and refreshes the families it confirmed), inside the
- * host's transaction. */
+/* Writes what a GOOD published and refreshes the families the request confirmed,
+ * inside the host's transaction. */
 static int
-record_good(const struct service_ctx *ctx, const struct service_request *req,
+record_plan(const struct service_ctx *ctx, const struct service_request *req,
 	    const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
 {
-	int rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
-				  (plan->set_families & DB_V4) ? r->ipv4 : NULL,
-				  (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	int touch = plan->touch_families & ~plan->set_families;
+	int rc = 0;
 
-	if (rc == 0 && (plan->touch_families & ~plan->set_families))
-		rc = db_host_touch(ctx->db, row->id, plan->touch_families & ~plan->set_families,
-				   req->now);
+	if (plan->set_families)
+		rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
+				      (plan->set_families & DB_V4) ? r->ipv4 : NULL,
+				      (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	if (rc == 0 && touch)
+		rc = db_host_touch(ctx->db, row->id, touch, req->now);
 	return rc;
 }
 
-/* GOOD: one UPDATE; the database follows only a NOERROR reply, so that it never
- * claims what DNS does not serve and the next request retries. Runs under the host's
- * lock (handle_host), which it ends. */
-static enum update_status
-apply_good(const struct service_ctx *ctx, const struct service_request *req,
-	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
-	   struct host_result *r)
+/* Sends the plan's change, if it has one. On failure the critical section ends: with
+ * the host left uncertain when DNS may have applied the change anyway (no answer, or
+ * one we could not trust) or was not known to be right before (an uncertain row). */
+static int
+send_plan(const struct service_ctx *ctx, const struct db_host *row, const struct update_plan *plan)
 {
 	struct dns_server srv;
 	struct dns_result res;
 	const struct tsig_key *key = config_dns_server(ctx->cfg, row->zone, &srv);
 	int rc;
 
+	if (!update_has_dns(plan))
+		return 0;
 	memset(&res, 0, sizeof(res));
 	rc = dns_update(&srv, key, &plan->change, &res);
-	if (rc < 0) {
-		(void)db_rollback(ctx->db);
-		log_warnx("%s: DNS update failed: %s (%s)", row->fqdn, err_str(rc), res.msg);
-		return UPDATE_DNSERR;
+	if (rc == 0) {
+		if (row->uncertain)
+			log_warnx("%s: an earlier update was cut short between DNS and the "
+				  "database; republished what the database holds",
+				  row->fqdn);
+		return 0;
 	}
-	rc = record_good(ctx, req, row, plan, r);
+	if (row->uncertain || res.maybe_applied)
+		(void)db_rollback_uncertain(ctx->db);
+	else
+		(void)db_rollback(ctx->db);
+	log_warnx("%s: DNS update failed: %s (%s)", row->fqdn, err_str(rc), res.msg);
+	return rc;
+}
+
+/* GOOD or NOCHG under the host's lock (handle_host), which this ends: the UPDATE when
+ * the plan has one (a GOOD, or a NOCHG of an uncertain host), then the database, which
+ * follows only a NOERROR reply, so that it never claims what DNS does not serve and
+ * the next request retries. */
+static enum update_status
+apply_plan(const struct service_ctx *ctx, const struct service_request *req,
+	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
+	   struct host_result *r)
+{
+	int rc;
+
+	if (send_plan(ctx, row, plan) != 0)
+		return UPDATE_DNSERR;
+	rc = record_plan(ctx, req, row, plan, r);
 	if (rc == 0)
 		rc = db_commit(ctx->db);
 	else
 		(void)db_rollback(ctx->db);
 	if (rc < 0) {
-		log_error("%s: DNS updated but the database failed: %s", row->fqdn, err_str(rc));
+		log_error("%s: the database failed: %s", row->fqdn, err_str(rc));
 		return UPDATE_911;
 	}
+	if (plan->status != UPDATE_GOOD)
+		return plan->status;
 	log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4, r->ipv4[0] && r->ipv6[0] ? "," : "",
 		 r->ipv6);
 	notify_change(ctx, req, user, row, plan, r);
 	return UPDATE_GOOD;
-}
-
-/* NOCHG: refresh the update time of the confirmed families, then end the lock. */
-static enum update_status
-apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
-	    const struct db_host *row, const struct update_plan *plan)
-{
-	int rc = 0;
-
-	if (plan->touch_families)
-		rc = db_host_touch(ctx->db, row->id, plan->touch_families, req->now);
-	if (rc == 0)
-		rc = db_commit(ctx->db);
-	else
-		(void)db_rollback(ctx->db);
-	if (rc < 0) {
-		log_error("%s: refreshing the update time failed: %s", row->fqdn, err_str(rc));
-		return UPDATE_911;
-	}
-	return UPDATE_NOCHG;
 }
 
 /*
@@ -235,7 +242,8 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_NOHOST;
 		return true;
 	}
-	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0)
+	/* A lease: another writer is at work, or one died mid-update (uncertain). */
+	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0 || row.leased)
 		return false;
 	rc = db_host_touch_live(ctx->db, row.id, plan.touch_families, plan.ipv4, plan.ipv6,
 				req->now, &touched);
@@ -286,10 +294,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	}
 	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
 	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
-	if (plan.status == UPDATE_GOOD)
-		r->status = apply_good(ctx, req, user, &row, &plan, r);
-	else
-		r->status = apply_nochg(ctx, req, &row, &plan);
+	r->status = apply_plan(ctx, req, user, &row, &plan, r);
 }
 
 /* After authentication: split, detect, then every host in request order. */

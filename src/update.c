@@ -222,6 +222,28 @@ update_host_change(const struct db_host *h, struct dns_change *out)
 	out->ttl = h->dns_ttl;
 }
 
+void
+update_republish(const struct db_host *h, struct dns_change *out)
+{
+	const struct db_rr *rr[2] = {&h->v4, &h->v6};
+	enum dns_action *act[2] = {&out->v4, &out->v6};
+	char *ip[2] = {out->ipv4, out->ipv6};
+
+	for (int i = 0; i < 2; i++) {
+		bool live = rr[i]->ip[0] != '\0' && !rr[i]->expired;
+
+		*act[i] = live ? DNS_SET : DNS_DELETE;
+		_Static_assert(sizeof(out->ipv4) == sizeof(h->v4.ip), "address sizes");
+		memcpy(ip[i], live ? rr[i]->ip : "", live ? sizeof(h->v4.ip) : 1);
+	}
+}
+
+bool
+update_has_dns(const struct update_plan *plan)
+{
+	return plan->change.v4 != DNS_KEEP || plan->change.v6 != DNS_KEEP;
+}
+
 /* Decides one family `fam` (DB_V4 or DB_V6) of `row`: touch, set (and whether that is a
  * change), or keep. `due` is db_host_due_families of the row. */
 static void
@@ -266,6 +288,8 @@ update_decide(const struct update_addrs *want, const struct db_host *row, const 
 	if (!want)
 		want = &none;
 	update_host_change(row, &out->change);
+	if (row->uncertain)
+		update_republish(row, &out->change);
 	due = db_host_due_families(row, now);
 	decide_family(want, row, DB_V4, due, out);
 	decide_family(want, row, DB_V6, due, out);

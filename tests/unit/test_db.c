@@ -753,6 +753,11 @@ test_leases(const struct backend *b)
 	is_int(db_host_get(a, "one.dyn.example.com", &got), 0, "get one");
 	is_str(got.v4.ip, "", "neither write is there");
 	is_int(b->raw_count(where, "SELECT count(*) FROM host_leases"), 0, "and no lease");
+	is_int(db_host_lock(a, "one.dyn.example.com", &got), 0, "a leases one again");
+	is_int(db_rollback_uncertain(a), 0, "a gives up without an answer from DNS");
+	is_int(db_host_lock(c, "one.dyn.example.com", &got), 0, "c takes it at once");
+	ok(got.uncertain, "and is told that the host is uncertain");
+	is_int(db_commit(c), 0, "c commits");
 	db_close(a);
 	db_close(c);
 }
