@@ -160,9 +160,11 @@ repair_host(const struct config *cfg, struct db *db, const struct db_host *liste
 	return 0;
 }
 
-/* The repair before a pass: every host whose lease lapsed before now_ms. */
+/* The repair before a pass: every host whose lease lapsed before now_ms. One that is
+ * due at `now` is left to the expiry below, which republishes the rest of an uncertain
+ * host in the same UPDATE as its deletes. */
 static int
-repair_lapsed(const struct config *cfg, struct db *db, int64_t now_ms, FILE *report,
+repair_lapsed(const struct config *cfg, struct db *db, int64_t now, int64_t now_ms, FILE *report,
 	      struct expiry_stats *st)
 {
 	struct db_host *hosts = NULL;
@@ -174,7 +176,8 @@ repair_lapsed(const struct config *cfg, struct db *db, int64_t now_ms, FILE *rep
 		return rc;
 	}
 	for (size_t i = 0; i < len && rc == 0; i++)
-		rc = repair_host(cfg, db, &hosts[i], report, st);
+		if (db_host_due_families(&hosts[i], now) == 0)
+			rc = repair_host(cfg, db, &hosts[i], report, st);
 	free(hosts);
 	if (rc == ERR_IO) {
 		log_warnx("expiry: the DNS server does not answer; repair ended early");
@@ -190,7 +193,7 @@ expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_f
 	struct expiry_stats st = {0};
 	struct db_host *hosts = NULL;
 	size_t len = 0;
-	int rc = repair_lapsed(cfg, db, clock_wall_ms(), report, &st);
+	int rc = repair_lapsed(cfg, db, now, clock_wall_ms(), report, &st);
 
 	if (rc != 0) {
 		if (stats)
