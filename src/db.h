@@ -18,6 +18,11 @@
 
 #define DB_SCHEMA_VERSION 2
 
+/* A per-host lease (host_lock, host_lease_many) lasts dns_timeout plus this: the
+ * holder's DNS exchange, bounded by dns_timeout, with room for the database writes on
+ * either side. A holder that dies blocks its host for that long at most. */
+#define DB_LEASE_SLACK_MS 5000
+
 struct db_user {
 	int64_t id;
 	char name[AUTH_USERNAME_MAX + 1];

@@ -30,10 +30,9 @@
 #define MARIADB_LOCK_WAIT_MIN	  10 /* ... but never less */
 #define MARIADB_IO_TIMEOUT_EXTRA  20 /* read/write timeout = lock wait + this */
 #define MARIADB_MIGRATE_LOCK_WAIT 60 /* GET_LOCK: another process is migrating */
-/* Leases (see maria_host_lock): a lease outlives its holder's DNS exchange
- * (dns_timeout) by the slack; a held one is polled for at this interval. */
-#define MARIADB_LEASE_SLACK_MS 5000
-#define MARIADB_LEASE_POLL_MS  5
+/* Leases (see maria_host_lock) last dns_timeout + DB_LEASE_SLACK_MS (db.h); a held
+ * one is polled for at this interval. */
+#define MARIADB_LEASE_POLL_MS 5
 /* A transaction that a Galera certification conflict (or an InnoDB deadlock) rolled
  * back is run again this many times before the operation fails. */
 #define MARIADB_CONFLICT_RETRIES 10
@@ -1349,7 +1348,7 @@ lease_take(struct db_mariadb *s, const char *fqdn, int64_t token, struct db_host
 	*busy = false;
 	if (rc != 0)
 		return rc;
-	until = now + 1000 * (int64_t)s->cfg->dns.dns_timeout + MARIADB_LEASE_SLACK_MS;
+	until = now + 1000 * (int64_t)s->cfg->dns.dns_timeout + DB_LEASE_SLACK_MS;
 	{
 		const struct param p[] = {P_INT(out->id)};
 

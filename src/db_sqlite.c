@@ -19,10 +19,7 @@
 /* How long a writer waits for the write lock (writes hold it for milliseconds), and
  * host_lock for another holder's lease (one DNS exchange, at most dns_timeout): that
  * plus slack; past it the request fails with ERR_DB (a retryable 911) rather than
- * hanging. */
-/* A lease outlives its holder's DNS exchange (dns_timeout) by this much; a process that
- * died holding one delays that host's next update by at most the lease. */
-#define SQLITE_LEASE_SLACK_MS  5000
+ * hanging. A lease lasts dns_timeout + DB_LEASE_SLACK_MS (db.h). */
 #define SQLITE_LEASE_POLL_MS   2
 #define SQLITE_BUSY_TIMEOUT_MS 5000
 
@@ -884,7 +881,7 @@ tx_rollback(struct db_sqlite *s)
  * transaction. The first write opens the write transaction (lease_tx); commit deletes
  * the lease and commits the writes in one step; rollback undoes the writes and drops
  * the lease. A lease outlives the holder's DNS exchange (bounded by dns_timeout) by
- * SQLITE_LEASE_SLACK_MS, so a crashed holder blocks its host for that long at most.
+ * DB_LEASE_SLACK_MS, so a crashed holder blocks its host for that long at most.
  * Waiting for a lease is bounded by the busy timeout (5 s + dns_timeout), then ERR_DB.
  *
  * Because the lease is committed before the DNS change, it is also the intent record
@@ -968,7 +965,7 @@ lease_token(void)
 static int64_t
 lease_ms(const struct db_sqlite *s)
 {
-	return 1000 * (int64_t)s->cfg->dns.dns_timeout + SQLITE_LEASE_SLACK_MS;
+	return 1000 * (int64_t)s->cfg->dns.dns_timeout + DB_LEASE_SLACK_MS;
 }
 
 /* Takes the lease of `fqdn` for `token` inside the caller's transaction, reading the
