@@ -146,6 +146,8 @@ gen_new(struct config *cfg, bool own_cfg, struct gen *prev, struct gen **out)
 		return ERR_NOMEM;
 	atomic_init(&g->refs, 1);
 	g->cfg = cfg;
+	g->auth = prev ? prev->auth : NULL;
+	g->writers = prev ? prev->writers : NULL;
 	rc = take_limiter(g, prev);
 	if (rc == 0)
 		rc = parse_trusted(g);
@@ -185,14 +187,15 @@ notify_change_hook(void *arg, const struct service_change *ch)
 }
 
 void
-gen_service_ctx(const struct gen *g, struct db *db, struct service_ctx *out)
+gen_service_ctx(const struct gen *g, struct service_ctx *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->cfg = g->cfg;
-	out->db = db;
 	out->rl = g->rl;
 	out->notify = notify_change_hook;
 	out->notify_arg = g->notify;
+	out->auth = g->auth;
+	out->writers = g->writers;
 }
 
 int

@@ -30,6 +30,11 @@ struct gen {
 	struct notify *notify; /* change and expiry mails */
 	struct cidr *trusted;  /* parsed cfg->daemon.trusted_proxies */
 	size_t ntrusted;
+	/* The daemon's Argon2 pool and zone writers, shared by every generation (they
+	 * outlive all of them): taken from `prev` by gen_new; the daemon sets them on the
+	 * first generation before publishing it. NULL in tools and tests. */
+	struct authpool *auth;
+	struct writers *writers;
 
 	/* Private to gen.c. */
 	atomic_int refs;
@@ -57,10 +62,9 @@ int gen_new(struct config *cfg, bool own_cfg, struct gen *prev, struct gen **out
  * failed); what it took over from `prev` (the mail queue) goes back first. NULL ok. */
 void gen_abandon(struct gen *g, struct gen *prev);
 
-/* gen_service_ctx: what a request of generation `g` hands to service_handle, with the
- * calling thread's database connection `db`. Borrowed from `g`: valid while the caller
- * holds its reference. */
-void gen_service_ctx(const struct gen *g, struct db *db, struct service_ctx *out);
+/* gen_service_ctx: what a request of generation `g` hands to service_job_new.
+ * Borrowed from `g`: valid while the caller holds its reference. */
+void gen_service_ctx(const struct gen *g, struct service_ctx *out);
 
 /* gen_slot_new: a slot whose current generation is `g`; takes over the caller's
  * reference. Returns 0 or ERR_NOMEM (`g` then stays the caller's). */

@@ -29,9 +29,9 @@
 #include "gen.h"
 #include "log.h"
 
-/* Workers block on the DNS server (up to dns_timeout) as well as on Argon2, whose
- * concurrency auth_init bounds separately; twice the cores keeps a slow DNS server
- * from stalling every worker. */
+/* Workers never wait on the DNS server or on Argon2 (requests wait for those suspended,
+ * service.h); they parse, read the database and reply. Twice the cores leaves room for
+ * the database's short waits (a write lock, a round trip to MariaDB). */
 #define HTTP_THREADS_PER_CORE 2
 #define HTTP_MIN_THREADS      4
 #define HTTP_MAX_THREADS      64
@@ -55,7 +55,9 @@ struct http_server {
 	size_t key_len;
 	pthread_key_t db_key; /* each worker thread's own database connection */
 	bool db_key_made;
-	atomic_int inflight; /* requests presented to the handler and not yet completed */
+	atomic_int inflight;   /* requests presented to the handler and not yet completed */
+	atomic_bool quiescing; /* stopping: no new connections, replies close theirs */
+	bool quiesced;	       /* the listening sockets are closed */
 	/* Connections per client. Behind a reverse proxy the trusted proxies are exempt
 	 * (every forwarded connection comes from them) while any other host that
 	 * reaches the listener directly is still held to the limit. */
@@ -388,6 +390,38 @@ load_tls(struct http_server *srv)
 
 /* ---- per-request handling ---- */
 
+/*
+ * One request (MHD's *req_cls), from its first call of the handler to its completion:
+ * the configuration generation it uses to the end, and its service job. A job that
+ * cannot answer at once (it waits for Argon2 or a zone writer) suspends the connection;
+ * its completion, on whichever thread, resumes it, and MHD calls the handler again,
+ * which then queues the reply. The completion may come before the handler has
+ * suspended the connection (the job finished on another thread that fast): `mu`,
+ * `suspended` and `done` make sure a connection is resumed only after it was
+ * suspended, and answered at once when the job was done first.
+ */
+struct http_req {
+	struct http_server *srv;
+	struct gen *g;
+	struct MHD_Connection *conn;
+	const char *method, *url; /* MHD's, valid for the request's life */
+	int64_t start_ms;
+	struct addr client;
+	struct service_job *job;
+	pthread_mutex_t mu;
+	bool suspended, done;
+};
+
+static void
+req_free(struct http_req *r)
+{
+	if (r == NULL)
+		return;
+	service_job_free(r->job);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
 static void
 close_thread_db(void *p)
 {
@@ -523,8 +557,18 @@ log_request(const struct gen *g, struct MHD_Connection *conn, const char *method
 	buf_free(&q);
 }
 
+/* While the server stops, every reply closes its connection: a keep-alive client must
+ * not go on sending requests to a server that waits for its last ones. */
+static void
+add_close(struct http_server *srv, struct MHD_Response *r)
+{
+	if (atomic_load(&srv->quiescing))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
 static enum MHD_Result
-queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
+queue_text(struct http_server *srv, struct MHD_Connection *conn, unsigned int status,
+	   const char *text)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -532,6 +576,7 @@ queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 	r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
+	add_close(srv, r);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
@@ -541,7 +586,7 @@ queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 }
 
 static enum MHD_Result
-queue_reply(struct MHD_Connection *conn, const struct service_reply *rep)
+queue_reply(struct http_server *srv, struct MHD_Connection *conn, const struct service_reply *rep)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -549,6 +594,7 @@ queue_reply(struct MHD_Connection *conn, const struct service_reply *rep)
 	r = MHD_create_response_from_buffer(rep->body_len, rep->body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
+	add_close(srv, r);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				rep->json ? "application/json" : "text/plain; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -592,19 +638,65 @@ creds_free(struct creds *c)
 		MHD_free(c->basic_user);
 }
 
+/* The reply of a finished job, and its request log line. */
 static enum MHD_Result
-handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connection *conn,
-	      const struct config_endpoint *ep, const char *method, const char *url,
-	      int64_t start_ms)
+answer_job(struct http_req *r)
 {
+	const struct service_reply *rep = service_job_reply(r->job);
+
+	if (rep->body == NULL) {
+		log_request(r->g, r->conn, r->method, r->url, &r->client, 500, "-", r->start_ms);
+		return queue_text(r->srv, r->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
+	}
+	log_request(r->g, r->conn, r->method, r->url, &r->client, rep->http_status,
+		    update_status_str(rep->first), r->start_ms);
+	return queue_reply(r->srv, r->conn, rep);
+}
+
+/* The job's `done` (service.h), on any thread: resumes the connection if the handler
+ * has suspended it; otherwise the handler answers when it looks (req_wait). */
+static void
+job_done(struct service_job *job, void *arg)
+{
+	struct http_req *r = arg;
+
+	(void)job;
+	pthread_mutex_lock(&r->mu);
+	r->done = true;
+	if (r->suspended) {
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* After the job started: answers now when it is done, else suspends the connection
+ * until job_done resumes it (MHD then calls the handler again). */
+static enum MHD_Result
+req_wait(struct http_req *r)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->done) {
+		MHD_suspend_connection(r->conn);
+		r->suspended = true;
+		pthread_mutex_unlock(&r->mu);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return answer_job(r);
+}
+
+static enum MHD_Result
+handle_update(struct http_req *r, const struct config_endpoint *ep)
+{
+	struct MHD_Connection *conn = r->conn;
 	struct service_ctx ctx;
 	struct service_request req;
-	struct service_reply rep;
 	struct creds c;
-	enum MHD_Result ret;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
-	gen_service_ctx(g, thread_db(srv), &ctx);
+	gen_service_ctx(r->g, &ctx);
 	creds_get(conn, ep, &c);
 	req.hostname = param_value(conn, ep, PARAM_HOSTNAME);
 	req.ipv4 = param_value(conn, ep, PARAM_IPV4);
@@ -612,61 +704,77 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	req.notify_change = service_flag_is_true(param_value(conn, ep, PARAM_NOTIFY_CHANGE));
 	req.user = c.user;
 	req.password = c.pass;
-	client_address(g, conn, &req.client);
+	req.client = r->client;
 	req.now = (int64_t)time(NULL);
 	req.mono = clock_mono_s();
 	req.want_json =
 		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
-	if (service_handle(&ctx, &req, &rep) < 0) {
-		creds_free(&c);
-		log_request(g, conn, method, url, &req.client, 500, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
-	}
+	rc = service_job_new(&ctx, &req, job_done, r, &r->job);
 	creds_free(&c);
-	log_request(g, conn, method, url, &req.client, rep.http_status,
-		    update_status_str(rep.first), start_ms);
-	ret = queue_reply(conn, &rep);
-	service_reply_free(&rep);
-	return ret;
+	if (rc < 0) {
+		log_request(r->g, conn, r->method, r->url, &r->client, 500, "-", r->start_ms);
+		return queue_text(r->srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
+	}
+	service_job_start(r->job, thread_db(r->srv));
+	return req_wait(r);
+}
+
+/* The first call of the handler for a request: its state, with the generation it will
+ * use to the end. NULL when out of memory. */
+static struct http_req *
+req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
+{
+	struct http_req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	r->srv = srv;
+	r->conn = conn;
+	r->url = url;
+	r->method = method;
+	r->g = gen_slot_acquire(srv->gens);
+	atomic_fetch_add(&srv->inflight, 1);
+	return r;
 }
 
 /* MHD's access handler. A GET is answered once the whole request is in (the second
  * call), which keeps the connection reusable; anything else is refused on the first
- * call, before a body is read (MHD then closes the connection). The first call pins
- * the configuration generation the request will use to the end (*req_cls). */
+ * call, before a body is read (MHD then closes the connection). A call after the
+ * request's job resumed the connection queues the job's reply. */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *srv = cls;
-	const struct gen *g = *req_cls;
+	struct http_req *r = *req_cls;
 	const struct config_endpoint *ep;
-	int64_t start_ms;
-	struct addr client;
 
-	if (!g) {
-		atomic_fetch_add(&srv->inflight, 1);
-		*req_cls = gen_slot_acquire(srv->gens);
-		g = *req_cls;
+	if (!r) {
+		if ((r = req_new(srv, conn, url, method)) == NULL)
+			return MHD_NO;
+		*req_cls = r;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
 			return MHD_YES;
-		start_ms = clock_mono_ms();
-		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 405, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+		r->start_ms = clock_mono_ms();
+		client_address(r->g, conn, &r->client);
+		log_request(r->g, conn, method, url, &r->client, 405, "-", r->start_ms);
+		return queue_text(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
+	if (r->job)
+		return answer_job(r); /* resumed: the job is done */
 	if (*upload_data_size) {
 		*upload_data_size = 0; /* a GET has no meaningful body: dropped */
 		return MHD_YES;
 	}
-	start_ms = clock_mono_ms();
-	ep = find_endpoint(g->cfg, url);
+	r->start_ms = clock_mono_ms();
+	client_address(r->g, conn, &r->client);
+	ep = find_endpoint(r->g->cfg, url);
 	if (!ep) {
-		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 404, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+		log_request(r->g, conn, method, url, &r->client, 404, "-", r->start_ms);
+		return queue_text(srv, conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	}
-	return handle_update(srv, g, conn, ep, method, url, start_ms);
+	return handle_update(r, ep);
 }
 
 static void
@@ -674,11 +782,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *srv = cls;
-	struct gen *g = *req_cls;
+	struct http_req *r = *req_cls;
 
-	if (g) {
+	if (r) {
 		*req_cls = NULL;
-		gen_release(g); /* never blocks: the main thread frees a replaced generation */
+		gen_release(r->g); /* never blocks: the main thread frees a replaced generation */
+		req_free(r);
 		atomic_fetch_sub(&srv->inflight, 1);
 	}
 }
@@ -766,8 +875,8 @@ static int
 start_listener(struct http_server *srv, struct listener *l)
 {
 	const struct config *cfg = srv->boot;
-	unsigned int flags =
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	/* Passed only with TLS: MHD complains about HTTPS options without MHD_USE_TLS. */
 	struct MHD_OptionItem tls[] = {
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
@@ -851,6 +960,51 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 	return 0;
 }
 
+/* Hands the connections the kernel has already accepted on l's socket to the server:
+ * their clients sent (or are sending) requests and are owed answers, not a reset when
+ * the socket closes. */
+static void
+adopt_backlog(struct listener *l)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	int fd;
+
+	while ((fd = accept4(l->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK)) >=
+	       0) {
+		/* MHD applies the accept policy (on_accept) and closes the socket itself. */
+		(void)MHD_add_connection(l->mhd, fd, (struct sockaddr *)&sa, len);
+		len = sizeof(sa);
+	}
+}
+
+void
+http_quiesce(struct http_server *srv)
+{
+	if (!srv || srv->quiesced)
+		return;
+	atomic_store(&srv->quiescing, true);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		if (!l->mhd)
+			continue;
+		MHD_quiesce_daemon(l->mhd); /* it returns l->fd, ours to close */
+		if (l->fd >= 0) {
+			adopt_backlog(l);
+			close(l->fd);
+		}
+		l->fd = -1;
+	}
+	srv->quiesced = true;
+}
+
+int
+http_inflight(struct http_server *srv)
+{
+	return srv ? atomic_load(&srv->inflight) : 0;
+}
+
 void
 http_stop(struct http_server *srv, int drain_ms)
 {
@@ -858,9 +1012,7 @@ http_stop(struct http_server *srv, int drain_ms)
 
 	if (!srv)
 		return;
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		if (srv->listeners[i].mhd)
-			MHD_quiesce_daemon(srv->listeners[i].mhd);
+	http_quiesce(srv);
 	/* Requests already being handled get their answer; idle keep-alive connections
 	 * hold no request and do not delay the stop. */
 	for (int waited = 0; waited < drain_ms && atomic_load(&srv->inflight) > 0; waited += 20)

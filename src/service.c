@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* One DynDNS update request end to end: the order of checks, the DNS-before-database
- * rule, and the reply. HTTP lives in http.c; the pure decision in update.c. */
+/* One DynDNS update request end to end, as a job that moves between the HTTP thread, the
+ * Argon2 pool and the zone writers: the order of checks, the unlocked fast path, and the
+ * reply. HTTP lives in http.c; the pure decision in update.c; DNS and the per-host
+ * critical section in the zone writers (zonewriter.c). */
 #include "service.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,10 +13,12 @@
 #include <jansson.h>
 
 #include "auth.h"
-#include "dns.h"
+#include "authpool.h"
 #include "err.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "writers.h"
+#include "zonewriter.h"
 
 /* The outcome of one host of a request: its status and the addresses to report. */
 struct host_result {
@@ -28,6 +33,32 @@ struct host_result {
 struct outcome {
 	struct host_result lines[UPDATE_MAX_HOSTS];
 	size_t n;
+};
+
+/* A host handed to its zone writer: the item and where its answer goes. */
+struct host_item {
+	struct zw_item it;
+	struct service_job *job;
+	size_t line;
+};
+
+struct service_job {
+	struct authpool_job aj; /* first: the pool hands back &aj */
+	struct service_ctx ctx;
+	struct service_request req; /* its strings point into `strings` */
+	char *strings;
+	size_t strings_len;
+	void (*done)(struct service_job *job, void *arg);
+	void *done_arg;
+	struct db_user user; /* the authenticated user (pw_hash wiped after the check) */
+	bool admitted;	     /* the rate limiter admitted it: settle at the end */
+	bool counted;	     /* credentials came: the outcome counts (service.h) */
+	bool challenge;
+	/* The flow's reference plus one per host at a writer; the one that drops it to
+	 * zero finishes the request. */
+	atomic_int pending;
+	struct outcome out;
+	struct service_reply reply;
 };
 
 bool
@@ -89,244 +120,7 @@ outcome_count(const struct outcome *o)
 	return bad ? SERVICE_COUNT_BAD : SERVICE_COUNT_NONE;
 }
 
-/* Checks the credentials. Unknown users cost one dummy verification so that timing
- * does not tell which user names exist. Returns 0 when they are good, ERR_AUTH when
- * not, ERR_DB when the user table could not be read. *row gets the user. */
-static int
-check_credentials(const struct service_ctx *ctx, const struct service_request *req,
-		  struct db_user *row)
-{
-	int rc;
-
-	if (!req->user || !req->password || !auth_username_is_valid(req->user)) {
-		auth_verify_dummy(req->password ? req->password : "");
-		return ERR_AUTH;
-	}
-	rc = db_user_get(ctx->db, req->user, row);
-	if (rc == ERR_NOTFOUND) {
-		auth_verify_dummy(req->password);
-		return ERR_AUTH;
-	}
-	if (rc < 0)
-		return ERR_DB;
-	rc = auth_verify(row->pw_hash, req->password);
-	if (rc == ERR_INVAL)
-		log_warnx("user %s: stored password hash is unusable", row->name);
-	return rc == 0 ? 0 : ERR_AUTH;
-}
-
-static void
-notify_change(const struct service_ctx *ctx, const struct service_request *req,
-	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
-	      const struct host_result *r)
-{
-	struct service_change ch;
-
-	if (!ctx->notify || !req->notify_change || !(plan->v4_changed || plan->v6_changed))
-		return;
-	ch.host = row;
-	ch.email = user->email;
-	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
-	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
-	ch.v4_changed = plan->v4_changed;
-	ch.v6_changed = plan->v6_changed;
-	ch.now = req->now;
-	ctx->notify(ctx->notify_arg, &ch);
-}
-
-/* Writes what a GOOD published and refreshes the families the request confirmed,
- * inside the host's transaction. */
-static int
-record_plan(const struct service_ctx *ctx, const struct service_request *req,
-	    const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
-{
-	int touch = plan->touch_families & ~plan->set_families;
-	int rc = 0;
-
-	if (plan->set_families)
-		rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
-				      (plan->set_families & DB_V4) ? r->ipv4 : NULL,
-				      (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
-	if (rc == 0 && touch)
-		rc = db_host_touch(ctx->db, row->id, touch, req->now);
-	return rc;
-}
-
-/* Sends the plan's change, if it has one. On failure the critical section ends: with
- * the host left uncertain when DNS may have applied the change anyway (no answer, or
- * one we could not trust) or was not known to be right before (an uncertain row). */
-static int
-send_plan(const struct service_ctx *ctx, const struct db_host *row, const struct update_plan *plan)
-{
-	struct dns_server srv;
-	struct dns_result res;
-	const struct tsig_key *key = config_dns_server(ctx->cfg, row->zone, &srv);
-	int rc;
-
-	if (!update_has_dns(plan))
-		return 0;
-	memset(&res, 0, sizeof(res));
-	rc = dns_update(&srv, key, &plan->change, &res);
-	if (rc == 0) {
-		if (row->uncertain)
-			log_warnx("%s: an earlier update was cut short between DNS and the "
-				  "database; republished what the database holds",
-				  row->fqdn);
-		return 0;
-	}
-	if (row->uncertain || res.maybe_applied)
-		(void)db_rollback_uncertain(ctx->db);
-	else
-		(void)db_rollback(ctx->db);
-	log_warnx("%s: DNS update failed: %s (%s)", row->fqdn, err_str(rc), res.msg);
-	return rc;
-}
-
-/* GOOD or NOCHG under the host's lock (handle_host), which this ends: the UPDATE when
- * the plan has one (a GOOD, or a NOCHG of an uncertain host), then the database, which
- * follows only a NOERROR reply, so that it never claims what DNS does not serve and
- * the next request retries. */
-static enum update_status
-apply_plan(const struct service_ctx *ctx, const struct service_request *req,
-	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
-	   struct host_result *r)
-{
-	int rc;
-
-	if (send_plan(ctx, row, plan) != 0)
-		return UPDATE_DNSERR;
-	rc = record_plan(ctx, req, row, plan, r);
-	if (rc == 0)
-		rc = db_commit(ctx->db);
-	else
-		(void)db_rollback(ctx->db);
-	if (rc < 0) {
-		log_error("%s: the database failed: %s", row->fqdn, err_str(rc));
-		return UPDATE_911;
-	}
-	if (plan->status != UPDATE_GOOD)
-		return plan->status;
-	log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4, r->ipv4[0] && r->ipv6[0] ? "," : "",
-		 r->ipv6);
-	notify_change(ctx, req, user, row, plan, r);
-	return UPDATE_GOOD;
-}
-
-/*
- * The common case without the per-host lock: most requests confirm what is published
- * (nochg) or name a host that is not the user's. Read, decide, and refresh the row
- * only where it still says what the decision saw (db.h host_touch_live): no lease or
- * row lock, no transaction for the common case. Returns true when `r` is answered, false when the
- * locked path must decide (a change to publish, or the row changed meanwhile).
- */
-static bool
-try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct update_addrs *want, struct host_result *r)
-{
-	struct db_host row;
-	struct update_plan plan;
-	int rc, touched = 0;
-
-	rc = db_host_get(ctx->db, r->fqdn, &row);
-	if (rc == ERR_NOTFOUND) {
-		r->status = UPDATE_NOHOST;
-		return true;
-	}
-	if (rc < 0) {
-		log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));
-		r->status = UPDATE_911;
-		return true;
-	}
-	update_decide(want, &row, req->user, req->now, &plan);
-	if (plan.status == UPDATE_NOHOST) {
-		r->status = UPDATE_NOHOST;
-		return true;
-	}
-	/* A lease: another writer is at work, or one died mid-update (uncertain). */
-	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0 || row.leased)
-		return false;
-	rc = db_host_touch_live(ctx->db, row.id, plan.touch_families, plan.ipv4, plan.ipv6,
-				req->now, &touched);
-	if (rc < 0) {
-		log_error("%s: refreshing the update time failed: %s", r->fqdn, err_str(rc));
-		r->status = UPDATE_911;
-		return true;
-	}
-	if (touched != plan.touch_families)
-		return false;
-	r->status = UPDATE_NOCHG;
-	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
-	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
-	return true;
-}
-
-/*
- * One host: lock it, decide on the fresh row, and carry out the decision before the
- * lock ends. The lock (db.h host_lock) makes "decide → DNS → database" one critical
- * section per host, so two daemons (or a daemon and the expiry pass of another
- * process) updating the same host cannot interleave their DNS and database writes and
- * leave the database claiming one address while DNS serves another. It is held for
- * one DNS exchange at most and only blocks updates of the same host (SQLite: a lease
- * row; MariaDB: a row lock).
- */
-static void
-handle_host(const struct service_ctx *ctx, const struct service_request *req,
-	    const struct db_user *user, const struct update_addrs *want, struct host_result *r)
-{
-	struct db_host row;
-	struct update_plan plan;
-	int rc;
-
-	if (try_unlocked(ctx, req, want, r))
-		return;
-	rc = db_host_lock(ctx->db, r->fqdn, &row);
-	if (rc < 0 && rc != ERR_NOTFOUND) {
-		log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));
-		r->status = UPDATE_911;
-		return;
-	}
-	update_decide(want, rc == 0 ? &row : NULL, req->user, req->now, &plan);
-	r->status = plan.status;
-	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
-		if (rc == 0)
-			(void)db_rollback(ctx->db);
-		return;
-	}
-	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
-	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
-	r->status = apply_plan(ctx, req, user, &row, &plan, r);
-}
-
-/* After authentication: split, detect, then every host in request order. */
-static void
-handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct db_user *user, struct outcome *o)
-{
-	struct update_host hosts[UPDATE_MAX_HOSTS];
-	struct update_addrs want;
-	size_t n = 0;
-
-	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
-		outcome_single(o, UPDATE_NUMHOST);
-		return;
-	}
-	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client, &want) < 0) {
-		outcome_single(o, UPDATE_BADIP);
-		return;
-	}
-	memset(o->lines, 0, sizeof(o->lines));
-	o->n = n;
-	for (size_t i = 0; i < n; i++) {
-		struct host_result *r = &o->lines[i];
-
-		_Static_assert(sizeof(r->fqdn) == sizeof(hosts[i].fqdn), "fqdn sizes");
-		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
-		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
-			r->status = UPDATE_NOTFQDN;
-		else
-			handle_host(ctx, req, user, &want, r);
-	}
-}
+/* ---- the reply ---- */
 
 static json_t *
 json_line(const struct host_result *r, bool with_host)
@@ -421,64 +215,362 @@ limiter_on(const struct service_ctx *ctx)
 	return ctx->rl && ctx->cfg->rate_limit.enabled;
 }
 
-/* Everything after the rate-limit check: credentials, then the hosts. */
+/* The end of a request: the rate limiter settled, the reply built, `done` called. */
 static void
-handle_authenticated(const struct service_ctx *ctx, const struct service_request *req,
-		     struct outcome *o)
+finish(struct service_job *job)
 {
-	struct db_user user;
-	int rc;
+	struct service_reply *rep = &job->reply;
 
-	if (!ctx->db) {
-		outcome_single(o, UPDATE_911);
+	rep->http_status = job->challenge ? 401 : 200;
+	rep->challenge = job->challenge;
+	rep->count = job->counted ? outcome_count(&job->out) : SERVICE_COUNT_NONE;
+	if (job->admitted)
+		ratelimit_settle(job->ctx.rl, &job->req.client, limiter_kind(rep->count),
+				 job->req.mono);
+	if (build_reply(&job->out, job->req.want_json, rep) < 0)
+		service_reply_free(rep);
+	job->done(job, job->done_arg);
+}
+
+/* Drops one reference; the last one finishes the request. */
+static void
+job_release(struct service_job *job)
+{
+	if (atomic_fetch_sub(&job->pending, 1) == 1)
+		finish(job);
+}
+
+/* ---- hosts ---- */
+
+static void
+notify_change(const struct service_job *job, const struct zw_item *it, const struct host_result *r)
+{
+	const struct service_ctx *ctx = &job->ctx;
+	struct service_change ch;
+
+	if (!ctx->notify || !job->req.notify_change ||
+	    !(it->plan.v4_changed || it->plan.v6_changed))
+		return;
+	ch.host = &it->before;
+	ch.email = job->user.email;
+	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
+	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
+	ch.v4_changed = it->plan.v4_changed;
+	ch.v6_changed = it->plan.v6_changed;
+	ch.now = job->req.now;
+	ctx->notify(ctx->notify_arg, &ch);
+}
+
+/* A host's answer from its zone writer (on the writer's thread). */
+static void
+host_done(struct zw_item *it)
+{
+	struct host_item *hi = (struct host_item *)it;
+	struct service_job *job = hi->job;
+	struct host_result *r = &job->out.lines[hi->line];
+
+	r->status = it->status;
+	if (it->repaired)
+		log_warnx("%s: an earlier update was cut short between DNS and the database; "
+			  "republished what the database holds",
+			  r->fqdn);
+	if (it->status == UPDATE_GOOD || it->status == UPDATE_NOCHG) {
+		snprintf(r->ipv4, sizeof(r->ipv4), "%s", it->plan.ipv4);
+		snprintf(r->ipv6, sizeof(r->ipv6), "%s", it->plan.ipv6);
+	}
+	if (it->status == UPDATE_GOOD) {
+		log_info("%s: updated to %s%s%s", r->fqdn, r->ipv4,
+			 r->ipv4[0] && r->ipv6[0] ? "," : "", r->ipv6);
+		notify_change(job, it, r);
+	}
+	free(hi);
+	job_release(job);
+}
+
+/* Hands host `line` to the writer of `zone`: it decides again under the host's lease
+ * and answers through host_done. */
+static void
+to_writer(struct service_job *job, size_t line, const char *zone, const struct update_addrs *want)
+{
+	struct host_item *hi;
+
+	if (job->ctx.writers == NULL || (hi = calloc(1, sizeof(*hi))) == NULL) {
+		job->out.lines[line].status = UPDATE_911;
 		return;
 	}
-	rc = check_credentials(ctx, req, &user);
-	explicit_bzero(user.pw_hash, sizeof(user.pw_hash));
-	if (rc == ERR_DB) {
-		log_error("user lookup failed");
-		outcome_single(o, UPDATE_911);
-	} else if (rc < 0) {
-		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
-		outcome_single(o, UPDATE_BADAUTH);
-	} else {
-		handle_hosts(ctx, req, &user, o);
+	hi->job = job;
+	hi->line = line;
+	hi->it.kind = ZW_UPDATE;
+	memcpy(hi->it.fqdn, job->out.lines[line].fqdn, sizeof(hi->it.fqdn));
+	hi->it.now = job->req.now;
+	hi->it.want = *want;
+	snprintf(hi->it.user, sizeof(hi->it.user), "%s", job->req.user);
+	hi->it.done = host_done;
+	atomic_fetch_add(&job->pending, 1);
+	writers_submit(job->ctx.writers, job->ctx.cfg, zone, &hi->it);
+}
+
+/*
+ * The common case without the per-host lease: most requests confirm what is published
+ * (nochg) or name a host that is not the user's. Read, decide, and refresh the row
+ * only where it still says what the decision saw (db.h host_touch_live): no lease, no
+ * DNS, no transaction. A touch the row already has (the same second) is not written
+ * again. Returns true when `r` is answered; false when the writer must decide (a
+ * change to publish, a row that changed meanwhile, or a host with a lease: another
+ * writer is at work on it, or one died mid-update) with *zone set.
+ */
+static bool
+try_unlocked(struct service_job *job, struct db *db, const struct update_addrs *want,
+	     struct host_result *r, char *zone)
+{
+	struct db_host row;
+	struct update_plan plan;
+	int rc, touched = 0, touch;
+
+	rc = db_host_get(db, r->fqdn, &row);
+	if (rc == ERR_NOTFOUND || rc < 0) {
+		if (rc != ERR_NOTFOUND)
+			log_error("%s: host lookup failed: %s", r->fqdn, err_str(rc));
+		r->status = rc == ERR_NOTFOUND ? UPDATE_NOHOST : UPDATE_911;
+		return true;
+	}
+	update_decide(want, &row, job->req.user, job->req.now, &plan);
+	r->status = plan.status;
+	if (plan.status == UPDATE_NOHOST)
+		return true;
+	memcpy(zone, row.zone, sizeof(row.zone));
+	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0 || row.leased)
+		return false;
+	touch = plan.touch_families;
+	if ((touch & DB_V4) && row.v4.updated >= job->req.now)
+		touch &= ~DB_V4;
+	if ((touch & DB_V6) && row.v6.updated >= job->req.now)
+		touch &= ~DB_V6;
+	if (touch && (rc = db_host_touch_live(db, row.id, touch, plan.ipv4, plan.ipv6, job->req.now,
+					      &touched)) < 0) {
+		log_error("%s: refreshing the update time failed: %s", r->fqdn, err_str(rc));
+		r->status = UPDATE_911;
+		return true;
+	}
+	if (touched != touch)
+		return false;
+	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
+	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
+	return true;
+}
+
+/* After authentication: split, detect, then every host in request order: answered
+ * here or handed to its zone's writer. */
+static void
+handle_hosts(struct service_job *job, struct db *db)
+{
+	struct update_host hosts[UPDATE_MAX_HOSTS];
+	struct outcome *o = &job->out;
+	struct update_addrs want;
+	size_t n = 0;
+
+	if (update_split_hosts(job->req.hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
+		outcome_single(o, UPDATE_NUMHOST);
+		return;
+	}
+	if (update_detect_addrs(job->req.ipv4, job->req.ipv6, &job->req.client, &want) < 0) {
+		outcome_single(o, UPDATE_BADIP);
+		return;
+	}
+	memset(o->lines, 0, sizeof(o->lines));
+	o->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct host_result *r = &o->lines[i];
+		char zone[HOSTNAME_MAX + 1];
+
+		_Static_assert(sizeof(r->fqdn) == sizeof(hosts[i].fqdn), "fqdn sizes");
+		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
+		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
+			r->status = UPDATE_NOTFQDN;
+		else if (!try_unlocked(job, db, &want, r, zone))
+			to_writer(job, i, zone, &want);
 	}
 }
 
-int
-service_handle(const struct service_ctx *ctx, const struct service_request *req,
-	       struct service_reply *out)
+/* ---- credentials ---- */
+
+/* Checks the password against the user's row read by authenticate() (a dummy
+ * verification for an unknown or invalid user, so that timing does not tell which user
+ * names exist), then goes on with the hosts. Runs on the Argon2 pool (or inline). */
+static void
+verify_and_continue(struct service_job *job, struct db *db)
 {
-	struct outcome *o;
+	const struct service_request *req = &job->req;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->http_status = 200;
-	o = calloc(1, sizeof(*o));
-	if (!o)
-		return ERR_NOMEM;
+	if (job->user.name[0] == '\0') {
+		auth_verify_dummy(req->password ? req->password : "");
+		rc = ERR_AUTH;
+	} else {
+		rc = auth_verify(job->user.pw_hash, req->password);
+		if (rc == ERR_INVAL)
+			log_warnx("user %s: stored password hash is unusable", job->user.name);
+	}
+	explicit_bzero(job->user.pw_hash, sizeof(job->user.pw_hash));
+	if (rc != 0) {
+		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
+		job->user.name[0] = '\0';
+		outcome_single(&job->out, UPDATE_BADAUTH);
+	} else if (db == NULL) {
+		outcome_single(&job->out, UPDATE_911);
+	} else {
+		handle_hosts(job, db);
+	}
+}
+
+static void
+pool_run(struct authpool_job *aj, struct db *db)
+{
+	struct service_job *job = (struct service_job *)aj;
+
+	verify_and_continue(job, db);
+	job_release(job);
+}
+
+static void
+pool_cancel(struct authpool_job *aj)
+{
+	struct service_job *job = (struct service_job *)aj;
+
+	explicit_bzero(job->user.pw_hash, sizeof(job->user.pw_hash));
+	outcome_single(&job->out, UPDATE_911);
+	job_release(job);
+}
+
+/* The user's row, then the verification: on the Argon2 pool when there is one. Returns
+ * true when the flow went to the pool (which then owns the flow's reference). */
+static bool
+authenticate(struct service_job *job, struct db *db)
+{
+	const struct service_request *req = &job->req;
+	int rc = ERR_NOTFOUND;
+
+	if (db == NULL) {
+		outcome_single(&job->out, UPDATE_911);
+		return false;
+	}
+	if (req->user && req->password && auth_username_is_valid(req->user))
+		rc = db_user_get(db, req->user, &job->user);
+	if (rc < 0 && rc != ERR_NOTFOUND) {
+		log_error("user lookup failed");
+		outcome_single(&job->out, UPDATE_911);
+		return false;
+	}
+	if (rc == ERR_NOTFOUND)
+		memset(&job->user, 0, sizeof(job->user));
+	if (job->ctx.auth == NULL) {
+		verify_and_continue(job, db);
+		return false;
+	}
+	job->aj.run = pool_run;
+	job->aj.cancel = pool_cancel;
+	if (authpool_submit(job->ctx.auth, &job->aj) == 0)
+		return true;
+	explicit_bzero(job->user.pw_hash, sizeof(job->user.pw_hash));
+	outcome_single(&job->out, UPDATE_911);
+	return false;
+}
+
+void
+service_job_start(struct service_job *job, struct db *db)
+{
+	const struct service_request *req = &job->req;
+
+	atomic_store(&job->pending, 1);
 	/* Admission reserves a slot in the client's windows until the request is
 	 * settled, so that parallel requests cannot all pass before one is counted. */
-	if (limiter_on(ctx) && !ratelimit_admit(ctx->rl, &req->client, req->mono)) {
+	if (limiter_on(&job->ctx) && !ratelimit_admit(job->ctx.rl, &req->client, req->mono)) {
 		/* No password check: a client over its limit gets no further guesses. */
-		outcome_single(o, UPDATE_ABUSE);
+		outcome_single(&job->out, UPDATE_ABUSE);
 	} else {
+		job->admitted = limiter_on(&job->ctx);
 		if (!req->user && !req->password) {
-			outcome_single(o, UPDATE_BADAUTH);
-			out->http_status = 401;
-			out->challenge = true;
+			outcome_single(&job->out, UPDATE_BADAUTH);
+			job->challenge = true;
 		} else {
-			handle_authenticated(ctx, req, o);
-			out->count = outcome_count(o);
+			job->counted = true;
+			if (authenticate(job, db))
+				return;
 		}
-		if (limiter_on(ctx))
-			ratelimit_settle(ctx->rl, &req->client, limiter_kind(out->count),
-					 req->mono);
 	}
-	rc = build_reply(o, req->want_json, out);
-	free(o);
-	if (rc < 0)
-		service_reply_free(out);
-	return rc;
+	job_release(job);
+}
+
+/* ---- the job's life ---- */
+
+/* Copies `s` (NULL stays NULL) into the job's string block at *off. */
+static const char *
+copy_str(struct service_job *job, const char *s, size_t *off)
+{
+	char *dst;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	dst = job->strings + *off;
+	memcpy(dst, s, n);
+	*off += n;
+	return dst;
+}
+
+static size_t
+str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+int
+service_job_new(const struct service_ctx *ctx, const struct service_request *req,
+		void (*done)(struct service_job *job, void *arg), void *arg,
+		struct service_job **out)
+{
+	struct service_job *job = calloc(1, sizeof(*job));
+	size_t off = 0;
+
+	*out = NULL;
+	if (job == NULL)
+		return ERR_NOMEM;
+	job->strings_len = str_size(req->hostname) + str_size(req->ipv4) + str_size(req->ipv6) +
+			   str_size(req->user) + str_size(req->password);
+	if (job->strings_len && (job->strings = malloc(job->strings_len)) == NULL) {
+		free(job);
+		return ERR_NOMEM;
+	}
+	job->ctx = *ctx;
+	job->req = *req;
+	job->req.hostname = copy_str(job, req->hostname, &off);
+	job->req.ipv4 = copy_str(job, req->ipv4, &off);
+	job->req.ipv6 = copy_str(job, req->ipv6, &off);
+	job->req.user = copy_str(job, req->user, &off);
+	job->req.password = copy_str(job, req->password, &off);
+	job->done = done;
+	job->done_arg = arg;
+	*out = job;
+	return 0;
+}
+
+const struct service_reply *
+service_job_reply(const struct service_job *job)
+{
+	return &job->reply;
+}
+
+void
+service_job_free(struct service_job *job)
+{
+	if (job == NULL)
+		return;
+	if (job->strings) {
+		explicit_bzero(job->strings, job->strings_len);
+		free(job->strings);
+	}
+	explicit_bzero(&job->user, sizeof(job->user));
+	service_reply_free(&job->reply);
+	free(job);
 }
