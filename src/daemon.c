@@ -78,8 +78,8 @@ run_expiry(struct daemon_state *st)
 		st->db = NULL;
 		return;
 	}
-	if (expiry_run(st->cur->cfg, st->db, (int64_t)time(NULL), notify_expiry_hook, st, NULL,
-		       &stats) < 0) {
+	if (expiry_run_writers(st->cur->cfg, st->db, st->writers, (int64_t)time(NULL),
+			       notify_expiry_hook, st, &stats) < 0) {
 		/* A broken connection is reopened on the next pass. */
 		db_close(st->db);
 		st->db = NULL;

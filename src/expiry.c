@@ -2,6 +2,7 @@
 /* The expiry pass of SPEC §7: delete stale A/AAAA RRsets, mark them expired, notify. */
 #include "expiry.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "err.h"
 #include "log.h"
 #include "update.h"
+#include "writers.h"
 
 /* Deletes the due RRsets of one host (`families`); an uncertain host (an update of it
  * was cut short between DNS and the database) gets the rest of its state republished
@@ -222,6 +224,140 @@ expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_f
 			rc = 0;
 			break;
 		}
+		if (rc != 0 || len < EXPIRY_BATCH || st.dns_failures != failures ||
+		    st.hosts_expired == expired)
+			break;
+	}
+	if (stats)
+		*stats = st;
+	return rc;
+}
+
+/* ---- the daemon's pass, through the zone writers ---- */
+
+/* The items of one round of the pass and the count of those not yet answered. */
+struct round {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t pending;
+	struct zw_item *items;
+	size_t n;
+};
+
+static void
+round_done(struct zw_item *it)
+{
+	struct round *r = it->arg;
+
+	pthread_mutex_lock(&r->mu);
+	if (--r->pending == 0)
+		pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Submits one item per host of `hosts` and waits for every answer. */
+static int
+round_run(struct round *r, const struct config *cfg, struct writers *ws,
+	  const struct db_host *hosts, size_t n, enum zw_kind kind, int64_t now)
+{
+	r->items = calloc(n ? n : 1, sizeof(*r->items));
+	if (r->items == NULL)
+		return ERR_NOMEM;
+	r->n = n;
+	r->pending = n;
+	for (size_t i = 0; i < n; i++) {
+		struct zw_item *it = &r->items[i];
+
+		it->kind = kind;
+		memcpy(it->fqdn, hosts[i].fqdn, sizeof(it->fqdn));
+		it->now = now;
+		it->done = round_done;
+		it->arg = r;
+		writers_submit(ws, cfg, hosts[i].zone, it);
+	}
+	pthread_mutex_lock(&r->mu);
+	while (r->pending > 0)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* What one answered item of the pass means: logged, counted, mailed. */
+static void
+round_item(const struct zw_item *it, expiry_notify_fn notify, void *arg, struct expiry_stats *st)
+{
+	if (it->status == UPDATE_DNSERR) {
+		st->dns_failures++;
+		log_warnx("expiry: %s: DNS %s failed; retrying on the next pass", it->fqdn,
+			  it->kind == ZW_REPAIR ? "repair" : "delete");
+		return;
+	}
+	if (it->status != UPDATE_GOOD) {
+		log_error("expiry: %s: database failure; retrying on the next pass", it->fqdn);
+		return;
+	}
+	if (it->repaired) {
+		st->hosts_repaired++;
+		log_warnx("%s: an update was cut short between DNS and the database; "
+			  "republished what the database holds",
+			  it->fqdn);
+	}
+	if (it->kind != ZW_EXPIRE || !it->expired)
+		return;
+	st->hosts_expired++;
+	log_info("expiry: %s: %s records expired (expiry_ttl %d s)", it->fqdn,
+		 families_str(it->expired), it->before.expiry_ttl);
+	if (notify)
+		notify(arg, &it->before, it->expired);
+}
+
+/* One round: the hosts listed by `list` go to the writers as `kind`. *len gets how
+ * many there were. */
+static int
+round_of(const struct config *cfg, struct db *db, struct writers *ws, int64_t now,
+	 enum zw_kind kind, expiry_notify_fn notify, void *arg, struct expiry_stats *st,
+	 size_t *len)
+{
+	struct round r = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	struct db_host *hosts = NULL;
+	size_t n = 0, m = 0;
+	int rc = kind == ZW_REPAIR ? db_host_lapsed(db, clock_wall_ms(), EXPIRY_BATCH, &hosts, &n)
+				   : db_host_due(db, now, EXPIRY_BATCH, &hosts, &n);
+
+	*len = n;
+	if (rc != 0) {
+		log_error("expiry: cannot read the %s hosts: %s",
+			  kind == ZW_REPAIR ? "uncertain" : "due", err_str(rc));
+		return rc;
+	}
+	/* A host to repair that is due goes with the expiry, in one UPDATE. */
+	for (size_t i = 0; i < n; i++)
+		if (kind != ZW_REPAIR || db_host_due_families(&hosts[i], now) == 0)
+			hosts[m++] = hosts[i];
+	if (kind == ZW_EXPIRE)
+		st->hosts_due += m;
+	rc = round_run(&r, cfg, ws, hosts, m, kind, now);
+	for (size_t i = 0; rc == 0 && i < r.n; i++)
+		round_item(&r.items[i], notify, arg, st);
+	free(r.items);
+	free(hosts);
+	return rc;
+}
+
+int
+expiry_run_writers(const struct config *cfg, struct db *db, struct writers *ws, int64_t now,
+		   expiry_notify_fn notify, void *arg, struct expiry_stats *stats)
+{
+	struct expiry_stats st = {0};
+	size_t len = 0;
+	int rc = round_of(cfg, db, ws, now, ZW_REPAIR, NULL, NULL, &st, &len);
+
+	/* Rounds until one comes back short; after a failure (the hosts stay due) or a
+	 * round that expired nothing, the pass ends rather than reading them again. */
+	while (rc == 0) {
+		size_t failures = st.dns_failures, expired = st.hosts_expired;
+
+		rc = round_of(cfg, db, ws, now, ZW_EXPIRE, notify, arg, &st, &len);
 		if (rc != 0 || len < EXPIRY_BATCH || st.dns_failures != failures ||
 		    st.hosts_expired == expired)
 			break;

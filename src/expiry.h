@@ -40,4 +40,16 @@ struct expiry_stats {
 int expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify,
 	       void *arg, FILE *report, struct expiry_stats *stats);
 
+struct writers;
+
+/* expiry_run_writers: the daemon's pass: as expiry_run, but every DNS change goes
+ * through the zone writers (writers.h) as an item (ZW_REPAIR, ZW_EXPIRE), so that a
+ * zone's changes go out in order with its updates, under the same per-host leases and
+ * decided on the same fresh rows; a zone that fails fast fails its items at once. `db`
+ * (the caller's connection) only lists what is due and what to repair. Waits until
+ * every item of the pass is answered; `notify` runs on the calling thread. Returns 0
+ * or ERR_DB (the due hosts could not be read) or ERR_NOMEM. */
+int expiry_run_writers(const struct config *cfg, struct db *db, struct writers *ws, int64_t now,
+		       expiry_notify_fn notify, void *arg, struct expiry_stats *stats);
+
 #endif
