@@ -4,13 +4,13 @@ need a DNS server to misbehave on purpose: it forwards every message (UDP and TC
 the real server and can, per zone of an UPDATE, delay the reply (the server applied the
 change, the answer is late: the crash window between DNS and the database), or swallow
 the message (a sick server that never answers). It counts the UPDATE messages and the
-names each carried, per zone, so a test can see how many messages a burst of requests
-became.
+names each carried, per zone (a retransmission of a message is counted once), so a test
+can see how many messages a burst of requests became.
 
     proxy = DnsProxy(bind)                 # forwards to bind.port, listens on proxy.port
     proxy.swallow("sick.example.com")
     proxy.delay("dyn.example.com", 1.5)
-    proxy.updates("dyn.example.com")       # [(names, rrs), ...] one per UPDATE seen
+    proxy.updates("dyn.example.com")       # [(names, rrs), ...] one per UPDATE message
     proxy.close()
 
 It stands in for the server in a daemon's config (port, zones, key_file), while the test
@@ -84,7 +84,7 @@ class DnsProxy:
         self.tcp.listen(256)
         self._lock = threading.Lock()
         self._rules: dict[str, tuple[str, float]] = {}
-        self._seen: dict[str, list[tuple[int, int]]] = {}
+        self._seen: dict[str, dict[int, tuple[int, int]]] = {}  # zone: {id: ...}
         self._stop = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -113,9 +113,10 @@ class DnsProxy:
             self._rules.pop(zone.lower(), None)
 
     def updates(self, zone: str) -> list[tuple[int, int]]:
-        """(names, records) of every UPDATE for `zone` seen so far, in order."""
+        """(names, records) of every UPDATE message for `zone` seen so far, in order;
+        retransmissions (the same message ID) count once."""
         with self._lock:
-            return list(self._seen.get(zone.lower(), []))
+            return list(self._seen.get(zone.lower(), {}).values())
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -137,7 +138,7 @@ class DnsProxy:
             return ("forward", 0.0)
         zone, names, rrs = up
         with self._lock:
-            self._seen.setdefault(zone, []).append((names, rrs))
+            self._seen.setdefault(zone, {})[struct.unpack("!H", wire[:2])[0]] = (names, rrs)
             return self._rules.get(zone, ("forward", 0.0))
 
     def _loop(self) -> None:
