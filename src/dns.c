@@ -256,12 +256,13 @@ build_pkt(const struct dns_change *chs, size_t n, ldns_rdf *zone, const char *zn
 	/* The ID guards against off-path spoofing: take it from the kernel's CSPRNG. */
 	if (rc == 0 && getrandom(&id, sizeof(id), 0) != sizeof(id))
 		rc = fail(res, ERR_INTERNAL, "getrandom: %s", strerror(errno));
+	/* The packet takes the zone's dname and copies the list of RRs. */
 	if (rc == 0 &&
 	    (*out = ldns_update_pkt_new(zclone, LDNS_RR_CLASS_IN, NULL, up, NULL)) == NULL)
 		rc = fail(res, ERR_NOMEM, "out of memory building the UPDATE");
+	ldns_rr_list_deep_free(up);
 	if (rc != 0) {
 		ldns_rdf_deep_free(zclone);
-		ldns_rr_list_deep_free(up);
 		return rc;
 	}
 	ldns_pkt_set_id(*out, id);
