@@ -654,20 +654,24 @@ answer_job(struct http_req *r)
 }
 
 /* The job's `done` (service.h), on any thread: resumes the connection if the handler
- * has suspended it; otherwise the handler answers when it looks (req_wait). */
+ * has suspended it; otherwise the handler answers when it looks (req_wait). The resume
+ * comes after the unlock and is the last use of `r`: once resumed, the connection may
+ * be answered and completed (and `r` freed) at once. */
 static void
 job_done(struct service_job *job, void *arg)
 {
 	struct http_req *r = arg;
+	struct MHD_Connection *conn = r->conn;
+	bool resume;
 
 	(void)job;
 	pthread_mutex_lock(&r->mu);
 	r->done = true;
-	if (r->suspended) {
-		r->suspended = false;
-		MHD_resume_connection(r->conn);
-	}
+	resume = r->suspended;
+	r->suspended = false;
 	pthread_mutex_unlock(&r->mu);
+	if (resume)
+		MHD_resume_connection(conn);
 }
 
 /* After the job started: answers now when it is done, else suspends the connection
