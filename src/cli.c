@@ -913,6 +913,11 @@ cmd_cleanup(struct cli_ctx *c)
 	notify_close(notify, CLI_MAIL_DRAIN_MS);
 	if (rc != 0)
 		return db_error(rc, "the expiry pass failed");
+	if (st.repair_failures)
+		fprintf(stderr,
+			"warning: %zu host(s) cut short between DNS and the database could not be "
+			"republished; the next update or pass does it\n",
+			st.repair_failures);
 	if (st.dns_failures)
 		return err_line(CLI_EXIT_INTERNAL,
 				"%zu host(s) could not be deleted from DNS; they stay due for the "

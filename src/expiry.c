@@ -148,7 +148,7 @@ repair_host(const struct config *cfg, struct db *db, const struct db_host *liste
 		return 0;
 	}
 	if ((rc = delete_records(cfg, db, &h, 0, "repair")) != 0) {
-		st->dns_failures++;
+		st->repair_failures++;
 		return rc == ERR_TIMEOUT || rc == ERR_IO ? ERR_IO : 0;
 	}
 	if (db_commit(db) != 0)
@@ -287,7 +287,10 @@ static void
 round_item(const struct zw_item *it, expiry_notify_fn notify, void *arg, struct expiry_stats *st)
 {
 	if (it->status == UPDATE_DNSERR) {
-		st->dns_failures++;
+		if (it->kind == ZW_REPAIR)
+			st->repair_failures++;
+		else
+			st->dns_failures++;
 		log_warnx("expiry: %s: DNS %s failed; retrying on the next pass", it->fqdn,
 			  it->kind == ZW_REPAIR ? "repair" : "delete");
 		return;

@@ -20,10 +20,11 @@
 typedef void (*expiry_notify_fn)(void *arg, const struct db_host *h, int families);
 
 struct expiry_stats {
-	size_t hosts_due;      /* hosts the pass looked at */
-	size_t hosts_expired;  /* hosts with at least one family expired by this pass */
-	size_t dns_failures;   /* hosts left for a later pass because DNS failed */
-	size_t hosts_repaired; /* uncertain hosts (a lapsed lease) republished */
+	size_t hosts_due;	/* hosts the pass looked at */
+	size_t hosts_expired;	/* hosts with at least one family expired by this pass */
+	size_t dns_failures;	/* hosts left for a later pass because DNS failed */
+	size_t hosts_repaired;	/* uncertain hosts (a lapsed lease) republished */
+	size_t repair_failures; /* ... that DNS did not take: the next update or pass does */
 };
 
 /* expiry_run: one pass at time `now`. It begins with the repair: every host whose
