@@ -463,7 +463,8 @@ authenticate(struct service_job *job, struct db *db)
 	}
 	if (rc == ERR_NOTFOUND)
 		memset(&job->user, 0, sizeof(job->user));
-	if (job->ctx.auth == NULL) {
+	/* An unknown user's dummy verification costs a real one: the pool, too. */
+	if (job->ctx.auth == NULL || (rc == 0 && auth_is_cheap(job->user.pw_hash))) {
 		verify_and_continue(job, db);
 		return false;
 	}
