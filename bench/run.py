@@ -453,7 +453,7 @@ class Bench:
         add("sigterm_other", "answered otherwise (911, dnserr, ...)", "req",
             sm["sigterm_other"])
         add("sigterm_reset", "reset or unanswered", "req", sm["sigterm_reset"])
-        add("sigterm_exit", "exit status (the worst of the runs)", "",
+        add("sigterm_exit", "exit status (the worst of the runs)", "", sm["sigterm_exit"],
             value=max(sm["sigterm_exit"], key=abs))
         add("sigterm_time", "SIGTERM to exit", "ms", sm["sigterm_time"])
 
