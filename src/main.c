@@ -28,9 +28,7 @@ print_version(void)
 {
 	printf("ddns-service %s\n", DDNS_VERSION);
 #if HAVE_MARIADB
-	/* Linked against Connector/C, but the backend is a later issue. */
-	puts("database backends: sqlite (mariadb: client library found, backend not yet "
-	     "implemented)");
+	puts("database backends: sqlite, mariadb");
 #else
 	puts("database backends: sqlite");
 #endif
