@@ -161,17 +161,27 @@ ring_in_window(const struct ring *r, int window, int64_t now)
 	return n;
 }
 
-/* Over a limit, counting the requests still in flight as if each could be of
- * either kind: parallel requests must not all pass before the first is counted. */
+/* Over the good (or the bad) limit, counting the requests still in flight as if each
+ * could be of either kind: parallel requests must not all pass before the first is
+ * counted. */
+static bool
+over_good(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
+{
+	return ring_in_window(&e->good, rl->cfg.good_window_seconds, now) + e->pending >=
+	       rl->cfg.good_max_requests;
+}
+
+static bool
+over_bad(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
+{
+	return ring_in_window(&e->bad, rl->cfg.bad_window_seconds, now) + e->pending >=
+	       rl->cfg.bad_max_requests;
+}
+
 static bool
 entry_limited(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
 {
-	const struct ratelimit_config *c = &rl->cfg;
-
-	return ring_in_window(&e->good, c->good_window_seconds, now) + e->pending >=
-		       c->good_max_requests ||
-	       ring_in_window(&e->bad, c->bad_window_seconds, now) + e->pending >=
-		       c->bad_max_requests;
+	return over_good(rl, e, now) || over_bad(rl, e, now);
 }
 
 static void
