@@ -25,6 +25,7 @@
 #include "gen.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "ratelimit.h"
 
@@ -75,6 +76,25 @@ run_expiry(struct daemon_state *st)
 	}
 }
 
+/* The ddns_hosts gauge: a full count, so once per cleanup interval (with the expiry
+ * pass), never per scrape. */
+static void
+refresh_host_count(struct daemon_state *st)
+{
+	int64_t n = 0;
+
+	if (st->db && db_host_count(st->db, &n) == 0)
+		metrics_set_hosts(n);
+}
+
+/* Every configured endpoint gets its series before its first request. */
+static void
+register_endpoints(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->endpoints_len; i++)
+		metrics_register_endpoint(cfg->endpoints[i].path);
+}
+
 /* daemon_tick: the periodic work, run once per tick from the main thread with the
  * monotonic time `now`. Each job keeps its own interval. */
 static void
@@ -84,11 +104,13 @@ daemon_tick(struct daemon_state *st, int64_t now)
 
 	if (now - st->last_expiry >= cfg->dns.cleanup_interval) {
 		run_expiry(st);
+		refresh_host_count(st);
 		st->last_expiry = now;
 	}
 	if (now - st->last_rl_cleanup >= cfg->rate_limit.cleanup_interval) {
 		size_t n = ratelimit_cleanup(st->cur->rl, now);
 
+		metrics_set_ratelimit_clients((int64_t)ratelimit_count(st->cur->rl));
 		if (n)
 			log_debug("rate limiter: forgot %zu idle clients", n);
 		st->last_rl_cleanup = now;
@@ -238,6 +260,7 @@ daemon_reload(struct daemon_state *st)
 	warn_restart_only(st->boot, g->cfg);
 	gen_slot_publish(st->gens, g);
 	st->cur = g;
+	register_endpoints(g->cfg);
 	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
 }
 
@@ -338,6 +361,8 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 		rc = 1;
 		goto out;
 	}
+	metrics_start((int64_t)time(NULL));
+	register_endpoints(cfg);
 	log_info("ddns-service started");
 	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = clock_mono_s();
