@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "metrics.h"
 
 /* The times of a client's last `max` requests of one kind, oldest at `head` once full.
  * With the ring full, the client is limited exactly when its oldest entry is still in
@@ -343,6 +344,8 @@ ratelimit_admit(struct ratelimit *rl, const struct addr *a, int64_t now)
 		admitted = false;
 	else if (e)
 		e->pending++;
+	if (!admitted)
+		metrics_count_ratelimit(over_good(rl, e, now) ? METRICS_RL_GOOD : METRICS_RL_BAD);
 	pthread_mutex_unlock(&rl->lock);
 	return admitted;
 }
