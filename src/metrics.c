@@ -142,10 +142,14 @@ static struct {
 	atomic_int_least64_t hosts, ratelimit_clients; /* -1 until known */
 	atomic_int_least64_t start_time;	       /* 0 until metrics_start */
 } m = {
-	.endpoints = {PTHREAD_MUTEX_INITIALIZER, 0, METRICS_ENDPOINTS_MAX, endpoint_names},
-	.zones = {PTHREAD_MUTEX_INITIALIZER, 0, METRICS_ZONES_MAX, zone_names},
-	.request_duration = {request_bounds, sizeof(request_bounds) / sizeof(request_bounds[0])},
-	.dns_duration = {dns_bounds, sizeof(dns_bounds) / sizeof(dns_bounds[0])},
+	.endpoints = {.mu = PTHREAD_MUTEX_INITIALIZER,
+		      .max = METRICS_ENDPOINTS_MAX,
+		      .names = endpoint_names},
+	.zones = {.mu = PTHREAD_MUTEX_INITIALIZER, .max = METRICS_ZONES_MAX, .names = zone_names},
+	.request_duration = {.bounds_us = request_bounds,
+			     .nbounds = sizeof(request_bounds) / sizeof(request_bounds[0])},
+	.dns_duration = {.bounds_us = dns_bounds,
+			 .nbounds = sizeof(dns_bounds) / sizeof(dns_bounds[0])},
 	.hosts = -1,
 	.ratelimit_clients = -1,
 };
