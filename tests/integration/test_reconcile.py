@@ -147,3 +147,16 @@ def test_reconcile_on_start(make_daemon, bind):
         time.sleep(0.1)
     assert rrset(bind, fqdn, "A") == [("192.0.2.20", 60)], d.log()[-2000:]
     assert f"reconcile: {fqdn} A add 192.0.2.20 ttl 60 (dns: none): repaired" in d.log()
+
+
+def test_refused_repair_leaves_drift(make_daemon, bind):
+    """The server refuses the repair (a wrong TSIG key): reported, exit 1."""
+    d = make_daemon(users={"alice": ALICE[1]})
+    fqdn = publish_fresh(d)
+    nsupdate(bind, Z, f"update delete {fqdn} A")
+    cfg = d.config.read_text().replace(bind.key_file(Z), bind.wrong_key_file(Z))
+    d.config.write_text(cfg)
+    r = reconcile(d, "--zone", Z)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{fqdn} A add 192.0.2.20 ttl 60 (dns: none): failed: NOTAUTH" in r.stdout, r.stdout
+    assert rrset(bind, fqdn, "A") == []
