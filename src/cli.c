@@ -24,6 +24,7 @@
 #include "expiry.h"
 #include "hostname.h"
 #include "notify.h"
+#include "reconcile.h"
 #include "update.h"
 #include "utf8.h"
 
@@ -38,6 +39,7 @@ enum {
 	OPT_JSON = 1 << 0,
 	OPT_USER = 1 << 1,
 	OPT_TTLS = 1 << 2,
+	OPT_RECONCILE = 1 << 3, /* --dry-run, --zone Z */
 };
 
 struct cli_args {
@@ -47,6 +49,8 @@ struct cli_args {
 	const char *user;
 	const char *dns_ttl; /* as given; NULL when absent */
 	const char *expiry_ttl;
+	bool dry_run;
+	const char *zone;
 };
 
 struct cli_ctx {
@@ -177,6 +181,11 @@ parse_args(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a)
 		} else if ((cmd->opts & OPT_TTLS) &&
 			   (v = opt_value(argc, argv, &i, "--expiry-ttl", &missing)) != NULL) {
 			a->expiry_ttl = v;
+		} else if ((cmd->opts & OPT_RECONCILE) && strcmp(argv[i], "--dry-run") == 0) {
+			a->dry_run = true;
+		} else if ((cmd->opts & OPT_RECONCILE) &&
+			   (v = opt_value(argc, argv, &i, "--zone", &missing)) != NULL) {
+			a->zone = v;
 		} else {
 			return err_line(CLI_EXIT_USER, "%s '%s'; usage: %s",
 					missing ? "missing value for option" : "unknown option",
@@ -914,6 +923,36 @@ cmd_cleanup(struct cli_ctx *c)
 	return 0;
 }
 
+/* Compares every host's records in DNS with the database and repairs the drift (see
+ * reconcile.h); the changes on stdout, a summary on stderr. Exit 0: nothing left in
+ * drift; 1: drift remains (always after a dry run that found some); 2: the DNS server
+ * or the database could not be reached. */
+static int
+cmd_reconcile(struct cli_ctx *c)
+{
+	char zone[HOSTNAME_MAX + 1], b[128];
+	struct reconcile_opts o = {.dry_run = c->a->dry_run, .json = c->a->json, .report = stdout};
+	struct reconcile_stats st;
+	enum reconcile_result res;
+
+	if (c->a->zone != NULL) {
+		if (hostname_normalize(c->a->zone, zone, sizeof(zone)) != 0 ||
+		    !hostname_is_fqdn(zone))
+			return err_line(CLI_EXIT_USER, "invalid zone '%s'",
+					shown(c->a->zone, b, sizeof(b)));
+		o.zone = zone;
+	}
+	res = reconcile_run(c->cfg, &o, &st);
+	fflush(stdout);
+	fprintf(stderr, "reconcile: %zu host%s checked, %zu in drift, %zu %s, %zu failed\n",
+		st.hosts, st.hosts == 1 ? "" : "s", st.drift, o.dry_run ? 0 : st.repaired,
+		o.dry_run ? "repaired (dry run)" : "repaired", st.failed);
+	if (res == RECONCILE_UNREACHABLE)
+		return err_line(CLI_EXIT_INTERNAL,
+				"the DNS server or the database could not be reached");
+	return res == RECONCILE_DRIFT ? CLI_EXIT_USER : 0;
+}
+
 /* ---- dispatch ---- */
 
 static const struct cli_cmd commands[] = {
@@ -930,6 +969,8 @@ static const struct cli_cmd commands[] = {
 	 "hostname modify HOST ZONE [--dns-ttl N] [--expiry-ttl N]"},
 	{"hostname", "delete", 2, 0, cmd_host_delete, "hostname delete HOST ZONE"},
 	{"cleanup", NULL, 0, 0, cmd_cleanup, "cleanup"},
+	{"reconcile", NULL, 0, OPT_RECONCILE | OPT_JSON, cmd_reconcile,
+	 "reconcile [--dry-run] [--zone ZONE] [--json]"},
 };
 
 void

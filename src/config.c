@@ -42,12 +42,13 @@ struct key_def {
 	const char *name;
 	const char *full; /* "section.name" */
 	enum key_type type;
-	size_t offset;	    /* of the field in struct config */
-	long long min, max; /* bounds of an integer */
-	const char *def;    /* default of a string or enum; NULL = unset */
-	long long def_num;  /* default of an integer or boolean */
-	bool may_be_empty;  /* "" is a meaningful value (proxy_header) */
-	bool secret;	    /* wiped before it is freed */
+	size_t offset;		     /* of the field in struct config */
+	long long min, max;	     /* bounds of an integer */
+	const char *def;	     /* default of a string or enum; NULL = unset */
+	const char *const *def_list; /* default of a string list, NULL-terminated; NULL = empty */
+	long long def_num;	     /* default of an integer or boolean */
+	bool may_be_empty;	     /* "" is a meaningful value (proxy_header) */
+	bool secret;		     /* wiped before it is freed */
 	int (*parse_enum)(const char *s, int *out);
 	const char *choices;				    /* the enum's values, for messages */
 	int (*check)(const char *s, char *why, size_t len); /* value (or item) checker */
@@ -154,6 +155,27 @@ check_email(const char *s, char *why, size_t len)
 	return ERR_INVAL;
 }
 
+/* A path served beside the endpoints (metrics, health): as an endpoint path must be. */
+static int
+check_path(const char *s, char *why, size_t len)
+{
+	size_t n = strlen(s);
+
+	if (s[0] != '/' || n > CONFIG_MAX_PATH) {
+		snprintf(why, len, "\"%.80s\" is not a path (starts with '/', at most %d bytes)", s,
+			 CONFIG_MAX_PATH);
+		return ERR_INVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '?' || s[i] == '#') {
+			snprintf(why, len,
+				 "\"%.80s\" contains a space, '?', '#' or a control character", s);
+			return ERR_INVAL;
+		}
+	}
+	return 0;
+}
+
 /* Conditions under which a key is required. */
 static bool
 when_ssl(const struct config *c)
@@ -214,6 +236,9 @@ when_smtp_password(const struct config *c)
 #define SECONDS(d)	   INT(1, 86400, d)
 #define TTL(lo, d)	   INT(lo, INT32_MAX, d)
 
+/* metrics_allow's default: the monitoring endpoints answer local scrapers only. */
+static const char *const loopback[] = {"127.0.0.1", "::1", NULL};
+
 /* The keys of config.toml with the seed's defaults (and our MariaDB/SMTP additions). */
 static const struct key_def keys[] = {
 	{K("daemon", "host"), OFF(daemon.host), STR("localhost")},
@@ -243,6 +268,11 @@ static const struct key_def keys[] = {
 	 .check = check_header_name},
 	{K("daemon", "trusted_proxies"), OFF(daemon.trusted_proxies), .type = KT_STRLIST,
 	 .check = check_cidr},
+	{K("daemon", "metrics_path"), OFF(daemon.metrics_path), STR("/metrics"),
+	 .check = check_path},
+	{K("daemon", "health_path"), OFF(daemon.health_path), STR("/health"), .check = check_path},
+	{K("daemon", "metrics_allow"), OFF(daemon.metrics_allow), .type = KT_STRLIST,
+	 .def_list = loopback, .check = check_cidr},
 
 	{K("database", "backend"), OFF(database.backend),
 	 ENUM("sqlite", parse_backend, "sqlite, mariadb")},
@@ -263,6 +293,7 @@ static const struct key_def keys[] = {
 	{K("dns_service", "dns_timeout"), OFF(dns.dns_timeout), INT(1, 300, 5)},
 	{K("dns_service", "ddns_default_key_file"), OFF(dns.ddns_default_key_file), STR(NULL)},
 	{K("dns_service", "cleanup_interval"), OFF(dns.cleanup_interval), SECONDS(60)},
+	{K("dns_service", "reconcile_on_start"), OFF(dns.reconcile_on_start), BOOL(false)},
 
 	{K("defaults", "dns_ttl"), OFF(defaults.dns_ttl), TTL(0, 60)},
 	{K("defaults", "expiry_ttl"), OFF(defaults.expiry_ttl), TTL(0, 3600)},
@@ -474,7 +505,10 @@ set_defaults(struct config *cfg)
 			k->parse_enum(k->def, &v);
 			memcpy(field(cfg, k), &v, sizeof(v));
 			break;
-		case KT_STRLIST: break;
+		case KT_STRLIST:
+			if (k->def_list != NULL && strlist_from(field(cfg, k), k->def_list) != 0)
+				return ERR_NOMEM;
+			break;
 		}
 	}
 	return 0;
@@ -1012,6 +1046,29 @@ load_default_key(struct ctx *c)
 	return rc;
 }
 
+/* The monitoring paths are routed before the endpoints: a clash would hide one of them. */
+static int
+check_monitoring_paths(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t mi = key_index("daemon.metrics_path"), hi = key_index("daemon.health_path");
+
+	if (strcmp(cfg->daemon.metrics_path, cfg->daemon.health_path) == 0)
+		return fail(c, c->key_line[hi] ? c->key_line[hi] : c->key_line[mi], keys[hi].full,
+			    "\"%s\" is also daemon.metrics_path", cfg->daemon.health_path);
+	for (size_t i = 0; i < cfg->endpoints_len; i++) {
+		const char *p = cfg->endpoints[i].path;
+		size_t k = strcmp(p, cfg->daemon.metrics_path) == 0  ? mi
+			   : strcmp(p, cfg->daemon.health_path) == 0 ? hi
+								     : NKEYS;
+
+		if (k < NKEYS)
+			return fail(c, c->key_line[k] ? c->key_line[k] : section_line(c, "daemon"),
+				    keys[k].full, "\"%s\" is also an endpoint path", p);
+	}
+	return 0;
+}
+
 /* ---- entry points ---- */
 
 static int
@@ -1057,6 +1114,8 @@ build(struct ctx *c, const struct toml_value *root)
 		rc = load_default_key(c);
 	if (rc == 0 && c->cfg->endpoints_len == 0)
 		rc = default_endpoint(c->cfg);
+	if (rc == 0)
+		rc = check_monitoring_paths(c);
 	return rc;
 }
 

@@ -53,6 +53,11 @@ struct config {
 		char *ssl_key_file;
 		char *proxy_header;		       /* "" = disabled */
 		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
+		char *metrics_path;		       /* "/metrics" */
+		char *health_path;		       /* "/health" */
+		/* Who may read metrics_path and health_path (the TCP peer, never a
+		 * forwarded header): IPs and CIDRs; empty = both endpoints off. */
+		struct config_strlist metrics_allow;
 	} daemon;
 
 	struct {
@@ -73,7 +78,8 @@ struct config {
 		char *ddns_default_key_file; /* NULL when unset */
 		bool has_default_key;
 		struct tsig_key default_key;
-		int cleanup_interval; /* seconds, 60 */
+		int cleanup_interval;	 /* seconds, 60 */
+		bool reconcile_on_start; /* repair DNS drift once after the daemon starts */
 		struct config_zone_key *zone_keys;
 		size_t zone_keys_len;
 	} dns;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,8 +26,10 @@
 #include "gen.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "ratelimit.h"
+#include "reconcile.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
 /* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
@@ -41,7 +44,10 @@ struct daemon_state {
 	struct gen_slot *gens; /* the generation requests use, and replaced ones in use */
 	struct gen *cur;       /* the one the main thread published last; the slot owns it */
 	struct http_server *srv;
-	struct db *db; /* the main thread's connection, for the expiry pass */
+	struct db *db;	     /* the main thread's connection, for the expiry pass */
+	pthread_t reconcile; /* reconcile_on_start's run */
+	bool reconcile_started;
+	atomic_bool reconcile_stop; /* set at shutdown: the run starts no further host */
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
 };
@@ -75,6 +81,25 @@ run_expiry(struct daemon_state *st)
 	}
 }
 
+/* The ddns_hosts gauge: a full count, so once per cleanup interval (with the expiry
+ * pass), never per scrape. */
+static void
+refresh_host_count(struct daemon_state *st)
+{
+	int64_t n = 0;
+
+	if (st->db && db_host_count(st->db, &n) == 0)
+		metrics_set_hosts(n);
+}
+
+/* Every configured endpoint gets its series before its first request. */
+static void
+register_endpoints(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->endpoints_len; i++)
+		metrics_register_endpoint(cfg->endpoints[i].path);
+}
+
 /* daemon_tick: the periodic work, run once per tick from the main thread with the
  * monotonic time `now`. Each job keeps its own interval. */
 static void
@@ -84,11 +109,13 @@ daemon_tick(struct daemon_state *st, int64_t now)
 
 	if (now - st->last_expiry >= cfg->dns.cleanup_interval) {
 		run_expiry(st);
+		refresh_host_count(st);
 		st->last_expiry = now;
 	}
 	if (now - st->last_rl_cleanup >= cfg->rate_limit.cleanup_interval) {
 		size_t n = ratelimit_cleanup(st->cur->rl, now);
 
+		metrics_set_ratelimit_clients((int64_t)ratelimit_count(st->cur->rl));
 		if (n)
 			log_debug("rate limiter: forgot %zu idle clients", n);
 		st->last_rl_cleanup = now;
@@ -116,6 +143,41 @@ check_config_file(const char *path)
 		return 1;
 	}
 	return 0;
+}
+
+/* reconcile_on_start: one run in the background, its changes in the log. */
+static void *
+reconcile_main(void *arg)
+{
+	struct daemon_state *st = arg;
+	struct reconcile_opts o = {.stop = &st->reconcile_stop};
+
+	log_info("reconcile: comparing DNS with the database (reconcile_on_start)");
+	(void)reconcile_run(st->boot, &o, NULL);
+	return NULL;
+}
+
+static void
+reconcile_start(struct daemon_state *st)
+{
+	atomic_init(&st->reconcile_stop, false);
+	if (!st->boot->dns.reconcile_on_start)
+		return;
+	if (pthread_create(&st->reconcile, NULL, reconcile_main, st) == 0)
+		st->reconcile_started = true;
+	else
+		log_error("reconcile_on_start: cannot start a thread; not reconciling");
+}
+
+/* Stops the run between two hosts; the host in progress finishes (one DNS exchange). */
+static void
+reconcile_stop(struct daemon_state *st)
+{
+	if (!st->reconcile_started)
+		return;
+	atomic_store(&st->reconcile_stop, true);
+	pthread_join(st->reconcile, NULL);
+	st->reconcile_started = false;
 }
 
 /* Applies pending migrations once, before the workers open their own connections. */
@@ -238,6 +300,7 @@ daemon_reload(struct daemon_state *st)
 	warn_restart_only(st->boot, g->cfg);
 	gen_slot_publish(st->gens, g);
 	st->cur = g;
+	register_endpoints(g->cfg);
 	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
 }
 
@@ -338,7 +401,10 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 		rc = 1;
 		goto out;
 	}
+	metrics_start((int64_t)time(NULL));
+	register_endpoints(cfg);
 	log_info("ddns-service started");
+	reconcile_start(&st);
 	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = clock_mono_s();
 	/* The first expiry pass runs on the first tick: records that went stale while the
@@ -346,6 +412,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;
 	main_loop(&st, &set);
 	daemon_notify("STOPPING=1");
+	reconcile_stop(&st);
 	http_stop(st.srv, st.cur->cfg->dns.dns_timeout * 1000 + DAEMON_DRAIN_EXTRA_MS);
 	log_info("ddns-service stopped");
 	rc = 0;

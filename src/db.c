@@ -214,6 +214,27 @@ db_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv
 }
 
 int
+db_host_count(struct db *db, int64_t *out)
+{
+	*out = 0;
+	return db->ops->host_count(db, out);
+}
+
+int
+db_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
+{
+	const struct db_ops *ops = backend_ops(cfg);
+
+	if (len)
+		why[0] = '\0';
+	if (ops == NULL) {
+		snprintf(why, len, "database backend not available");
+		return ERR_INVAL;
+	}
+	return ops->ping(cfg, timeout_ms > 0 ? timeout_ms : 1, why, len);
+}
+
+int
 db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len)
 {
 	/* SQL's LIMIT is a signed 64-bit integer. */

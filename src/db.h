@@ -136,6 +136,16 @@ struct db_ops {
 	 * always ends the transaction; without one it does nothing. */
 	int (*commit)(struct db *db);
 	int (*rollback)(struct db *db);
+
+	/* The number of hostnames in *out. A full count (proportional to the table on
+	 * both backends): for the daemon's periodic work, never per request. */
+	int (*host_count)(struct db *db, int64_t *out);
+	/* Whether the database of `cfg` answers a trivial read (the schema version) within
+	 * about `timeout_ms`, on a short-lived connection of its own: a worker's
+	 * connection waits for locks and I/O far longer than a health check may (SQLite:
+	 * a busy writer; MariaDB: read timeouts of dns_timeout + 25 s). Returns 0, or
+	 * ERR_DB / ERR_TIMEOUT with the reason in why (no password in it). */
+	int (*ping)(const struct config *cfg, int timeout_ms, char *why, size_t len);
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
@@ -168,6 +178,10 @@ int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
+int db_host_count(struct db *db, int64_t *out);
+/* db_ping: the ping of cfg's backend (no struct db needed); ERR_INVAL when it is not
+ * built. */
+int db_ping(const struct config *cfg, int timeout_ms, char *why, size_t len);
 
 /* For backends: a growable array of fixed-size rows (`size` bytes each) for the list
  * operations. db_rows_push returns a pointer to a new (uninitialised) row at the end

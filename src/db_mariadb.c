@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -181,6 +182,7 @@ enum stmt_id {
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
 	ST_HOST_LOCK,
+	ST_HOST_COUNT,
 	ST_COUNT
 };
 
@@ -256,6 +258,7 @@ static const struct {
 	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
+	[ST_HOST_COUNT] = {"SELECT count(*) FROM hostnames", "i"},
 };
 
 struct db_mariadb {
@@ -1253,6 +1256,66 @@ maria_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	return rc;
 }
 
+static int
+maria_host_count(struct db *db, int64_t *out)
+{
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_HOST_COUNT, NULL, 0, &v);
+
+	if (rc == 0)
+		*out = (int64_t)v;
+	return rc == ERR_NOTFOUND ? ERR_DB : rc;
+}
+
+/* Connects with every timeout at `secs` (the client library counts whole seconds). */
+static int
+ping_connect(MYSQL *m, const struct config *cfg, unsigned int secs)
+{
+	const char *sock = cfg->database.socket;
+
+	mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+	mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &secs);
+	mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+	return mysql_real_connect(m, sock ? "localhost" : cfg->database.host, cfg->database.user,
+				  cfg->database.password, cfg->database.name,
+				  sock ? 0 : (unsigned int)cfg->database.port, sock, 0) != NULL
+		       ? 0
+		       : ERR_DB;
+}
+
+/* A connection of its own with short timeouts: a worker's connection would wait out
+ * read timeouts made for lock waits. A server that cannot be reached in time is not
+ * healthy, and neither is one that answers late. */
+static int
+maria_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
+{
+	int64_t start = clock_mono_ms();
+	MYSQL *m = NULL;
+	MYSQL_RES *res = NULL;
+	int rc = ERR_DB;
+
+	pthread_once(&library_once, library_init);
+	if (library_rc != 0 || (m = mysql_init(NULL)) == NULL) {
+		snprintf(why, len, "mariadb: the client library failed");
+		return ERR_DB;
+	}
+	if (ping_connect(m, cfg, (unsigned int)(timeout_ms + 999) / 1000) != 0)
+		snprintf(why, len, "mariadb: cannot connect: %s", mysql_error(m));
+	else if (mysql_query(m, "SELECT coalesce(max(version), 0) FROM schema_version") != 0 ||
+		 (res = mysql_store_result(m)) == NULL)
+		snprintf(why, len, "mariadb: %s", mysql_error(m));
+	else
+		rc = 0;
+	mysql_free_result(res);
+	mysql_close(m);
+	if (rc == 0 && clock_mono_ms() - start > timeout_ms) {
+		snprintf(why, len, "mariadb: answered after %lld ms",
+			 (long long)(clock_mono_ms() - start));
+		rc = ERR_TIMEOUT;
+	}
+	return rc;
+}
+
 const struct db_ops db_mariadb_ops = {
 	.name = "mariadb",
 	.open = maria_open,
@@ -1278,4 +1341,6 @@ const struct db_ops db_mariadb_ops = {
 	.host_lock = maria_host_lock,
 	.commit = maria_commit,
 	.rollback = maria_rollback,
+	.host_count = maria_host_count,
+	.ping = maria_ping,
 };

@@ -119,6 +119,7 @@ enum stmt_id {
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_HOST_COUNT,
 	ST_COUNT
 };
 
@@ -174,6 +175,7 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_HOST_COUNT] = "SELECT count(*) FROM hostnames",
 };
 
 struct db_sqlite {
@@ -1004,6 +1006,70 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	}
 }
 
+static int
+sqlite_host_count(struct db *db, int64_t *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_COUNT);
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	done(st);
+	return rc == SQLITE_ROW ? 0 : fail(s, rc, "count hosts");
+}
+
+/* The health check's busy handler: polls until its own deadline, not a writer's. */
+static int
+ping_busy(void *arg, int count)
+{
+	const int64_t *deadline = arg;
+	struct timespec one_ms = {0, 1000000};
+
+	(void)count;
+	if (clock_mono_ms() >= *deadline)
+		return 0;
+	nanosleep(&one_ms, NULL);
+	return 1;
+}
+
+/* A connection of its own (never created: a missing file is not healthy) that reads
+ * the schema version; WAL readers do not wait for writers, and anything that does wait
+ * (recovery, a checkpoint) gives up at the deadline. */
+static int
+sqlite_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
+{
+	int64_t start = clock_mono_ms(), deadline = start + timeout_ms;
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(cfg->database.path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_handler(h, ping_busy, &deadline);
+		rc = sqlite3_prepare_v2(h, STMT_SQL[ST_VERSION], -1, &st, NULL);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		snprintf(why, len, "sqlite %s: %s", cfg->database.path,
+			 h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	if (rc != SQLITE_ROW)
+		return clock_mono_ms() >= deadline ? ERR_TIMEOUT : ERR_DB;
+	if (clock_mono_ms() - start > timeout_ms) {
+		snprintf(why, len, "sqlite %s: answered after %lld ms", cfg->database.path,
+			 (long long)(clock_mono_ms() - start));
+		return ERR_TIMEOUT;
+	}
+	return 0;
+}
+
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1029,4 +1095,6 @@ const struct db_ops db_sqlite_ops = {
 	.host_lock = sqlite_host_lock,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.host_count = sqlite_host_count,
+	.ping = sqlite_ping,
 };

@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "metrics.h"
 
 #define DNS_UDP_MAX	      512   /* RFC 1035 UDP payload without EDNS; larger goes TCP */
 #define DNS_MSG_MAX	      65535 /* the most a TCP length prefix can announce */
@@ -606,6 +607,7 @@ dns_update(const struct dns_server *srv, const struct tsig_key *key, const struc
 	unsigned char mac[TSIG_MAX_MAC];
 	size_t mac_len = 0;
 	ldns_rdf *zone = NULL;
+	int64_t start_us = clock_mono_us();
 	int rc;
 
 	memset(&x, 0, sizeof(x));
@@ -631,6 +633,7 @@ dns_update(const struct dns_server *srv, const struct tsig_key *key, const struc
 	if ((rc = exchange(&x, res)) == 0)
 		rc = classify(key, mac, mac_len, &x, res);
 out:
+	metrics_count_dns_update(ch->zone, rc, res->rcode, clock_mono_us() - start_us);
 	free(x.req);
 	free(x.reply);
 	ldns_rdf_deep_free(zone);

@@ -8,6 +8,7 @@
 #include "dns.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "update.h"
 
 /* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
@@ -104,6 +105,7 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 	if (!claimed)
 		return 0;
 	st->hosts_expired++;
+	metrics_count_expired(claimed & DB_V4, claimed & DB_V6);
 	log_info("expiry: %s: %s records expired (expiry_ttl %d s)", h.fqdn, families_str(claimed),
 		 h.expiry_ttl);
 	if (report)
@@ -147,6 +149,7 @@ expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_f
 		    st.hosts_expired == expired)
 			break;
 	}
+	metrics_count_expiry_run(rc == 0, now);
 	if (stats)
 		*stats = st;
 	return rc;

@@ -28,6 +28,8 @@
 #include "err.h"
 #include "gen.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 
 /* Workers block on the DNS server (up to dns_timeout) as well as on Argon2, whose
  * concurrency auth_init bounds separately; twice the cores keeps a slow DNS server
@@ -619,14 +621,30 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
 	if (service_handle(&ctx, &req, &rep) < 0) {
 		creds_free(&c);
+		metrics_count_request(ep->path, UPDATE_911, clock_elapsed_ms(start_ms) * 1000);
 		log_request(g, conn, method, url, &req.client, 500, "-", start_ms);
 		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
 	}
 	creds_free(&c);
 	log_request(g, conn, method, url, &req.client, rep.http_status,
 		    update_status_str(rep.first), start_ms);
+	metrics_count_request(ep->path, rep.first, clock_elapsed_ms(start_ms) * 1000);
 	ret = queue_reply(conn, &rep);
 	service_reply_free(&rep);
+	return ret;
+}
+
+/* metrics_path and health_path (metrics_http.c), with a request log line. */
+static enum MHD_Result
+handle_monitoring(struct http_server *srv, const struct gen *g, struct MHD_Connection *conn,
+		  enum metrics_route route, const char *method, const char *url, int64_t start_ms)
+{
+	unsigned int status = 0;
+	enum MHD_Result ret = metrics_http_answer(conn, srv->boot, g->cfg, route, &status);
+	struct addr client;
+
+	client_address(g, conn, &client);
+	log_request(g, conn, method, url, &client, (int)status, "-", start_ms);
 	return ret;
 }
 
@@ -660,6 +678,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return MHD_YES;
 	}
 	start_ms = clock_mono_ms();
+	if (metrics_http_route(g->cfg, url) != METRICS_ROUTE_NONE)
+		return handle_monitoring(srv, g, conn, metrics_http_route(g->cfg, url), method, url,
+					 start_ms);
 	ep = find_endpoint(g->cfg, url);
 	if (!ep) {
 		client_address(g, conn, &client);

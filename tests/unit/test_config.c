@@ -890,6 +890,55 @@ test_example(void)
 	free(text);
 }
 
+/* [daemon] metrics_path, health_path, metrics_allow; [dns_service] reconcile_on_start. */
+static void
+test_monitoring(void)
+{
+	struct config *c = NULL;
+	struct config_error err;
+
+	is_int(parse(DB, &c, &err), 0, "monitoring defaults parse");
+	if (c != NULL) {
+		is_str(c->daemon.metrics_path, "/metrics", "metrics_path default");
+		is_str(c->daemon.health_path, "/health", "health_path default");
+		is_int(c->daemon.metrics_allow.len, 2, "metrics_allow default: two items");
+		is_str(c->daemon.metrics_allow.items[0], "127.0.0.1",
+		       "metrics_allow: IPv4 loopback");
+		is_str(c->daemon.metrics_allow.items[1], "::1", "metrics_allow: IPv6 loopback");
+		ok(!c->dns.reconcile_on_start, "reconcile_on_start default false");
+		config_free(c);
+	}
+	c = NULL;
+	is_int(parse(DB "[daemon]\nmetrics_allow = []\nmetrics_path = \"/m\"\n"
+			"[dns_service]\nreconcile_on_start = true\n",
+		     &c, &err),
+	       0, "monitoring values parse");
+	if (c != NULL) {
+		is_int(c->daemon.metrics_allow.len, 0, "an empty metrics_allow stays empty");
+		is_str(c->daemon.metrics_path, "/m", "metrics_path set");
+		ok(c->dns.reconcile_on_start, "reconcile_on_start set");
+		config_free(c);
+	}
+	expect_error(DB "[daemon]\nmetrics_allow = [\"10.0.0.0/8\", \"prometheus\"]\n",
+		     "t.toml:4: daemon.metrics_allow: \"prometheus\" is not an IP address or "
+		     "CIDR prefix",
+		     "metrics_allow takes addresses only");
+	expect_error(DB "[daemon]\nmetrics_path = \"metrics\"\n",
+		     "t.toml:4: daemon.metrics_path: \"metrics\" is not a path (starts with '/', "
+		     "at most 256 bytes)",
+		     "metrics_path without a slash");
+	expect_error(DB "[daemon]\nhealth_path = \"/he alth\"\n",
+		     "t.toml:4: daemon.health_path: \"/he alth\" contains a space, '?', '#' or a "
+		     "control character",
+		     "health_path with a space");
+	expect_error(DB "[daemon]\nhealth_path = \"/metrics\"\n",
+		     "t.toml:4: daemon.health_path: \"/metrics\" is also daemon.metrics_path",
+		     "health and metrics on one path");
+	expect_error(DB "[daemon]\nmetrics_path = \"/update\"\n",
+		     "t.toml:4: daemon.metrics_path: \"/update\" is also an endpoint path",
+		     "metrics on the default endpoint's path");
+}
+
 static void
 test_misc(void)
 {
@@ -922,6 +971,7 @@ main(void)
 	test_endpoints();
 	test_files();
 	test_example();
+	test_monitoring();
 	test_misc();
 	d = opendir(tmpdir);
 	while (d != NULL && (e = readdir(d)) != NULL) {

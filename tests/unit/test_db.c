@@ -484,6 +484,75 @@ test_crud(const struct backend *b)
 	db_close(db);
 }
 
+/* host_count for the ddns_hosts gauge; ping for /health: fine on a healthy database,
+ * an error with a reason on a database that is not there. */
+static void
+test_count_and_ping(const struct backend *b)
+{
+	struct config cfg;
+	char where[128], why[256] = "";
+	struct db *db = NULL;
+	struct db_user u;
+	struct db_host h;
+	int64_t n = -1;
+
+	b->fresh(&cfg, where, sizeof(where));
+	if (db_open(&cfg, &db) != 0) {
+		ok(0, "open for count and ping");
+		return;
+	}
+	is_int(db_host_count(db, &n), 0, "host_count on an empty table");
+	is_int(n, 0, "no hosts");
+	make_user(&u, "cora");
+	db_user_add(db, &u);
+	make_host(&h, "cora", "a", "dyn.example.com", 600);
+	db_host_add(db, &h);
+	make_host(&h, "cora", "b", "dyn.example.com", 600);
+	db_host_add(db, &h);
+	is_int(db_host_count(db, &n), 0, "host_count");
+	is_int(n, 2, "two hosts counted");
+	is_int(db_ping(&cfg, 1000, why, sizeof(why)), 0, "ping a healthy database");
+	is_str(why, "", "no reason when healthy");
+	db_close(db);
+	if (cfg.database.backend == DB_BACKEND_SQLITE)
+		snprintf(where, sizeof(where), "%s/missing/ddns.db", dir);
+	else
+		cfg.database.name = "ddns_no_such_database";
+	is_int(db_ping(&cfg, 1000, why, sizeof(why)), ERR_DB, "ping a database that is not there");
+	ok(why[0] != '\0', "with a reason: %s", why);
+}
+
+/* A writer holding SQLite's write lock must not hold the health check up: WAL readers
+ * do not wait for it. */
+static void
+test_sqlite_ping_busy(void)
+{
+	struct config cfg;
+	char path[512], why[256] = "";
+	struct db *db = NULL;
+	sqlite3 *w = NULL;
+	int64_t t0;
+
+	fresh_config(&cfg, path, sizeof(path));
+	if (db_open(&cfg, &db) != 0 || sqlite3_open(path, &w) != SQLITE_OK ||
+	    sqlite3_exec(w,
+			 "BEGIN EXCLUSIVE; INSERT INTO users (name, email, pw_hash, created)"
+			 " VALUES ('x', 'x@example.com', 'h', 0)",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		ok(0, "a writer holds the lock");
+		sqlite3_close(w);
+		db_close(db);
+		return;
+	}
+	t0 = mono_ms();
+	is_int(db_ping(&cfg, 1000, why, sizeof(why)), 0, "ping while a writer holds the lock");
+	ok(mono_ms() - t0 < 1000, "answered within the second (%lld ms)",
+	   (long long)(mono_ms() - t0));
+	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(w);
+	db_close(db);
+}
+
 static int
 sqlite_exec(const char *path, const char *sql)
 {
@@ -754,6 +823,7 @@ run_backend(const struct backend *b)
 	diag("backend %s", b->name);
 	test_open(b);
 	test_crud(b);
+	test_count_and_ping(b);
 	test_migration_failure(b);
 	test_scale(b);
 }
@@ -1209,6 +1279,7 @@ main(void)
 	if (wanted("sqlite")) {
 		run_backend(&SQLITE_BACKEND);
 		test_sqlite_leases();
+		test_sqlite_ping_busy();
 	}
 	if (wanted("mariadb"))
 		run_mariadb();
