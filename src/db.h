@@ -30,7 +30,9 @@ struct db_user {
 struct db_rr {
 	char ip[ADDR_STRLEN]; /* last published address, "" if never */
 	int64_t updated;      /* unix time of the last good/nochg, 0 if never */
-	bool expired;	      /* deleted from DNS by the expiry pass */
+	bool expired;	      /* deleted from DNS by the expiry pass, or by offline=YES */
+	bool offline;	      /* deleted by offline=YES (then `expired` is set as well, so
+			       * every rule about deleted families applies) */
 };
 
 struct db_host {
@@ -43,6 +45,9 @@ struct db_host {
 	char fqdn[HOSTNAME_MAX + 1];	      /* "home.dyn.example.com" (unique) */
 	int dns_ttl;
 	int expiry_ttl; /* 0 = never expires */
+	/* The host's IPv6 interface identifier, canonical text ("" = none): completes a
+	 * prefix a router sends ("2001:db8:1:2::/64") to the host's address. */
+	char ipv6_iid[ADDR_STRLEN];
 	struct db_rr v4, v6;
 	int64_t created;
 };

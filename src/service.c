@@ -305,7 +305,7 @@ handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
 		outcome_single(o, UPDATE_NUMHOST);
 		return;
 	}
-	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client, &want) < 0) {
+	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client, false, &want) < 0) {
 		outcome_single(o, UPDATE_BADIP);
 		return;
 	}
