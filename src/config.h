@@ -18,6 +18,7 @@ enum config_param {
 	PARAM_USERNAME,
 	PARAM_PASSWORD,
 	PARAM_NOTIFY_CHANGE,
+	PARAM_OFFLINE,
 	PARAM_COUNT
 };
 
@@ -53,6 +54,10 @@ struct config {
 		char *ssl_key_file;
 		char *proxy_header;		       /* "" = disabled */
 		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
+		/* Publish local-only addresses (private, loopback, link-local, ULA,
+		 * documentation, ...: addr_classify ADDR_USE_LOCAL); false for a public
+		 * service, which answers badip instead. */
+		bool allow_private_addresses; /* true */
 	} daemon;
 
 	struct {
