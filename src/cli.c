@@ -40,6 +40,7 @@ enum {
 	OPT_USER = 1 << 1,
 	OPT_TTLS = 1 << 2,
 	OPT_RECONCILE = 1 << 3, /* --dry-run, --zone Z */
+	OPT_IID = 1 << 4,
 };
 
 struct cli_args {
@@ -51,6 +52,7 @@ struct cli_args {
 	const char *expiry_ttl;
 	bool dry_run;
 	const char *zone;
+	const char *ipv6_iid; /* as given; NULL when absent, "" clears */
 };
 
 struct cli_ctx {
@@ -186,6 +188,9 @@ parse_args(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a)
 		} else if ((cmd->opts & OPT_RECONCILE) &&
 			   (v = opt_value(argc, argv, &i, "--zone", &missing)) != NULL) {
 			a->zone = v;
+		} else if ((cmd->opts & OPT_IID) &&
+			   (v = opt_value(argc, argv, &i, "--ipv6-iid", &missing)) != NULL) {
+			a->ipv6_iid = v;
 		} else {
 			return err_line(CLI_EXIT_USER, "%s '%s'; usage: %s",
 					missing ? "missing value for option" : "unknown option",
@@ -259,6 +264,34 @@ check_ttls(const struct cli_args *a, int *dns, int *expiry)
 				"--expiry-ttl must be 0 (never expire) or at least %d seconds, "
 				"not '%s'",
 				EXPIRY_TTL_MIN, shown(a->expiry_ttl, b, sizeof(b)));
+	return 0;
+}
+
+/* --ipv6-iid, when given, into iid (ADDR_STRLEN bytes) in canonical form: "" clears it;
+ * else an IPv6 address whose last 64 bits are not all zero (the identifier completes a
+ * router's prefix; an all-zero one would publish the network address itself). A whole
+ * address of the host is fine: only its last 128 - nn bits are used. */
+static int
+check_iid(const struct cli_args *a, char *iid)
+{
+	char b[128];
+	struct addr v;
+
+	if (a->ipv6_iid == NULL || a->ipv6_iid[0] == '\0') {
+		iid[0] = '\0';
+		return 0;
+	}
+	if (addr_parse(a->ipv6_iid, &v) != 0 || v.family != AF_INET6)
+		return err_line(CLI_EXIT_USER,
+				"--ipv6-iid must be an IPv6 interface identifier such as "
+				"::1234:5678:9abc:def0 (or \"\" for none), not '%s'",
+				shown(a->ipv6_iid, b, sizeof(b)));
+	if (addr_host_bits_zero(&v, 64))
+		return err_line(CLI_EXIT_USER,
+				"--ipv6-iid '%s': the interface identifier (the last 64 bits) is "
+				"zero",
+				shown(a->ipv6_iid, b, sizeof(b)));
+	addr_format(&v, iid, ADDR_STRLEN);
 	return 0;
 }
 
@@ -665,7 +698,10 @@ rr_cell(const struct db_rr *rr, char *buf, size_t len)
 	if (rr->ip[0] == '\0')
 		snprintf(buf, len, "-");
 	else
-		snprintf(buf, len, "%s%s", rr->ip, rr->expired ? " (expired)" : "");
+		snprintf(buf, len, "%s%s", rr->ip,
+			 rr->offline   ? " (offline)"
+			 : rr->expired ? " (expired)"
+				       : "");
 }
 
 static void
@@ -681,31 +717,43 @@ host_cell(const void *row, int col, char *buf, size_t len)
 	case 4: rr_cell(&h->v4, buf, len); break;
 	case 5: iso_time(h->v4.updated, buf, len); break;
 	case 6: rr_cell(&h->v6, buf, len); break;
-	default: iso_time(h->v6.updated, buf, len); break;
+	case 7: iso_time(h->v6.updated, buf, len); break;
+	default: snprintf(buf, len, "%s", h->ipv6_iid[0] ? h->ipv6_iid : "-"); break;
 	}
 }
 
 static json_t *
 host_json(const struct db_host *h)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:b, s:o, s:o, s:b, s:o}",
-			 "fqdn", h->fqdn, "hostname", h->hostname, "zone", h->zone, "owner",
-			 h->owner, "dns_ttl", h->dns_ttl, "expiry_ttl", h->expiry_ttl, "ipv4",
-			 json_str_or_null(h->v4.ip), "ipv4_updated", json_time(h->v4.updated),
-			 "ipv4_expired", h->v4.expired, "ipv6", json_str_or_null(h->v6.ip),
-			 "ipv6_updated", json_time(h->v6.updated), "ipv6_expired", h->v6.expired,
-			 "created", json_time(h->created));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:b, s:o, s:o, s:b, s:o}",
+			      "fqdn", h->fqdn, "hostname", h->hostname, "zone", h->zone, "owner",
+			      h->owner, "dns_ttl", h->dns_ttl, "expiry_ttl", h->expiry_ttl, "ipv4",
+			      json_str_or_null(h->v4.ip), "ipv4_updated", json_time(h->v4.updated),
+			      "ipv4_expired", h->v4.expired, "ipv6", json_str_or_null(h->v6.ip),
+			      "ipv6_updated", json_time(h->v6.updated), "ipv6_expired",
+			      h->v6.expired, "created", json_time(h->created));
+
+	/* An offline family is also expired (deleted); *_offline says why. */
+	if (o != NULL &&
+	    (json_object_set_new(o, "ipv4_offline", json_boolean(h->v4.offline)) != 0 ||
+	     json_object_set_new(o, "ipv6_offline", json_boolean(h->v6.offline)) != 0 ||
+	     json_object_set_new(o, "ipv6_iid", json_str_or_null(h->ipv6_iid)) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 static int
 print_hosts(const struct db_host *hosts, size_t len, bool json)
 {
-	static const char *const head[] = {"FQDN", "OWNER",	   "DNS_TTL", "EXPIRY_TTL",
-					   "IPV4", "IPV4_UPDATED", "IPV6",    "IPV6_UPDATED"};
+	static const char *const head[] = {"FQDN",	 "OWNER",	 "DNS_TTL",
+					   "EXPIRY_TTL", "IPV4",	 "IPV4_UPDATED",
+					   "IPV6",	 "IPV6_UPDATED", "IPV6_IID"};
 	json_t *arr;
 
 	if (!json) {
-		print_table(head, 8, hosts, len, sizeof(*hosts), host_cell);
+		print_table(head, 9, hosts, len, sizeof(*hosts), host_cell);
 		return 0;
 	}
 	arr = json_array();
@@ -754,7 +802,8 @@ cmd_host_add(struct cli_ctx *c)
 	h.expiry_ttl = c->cfg->defaults.expiry_ttl;
 	if ((rc = check_username(c->a->pos[0])) != 0 ||
 	    (rc = check_host_zone(c->a->pos[1], c->a->pos[2], h.hostname, h.zone, h.fqdn)) != 0 ||
-	    (rc = check_ttls(c->a, &h.dns_ttl, &h.expiry_ttl)) != 0)
+	    (rc = check_ttls(c->a, &h.dns_ttl, &h.expiry_ttl)) != 0 ||
+	    (rc = check_iid(c->a, h.ipv6_iid)) != 0)
 		return rc;
 	snprintf(h.owner, sizeof(h.owner), "%s", c->a->pos[0]);
 	rc = db_host_add(c->db, &h);
@@ -855,17 +904,29 @@ republish(const struct config *cfg, const struct db_host *h, int ttl, struct dns
 	return send_change(cfg, &ch, res);
 }
 
+/* What `hostname modify` changed, for its one line of output. */
+static void
+print_modified(const struct db_host *h, int dns_ttl, int expiry_ttl, const char *iid,
+	       bool iid_given)
+{
+	printf("hostname '%s' modified (dns_ttl %d, expiry_ttl %d", h->fqdn, dns_ttl, expiry_ttl);
+	if (iid_given)
+		printf(", ipv6_iid %s", iid[0] ? iid : "none");
+	printf(")\n");
+}
+
 static int
 cmd_host_modify(struct cli_ctx *c)
 {
 	struct dns_result res;
 	struct db_host h;
+	char iid[ADDR_STRLEN];
 	int dns_ttl, expiry_ttl, rc;
 
-	if (c->a->dns_ttl == NULL && c->a->expiry_ttl == NULL)
-		return err_line(CLI_EXIT_USER, "nothing to modify; give --dns-ttl and/or "
-					       "--expiry-ttl");
-	if ((rc = lock_host(c, &h)) != 0)
+	if (c->a->dns_ttl == NULL && c->a->expiry_ttl == NULL && c->a->ipv6_iid == NULL)
+		return err_line(CLI_EXIT_USER, "nothing to modify; give --dns-ttl, --expiry-ttl "
+					       "and/or --ipv6-iid");
+	if ((rc = check_iid(c->a, iid)) != 0 || (rc = lock_host(c, &h)) != 0)
 		return rc;
 	dns_ttl = h.dns_ttl;
 	expiry_ttl = h.expiry_ttl;
@@ -873,19 +934,23 @@ cmd_host_modify(struct cli_ctx *c)
 		db_rollback(c->db);
 		return rc;
 	}
-	/* DNS first: if the server refuses, the database keeps the TTL it serves. */
+	/* DNS first: if the server refuses, the database keeps the TTL it serves. A new
+	 * identifier needs no DNS now: the AAAA is the router's prefix and the
+	 * identifier, and the router's next update publishes the new combination. */
 	if (dns_ttl != h.dns_ttl && (is_live(&h.v4) || is_live(&h.v6)) &&
 	    (rc = republish(c->cfg, &h, dns_ttl, &res)) != 0) {
 		db_rollback(c->db);
 		return dns_failed(rc, &res, "hostname not modified");
 	}
 	rc = db_host_set_ttls(c->db, h.fqdn, dns_ttl, expiry_ttl);
+	if (rc == 0 && c->a->ipv6_iid != NULL)
+		rc = db_host_set_iid(c->db, h.fqdn, iid);
 	rc = rc == 0 ? db_commit(c->db) : (db_rollback(c->db), rc);
 	if (rc == ERR_NOTFOUND)
 		return err_line(CLI_EXIT_USER, "no such hostname '%s'", h.fqdn);
 	if (rc != 0)
 		return db_error(rc, "cannot modify the hostname");
-	printf("hostname '%s' modified (dns_ttl %d, expiry_ttl %d)\n", h.fqdn, dns_ttl, expiry_ttl);
+	print_modified(&h, dns_ttl, expiry_ttl, iid, c->a->ipv6_iid != NULL);
 	return 0;
 }
 
@@ -963,10 +1028,10 @@ static const struct cli_cmd commands[] = {
 	{"user", "email", 2, 0, cmd_user_email, "user email NAME EMAIL"},
 	{"hostname", "list", 0, OPT_USER | OPT_JSON, cmd_host_list,
 	 "hostname list [--user NAME] [--json]"},
-	{"hostname", "add", 3, OPT_TTLS, cmd_host_add,
-	 "hostname add USER HOST ZONE [--dns-ttl N] [--expiry-ttl N]"},
-	{"hostname", "modify", 2, OPT_TTLS, cmd_host_modify,
-	 "hostname modify HOST ZONE [--dns-ttl N] [--expiry-ttl N]"},
+	{"hostname", "add", 3, OPT_TTLS | OPT_IID, cmd_host_add,
+	 "hostname add USER HOST ZONE [--dns-ttl N] [--expiry-ttl N] [--ipv6-iid IID]"},
+	{"hostname", "modify", 2, OPT_TTLS | OPT_IID, cmd_host_modify,
+	 "hostname modify HOST ZONE [--dns-ttl N] [--expiry-ttl N] [--ipv6-iid IID]"},
 	{"hostname", "delete", 2, 0, cmd_host_delete, "hostname delete HOST ZONE"},
 	{"cleanup", NULL, 0, 0, cmd_cleanup, "cleanup"},
 	{"reconcile", NULL, 0, OPT_RECONCILE | OPT_JSON, cmd_reconcile,

@@ -273,6 +273,7 @@ static const struct key_def keys[] = {
 	{K("daemon", "health_path"), OFF(daemon.health_path), STR("/health"), .check = check_path},
 	{K("daemon", "metrics_allow"), OFF(daemon.metrics_allow), .type = KT_STRLIST,
 	 .def_list = loopback, .check = check_cidr},
+	{K("daemon", "allow_private_addresses"), OFF(daemon.allow_private_addresses), BOOL(true)},
 
 	{K("database", "backend"), OFF(database.backend),
 	 ENUM("sqlite", parse_backend, "sqlite, mariadb")},
@@ -326,13 +327,15 @@ static const struct key_def keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const param_names[PARAM_COUNT] = {"hostname", "ipv4",     "ipv6",
-						     "username", "password", "notify_change"};
+static const char *const param_names[PARAM_COUNT] = {
+	"hostname", "ipv4", "ipv6", "username", "password", "notify_change", "offline"};
 
-/* The seed's "default accepted parameter names" (first match wins). */
+/* The seed's "default accepted parameter names" (first match wins); `offline` is
+ * Dyn's name for it. */
 static const char *const default_aliases[PARAM_COUNT][4] = {
 	{"hostname", "host"}, {"myip", "ipv4", "ip4"},	     {"myip6", "ipv6", "ip6"},
 	{"username", "user"}, {"password", "pass", "token"}, {"notify_change"},
+	{"offline"},
 };
 
 size_t
@@ -841,7 +844,7 @@ endpoint_params(struct ctx *c, struct config_endpoint *ep, const struct toml_kv 
 		if (which < 0)
 			return fail(c, p->line, name,
 				    "unknown parameter (one of hostname, ipv4, "
-				    "ipv6, username, password, notify_change)");
+				    "ipv6, username, password, notify_change, offline)");
 		rc = alias_list(c, &ep->params[which], p, name);
 	}
 	return rc;

@@ -18,6 +18,7 @@ enum config_param {
 	PARAM_USERNAME,
 	PARAM_PASSWORD,
 	PARAM_NOTIFY_CHANGE,
+	PARAM_OFFLINE,
 	PARAM_COUNT
 };
 
@@ -58,6 +59,10 @@ struct config {
 		/* Who may read metrics_path and health_path (the TCP peer, never a
 		 * forwarded header): IPs and CIDRs; empty = both endpoints off. */
 		struct config_strlist metrics_allow;
+		/* Publish local-only addresses (private, loopback, link-local, ULA,
+		 * documentation, ...: addr_classify ADDR_USE_LOCAL); false for a public
+		 * service, which answers badip instead. */
+		bool allow_private_addresses; /* true */
 	} daemon;
 
 	struct {

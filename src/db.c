@@ -125,11 +125,27 @@ owner_id(struct db *db, const char *name, int64_t *id)
 	return rc;
 }
 
+/* An interface identifier of the contract: "" (none) or an IPv6 address. */
+static int
+check_iid(const char *iid)
+{
+	struct addr a;
+
+	if (strnlen(iid, ADDR_STRLEN) >= ADDR_STRLEN)
+		return ERR_TOOBIG;
+	if (iid[0] != '\0' && (addr_parse(iid, &a) != 0 || a.family != AF_INET6))
+		return ERR_INVAL;
+	return 0;
+}
+
 int
 db_host_add(struct db *db, const struct db_host *h)
 {
 	struct db_host row = *h;
 	int rc, n;
+
+	if ((rc = check_iid(row.ipv6_iid)) != 0)
+		return rc;
 
 	if (row.owner[0] != '\0' && (rc = owner_id(db, row.owner, &row.user_id)) != 0)
 		return rc;
@@ -192,6 +208,28 @@ db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		return ERR_TOOBIG;
 	return db->ops->host_set_addr(db, host_id, families, ipv4 ? ipv4 : "", ipv6 ? ipv6 : "",
 				      now);
+}
+
+int
+db_host_set_iid(struct db *db, const char *fqdn, const char *iid)
+{
+	int rc = check_iid(iid ? iid : "");
+
+	return rc != 0 ? rc : db->ops->host_set_iid(db, fqdn, iid ? iid : "");
+}
+
+int
+db_host_set_offline(struct db *db, int64_t host_id, int families)
+{
+	if (!families_ok(families))
+		return ERR_INVAL;
+	return db->ops->host_set_offline(db, host_id, families);
+}
+
+int
+db_host_sole(struct db *db, const char *user, struct db_host *out)
+{
+	return db->ops->host_sole(db, user, out);
 }
 
 int

@@ -16,7 +16,7 @@
 #include "config.h"
 #include "hostname.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 struct db_user {
 	int64_t id;
@@ -30,7 +30,9 @@ struct db_user {
 struct db_rr {
 	char ip[ADDR_STRLEN]; /* last published address, "" if never */
 	int64_t updated;      /* unix time of the last good/nochg, 0 if never */
-	bool expired;	      /* deleted from DNS by the expiry pass */
+	bool expired;	      /* deleted from DNS by the expiry pass, or by offline=YES */
+	bool offline;	      /* deleted by offline=YES (then `expired` is set as well, so
+			       * every rule about deleted families applies) */
 };
 
 struct db_host {
@@ -43,6 +45,9 @@ struct db_host {
 	char fqdn[HOSTNAME_MAX + 1];	      /* "home.dyn.example.com" (unique) */
 	int dns_ttl;
 	int expiry_ttl; /* 0 = never expires */
+	/* The host's IPv6 interface identifier, canonical text ("" = none): completes a
+	 * prefix a router sends ("2001:db8:1:2::/64") to the host's address. */
+	char ipv6_iid[ADDR_STRLEN];
 	struct db_rr v4, v6;
 	int64_t created;
 };
@@ -88,8 +93,8 @@ struct db_ops {
 	/* ERR_NOTFOUND when the owner does not exist, ERR_EXISTS for a duplicate fqdn.
 	 * The owner is h->owner by name (h->user_id when owner is ""); the fqdn is h->fqdn
 	 * (hostname.zone when "", ERR_TOOBIG when that is too long); h->created 0 = now;
-	 * addresses start unset. (db.c resolves the owner and fills fqdn and created; the
-	 * backend inserts h->user_id.) */
+	 * h->ipv6_iid as host_set_iid takes it; addresses start unset. (db.c resolves the
+	 * owner and fills fqdn and created; the backend inserts h->user_id.) */
 	int (*host_add)(struct db *db, const struct db_host *h);
 	int (*host_get)(struct db *db, const char *fqdn, struct db_host *out);
 	/* user NULL = all hosts; ordered by fqdn; *out malloc'ed, caller frees. */
@@ -97,11 +102,22 @@ struct db_ops {
 	int (*host_set_ttls)(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl);
 	int (*host_delete)(struct db *db, const char *fqdn);
 	/* Records a published address for the families in `families` (DB_V4|DB_V6):
-	 * ip, updated = now, expired = false. ip may be "" to record a deletion.
+	 * ip, updated = now, expired = offline = false. ip may be "" to record a deletion.
 	 * ERR_INVAL for a bad mask or a named family without its ip (NULL), ERR_TOOBIG
 	 * for an ip of ADDR_STRLEN bytes or more. */
 	int (*host_set_addr)(struct db *db, int64_t host_id, int families, const char *ipv4,
 			     const char *ipv6, int64_t now);
+	/* Records the IPv6 interface identifier of host `fqdn`: "" for none, else an IPv6
+	 * address (db.c refuses anything else with ERR_INVAL), stored as given (callers
+	 * pass canonical text). ERR_NOTFOUND when there is no such host. */
+	int (*host_set_iid)(struct db *db, const char *fqdn, const char *iid);
+	/* offline=YES after its DNS delete: marks `families` deleted (expired: no
+	 * deadline, so expiry neither deletes nor mails them) and offline. Addresses and
+	 * update times stay; host_set_addr of a family ends both marks. */
+	int (*host_set_offline)(struct db *db, int64_t host_id, int families);
+	/* The host `user` owns when it owns exactly one (a request that names no host):
+	 * 0 and *out, ERR_NOTFOUND when it owns none, ERR_EXISTS when several. */
+	int (*host_sole)(struct db *db, const char *user, struct db_host *out);
 	/* nochg: refreshes `updated` for `families` without changing addresses. Leaves
 	 * `expired` alone: only host_set_addr brings an expired family back. */
 	int (*host_touch)(struct db *db, int64_t host_id, int families, int64_t now);
@@ -170,6 +186,9 @@ int db_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_tt
 int db_host_delete(struct db *db, const char *fqdn);
 int db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		     const char *ipv6, int64_t now);
+int db_host_set_iid(struct db *db, const char *fqdn, const char *iid);
+int db_host_set_offline(struct db *db, int64_t host_id, int families);
+int db_host_sole(struct db *db, const char *user, struct db_host *out);
 int db_host_touch(struct db *db, int64_t host_id, int families, int64_t now);
 int db_host_touch_live(struct db *db, int64_t host_id, int families, const char *ipv4,
 		       const char *ipv6, int64_t now, int *touched);

@@ -29,8 +29,8 @@
 #define MARIADB_IO_TIMEOUT_EXTRA  20 /* read/write timeout = lock wait + this */
 #define MARIADB_MIGRATE_LOCK_WAIT 60 /* GET_LOCK: another process is migrating */
 
-#define MAX_PARAMS 12  /* the most `?` of any statement (host_set_addr: 11) */
-#define MAX_COLS   16  /* the most columns of any result (HOST_SELECT: 16) */
+#define MAX_PARAMS 14  /* the most `?` of any statement (host_set_addr: 13) */
+#define MAX_COLS   19  /* the most columns of any result (HOST_SELECT: 19) */
 #define COL_TEXT   256 /* the longest text column + NUL (pw_hash, AUTH_PHC_MAX) */
 
 _Static_assert(COL_TEXT >= AUTH_PHC_MAX && COL_TEXT > AUTH_EMAIL_MAX && COL_TEXT > HOSTNAME_MAX,
@@ -110,6 +110,17 @@ static const struct ddl STEP_2[] = {
 	 "DROP TABLE IF EXISTS host_leases"},
 };
 
+/* 2 -> 3: the IPv6 interface identifier that completes a router's prefix, and which
+ * deleted families offline=YES deleted (also marked expired, so the deadline columns
+ * stay as they are). One ALTER: MariaDB's DDL is atomic, so it adds all or nothing. */
+static const struct ddl STEP_3[] = {
+	{"ALTER TABLE hostnames ADD COLUMN ipv6_iid VARCHAR(45) NULL,"
+	 " ADD COLUMN ipv4_offline TINYINT NOT NULL DEFAULT 0,"
+	 " ADD COLUMN ipv6_offline TINYINT NOT NULL DEFAULT 0",
+	 "ALTER TABLE hostnames DROP COLUMN IF EXISTS ipv6_iid,"
+	 " DROP COLUMN IF EXISTS ipv4_offline, DROP COLUMN IF EXISTS ipv6_offline"},
+};
+
 struct migration {
 	const struct ddl *ddl;
 	size_t n;
@@ -118,6 +129,7 @@ struct migration {
 static const struct migration MIGRATIONS[] = {
 	/* 0 -> 1 */ {STEP_1, sizeof(STEP_1) / sizeof(STEP_1[0])},
 	/* 1 -> 2 */ {STEP_2, sizeof(STEP_2) / sizeof(STEP_2[0])},
+	/* 2 -> 3 */ {STEP_3, sizeof(STEP_3) / sizeof(STEP_3[0])},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -133,8 +145,9 @@ static const char PROGRESS_SQL[] =
 #define HOST_SELECT                                                                                \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created, u.email FROM hostnames h JOIN users u ON u.id = h.user_id "
-#define HOST_COLS "iissssiisiisiiis"
+	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"          \
+	" FROM hostnames h JOIN users u ON u.id = h.user_id "
+#define HOST_COLS "iissssiisiisiiissii"
 #define USER_COLS "isssi"
 
 /* Each family's due ids come from a range on its own deadline index (NULLs are
@@ -147,7 +160,8 @@ static const char PROGRESS_SQL[] =
 const char db_mariadb_due_sql[] =
 	"SELECT STRAIGHT_JOIN h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6,"
-	" h.ipv6_updated, h.ipv6_expired, h.created, u.email"
+	" h.ipv6_updated, h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline,"
+	" h.ipv6_offline"
 	" FROM (SELECT id FROM hostnames WHERE ipv4_deadline <= ?"
 	" UNION SELECT id FROM hostnames WHERE ipv6_deadline <= ?) d"
 	" JOIN hostnames h ON h.id = d.id JOIN users u FORCE INDEX (PRIMARY) ON u.id = h.user_id"
@@ -181,6 +195,9 @@ enum stmt_id {
 	ST_HOST_EXPIRE_V6,
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
+	ST_HOST_SET_IID,
+	ST_HOST_SET_OFFLINE,
+	ST_HOST_SOLE,
 	ST_HOST_LOCK,
 	ST_HOST_COUNT,
 	ST_COUNT
@@ -211,25 +228,28 @@ static const struct {
 	[ST_USER_DELETE] = {"DELETE FROM users WHERE name = ?", NULL},
 	[ST_USER_SET_PW] = {"UPDATE users SET pw_hash = ? WHERE name = ?", NULL},
 	[ST_USER_SET_EMAIL] = {"UPDATE users SET email = ? WHERE name = ?", NULL},
-	[ST_HOST_ADD] = {"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
-			 " expiry_ttl, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			 NULL},
+	[ST_HOST_ADD] =
+		{"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
+		 " expiry_ttl, created, ipv6_iid) VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''))",
+		 NULL},
 	[ST_HOST_GET] = {HOST_SELECT "WHERE h.fqdn = ?", HOST_COLS},
 	[ST_HOST_LIST] = {HOST_SELECT "ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_LIST_USER] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_SET_TTLS] = {"UPDATE hostnames SET dns_ttl = ?, expiry_ttl = ? WHERE fqdn = ?",
 			      NULL},
 	[ST_HOST_DELETE] = {"DELETE FROM hostnames WHERE fqdn = ?", NULL},
-	/* Parameters: mask, ipv4, mask, now, mask, mask, ipv6, mask, now, mask, id. Each
-	 * assignment reads only its own column, so MariaDB's left-to-right evaluation of
-	 * SET (later assignments see earlier ones) changes nothing. */
+	/* Parameters: mask, ipv4, mask, now, mask, mask, then the same for ipv6, then id.
+	 * Each assignment reads only its own column, so MariaDB's left-to-right
+	 * evaluation of SET (later assignments see earlier ones) changes nothing. */
 	[ST_HOST_SET_ADDR] = {"UPDATE hostnames SET"
 			      " ipv4 = IF(? & 1, NULLIF(?, ''), ipv4),"
 			      " ipv4_updated = IF(? & 1, ?, ipv4_updated),"
 			      " ipv4_expired = IF(? & 1, 0, ipv4_expired),"
+			      " ipv4_offline = IF(? & 1, 0, ipv4_offline),"
 			      " ipv6 = IF(? & 2, NULLIF(?, ''), ipv6),"
 			      " ipv6_updated = IF(? & 2, ?, ipv6_updated),"
-			      " ipv6_expired = IF(? & 2, 0, ipv6_expired)"
+			      " ipv6_expired = IF(? & 2, 0, ipv6_expired),"
+			      " ipv6_offline = IF(? & 2, 0, ipv6_offline)"
 			      " WHERE id = ?",
 			      NULL},
 	/* Parameters: mask, now, mask, now, id. */
@@ -255,6 +275,17 @@ static const struct {
 				   " WHERE id = ? AND ipv6 = ? AND ipv6_expired = 0"
 				   " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?)",
 				   NULL},
+	/* Parameters: iid, fqdn. */
+	[ST_HOST_SET_IID] = {"UPDATE hostnames SET ipv6_iid = NULLIF(?, '') WHERE fqdn = ?", NULL},
+	/* Parameters: mask (4 times), id. See db_sqlite.c. */
+	[ST_HOST_SET_OFFLINE] = {"UPDATE hostnames SET"
+				 " ipv4_expired = IF(? & 1, 1, ipv4_expired),"
+				 " ipv4_offline = IF(? & 1, 1, ipv4_offline),"
+				 " ipv6_expired = IF(? & 2, 1, ipv6_expired),"
+				 " ipv6_offline = IF(? & 2, 1, ipv6_offline)"
+				 " WHERE id = ?",
+				 NULL},
+	[ST_HOST_SOLE] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn LIMIT 2", HOST_COLS},
 	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
@@ -656,11 +687,13 @@ read_user(const struct row *r, void *row)
 	return 0;
 }
 
+/* One family: address, updated and expired from `col` on, offline from `offline`. */
 static int
-read_rr(const struct row *r, int col, struct db_rr *rr)
+read_rr(const struct row *r, int col, int offline, struct db_rr *rr)
 {
 	rr->updated = col_int(&r->c[col + 1]);
 	rr->expired = col_int(&r->c[col + 2]) != 0;
+	rr->offline = col_int(&r->c[offline]) != 0;
 	return col_text(&r->c[col], rr->ip, sizeof(rr->ip));
 }
 
@@ -679,9 +712,10 @@ read_host(const struct row *r, void *row)
 	if (col_text(&r->c[2], h->owner, sizeof(h->owner)) != 0 ||
 	    col_text(&r->c[3], h->hostname, sizeof(h->hostname)) != 0 ||
 	    col_text(&r->c[4], h->zone, sizeof(h->zone)) != 0 ||
-	    col_text(&r->c[5], h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(r, 8, &h->v4) != 0 ||
-	    read_rr(r, 11, &h->v6) != 0 ||
-	    col_text(&r->c[15], h->owner_email, sizeof(h->owner_email)) != 0)
+	    col_text(&r->c[5], h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(r, 8, 17, &h->v4) != 0 ||
+	    read_rr(r, 11, 18, &h->v6) != 0 ||
+	    col_text(&r->c[15], h->owner_email, sizeof(h->owner_email)) != 0 ||
+	    col_text(&r->c[16], h->ipv6_iid, sizeof(h->ipv6_iid)) != 0)
 		return ERR_DB;
 	return 0;
 }
@@ -1053,7 +1087,7 @@ maria_host_add(struct db *db, const struct db_host *h)
 {
 	const struct param p[] = {P_INT(h->user_id), P_TEXT(h->hostname), P_TEXT(h->zone),
 				  P_TEXT(h->fqdn),   P_INT(h->dns_ttl),	  P_INT(h->expiry_ttl),
-				  P_INT(h->created)};
+				  P_INT(h->created), P_TEXT(h->ipv6_iid)};
 
 	/* No such owner, or it vanished after db.c looked it up: the foreign key fails,
 	 * ERR_NOTFOUND. */
@@ -1101,12 +1135,46 @@ static int
 maria_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		    const char *ipv6, int64_t now)
 {
-	const struct param p[] = {P_INT(families), P_TEXT(ipv4),    P_INT(families),
-				  P_INT(now),	   P_INT(families), P_INT(families),
-				  P_TEXT(ipv6),	   P_INT(families), P_INT(now),
-				  P_INT(families), P_INT(host_id)};
+	const struct param p[] = {
+		P_INT(families), P_TEXT(ipv4),	  P_INT(families), P_INT(now),	    P_INT(families),
+		P_INT(families), P_INT(families), P_TEXT(ipv6),	   P_INT(families), P_INT(now),
+		P_INT(families), P_INT(families), P_INT(host_id)};
 
 	return run_one(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
+}
+
+static int
+maria_host_set_iid(struct db *db, const char *fqdn, const char *iid)
+{
+	const struct param p[] = {P_TEXT(iid), P_TEXT(fqdn)};
+
+	return run_one(to_maria(db), ST_HOST_SET_IID, p, NPARAM(p));
+}
+
+static int
+maria_host_set_offline(struct db *db, int64_t host_id, int families)
+{
+	const struct param p[] = {P_INT(families), P_INT(families), P_INT(families),
+				  P_INT(families), P_INT(host_id)};
+
+	return run_one(to_maria(db), ST_HOST_SET_OFFLINE, p, NPARAM(p));
+}
+
+static int
+maria_host_sole(struct db *db, const char *user, struct db_host *out)
+{
+	const struct param p[] = {P_TEXT(user)};
+	void *rows = NULL;
+	size_t n = 0;
+	int rc = collect(to_maria(db), ST_HOST_SOLE, p, NPARAM(p), sizeof(*out), read_host, &rows,
+			 &n);
+
+	if (rc == 0)
+		rc = n == 1 ? 0 : n == 0 ? ERR_NOTFOUND : ERR_EXISTS;
+	if (rc == 0)
+		*out = *(struct db_host *)rows;
+	free(rows);
+	return rc;
 }
 
 static int
@@ -1334,6 +1402,9 @@ const struct db_ops db_mariadb_ops = {
 	.host_set_ttls = maria_host_set_ttls,
 	.host_delete = maria_host_delete,
 	.host_set_addr = maria_host_set_addr,
+	.host_set_iid = maria_host_set_iid,
+	.host_set_offline = maria_host_set_offline,
+	.host_sole = maria_host_sole,
 	.host_touch = maria_host_touch,
 	.host_touch_live = maria_host_touch_live,
 	.host_due = maria_host_due,

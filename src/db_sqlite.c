@@ -74,6 +74,12 @@ static const char *const MIGRATIONS[] = {
 	" host_id INTEGER PRIMARY KEY,"
 	" until_ms INTEGER NOT NULL,"
 	" token INTEGER NOT NULL);",
+	/* 2 -> 3: the IPv6 interface identifier that completes a router's prefix, and
+	 * which deleted families offline=YES deleted. An offline family is also marked
+	 * expired, so the deadline columns and their indexes need no change. */
+	"ALTER TABLE hostnames ADD COLUMN ipv6_iid TEXT;"
+	"ALTER TABLE hostnames ADD COLUMN ipv4_offline INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hostnames ADD COLUMN ipv6_offline INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -82,7 +88,8 @@ _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
 #define HOST_SELECT                                                                                \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created, u.email FROM hostnames h JOIN users u ON u.id = h.user_id "
+	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"          \
+	" FROM hostnames h JOIN users u ON u.id = h.user_id "
 
 /* Each family's due hosts come from its own partial index; the union of ids then
  * drives rowid lookups, so the cost follows the number of due hosts. */
@@ -113,6 +120,9 @@ enum stmt_id {
 	ST_HOST_EXPIRE_V6,
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
+	ST_HOST_SET_IID,
+	ST_HOST_SET_OFFLINE,
+	ST_HOST_SOLE,
 	ST_LEASE_GET,
 	ST_LEASE_PUT,
 	ST_LEASE_DEL,
@@ -133,7 +143,8 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
 	[ST_USER_SET_EMAIL] = "UPDATE users SET email = ?2 WHERE name = ?1",
 	[ST_HOST_ADD] = "INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
-			" expiry_ttl, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			" expiry_ttl, created, ipv6_iid)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''))",
 	[ST_HOST_GET] = HOST_SELECT "WHERE h.fqdn = ?1",
 	[ST_HOST_LIST] = HOST_SELECT "ORDER BY h.fqdn",
 	[ST_HOST_LIST_USER] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn",
@@ -144,9 +155,11 @@ static const char *const STMT_SQL[ST_COUNT] = {
 			     " ipv4 = CASE WHEN ?2 & 1 THEN nullif(?3, '') ELSE ipv4 END,"
 			     " ipv4_updated = CASE WHEN ?2 & 1 THEN ?5 ELSE ipv4_updated END,"
 			     " ipv4_expired = CASE WHEN ?2 & 1 THEN 0 ELSE ipv4_expired END,"
+			     " ipv4_offline = CASE WHEN ?2 & 1 THEN 0 ELSE ipv4_offline END,"
 			     " ipv6 = CASE WHEN ?2 & 2 THEN nullif(?4, '') ELSE ipv6 END,"
 			     " ipv6_updated = CASE WHEN ?2 & 2 THEN ?5 ELSE ipv6_updated END,"
-			     " ipv6_expired = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_expired END"
+			     " ipv6_expired = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_expired END,"
+			     " ipv6_offline = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_offline END"
 			     " WHERE id = ?1",
 	[ST_HOST_TOUCH] = "UPDATE hostnames SET"
 			  " ipv4_updated = CASE WHEN ?2 & 1 THEN ?3 ELSE ipv4_updated END,"
@@ -167,6 +180,17 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_HOST_TOUCH_LIVE_V6] = "UPDATE hostnames SET ipv6_updated = ?2"
 				  " WHERE id = ?1 AND ipv6 = ?3 AND ipv6_expired = 0"
 				  " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?2)",
+	[ST_HOST_SET_IID] = "UPDATE hostnames SET ipv6_iid = nullif(?2, '') WHERE fqdn = ?1",
+	/* ?2 is the family mask. Deleted (expired) and offline together: the deadline
+	 * ends, so expiry neither deletes nor mails them. */
+	[ST_HOST_SET_OFFLINE] = "UPDATE hostnames SET"
+				" ipv4_expired = CASE WHEN ?2 & 1 THEN 1 ELSE ipv4_expired END,"
+				" ipv4_offline = CASE WHEN ?2 & 1 THEN 1 ELSE ipv4_offline END,"
+				" ipv6_expired = CASE WHEN ?2 & 2 THEN 1 ELSE ipv6_expired END,"
+				" ipv6_offline = CASE WHEN ?2 & 2 THEN 1 ELSE ipv6_offline END"
+				" WHERE id = ?1",
+	/* Two rows are enough to tell "one" from "several". */
+	[ST_HOST_SOLE] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn LIMIT 2",
 	/* The per-host critical section is a lease (see sqlite_host_lock). */
 	[ST_LEASE_GET] = "SELECT until_ms FROM host_leases WHERE host_id = ?1",
 	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO host_leases(host_id, until_ms, token)"
@@ -296,11 +320,13 @@ read_user(sqlite3_stmt *st, struct db_user *u)
 	return 0;
 }
 
+/* One family: address, updated and expired from `col` on, offline from `offline`. */
 static int
-read_rr(sqlite3_stmt *st, int col, struct db_rr *rr)
+read_rr(sqlite3_stmt *st, int col, int offline, struct db_rr *rr)
 {
 	rr->updated = sqlite3_column_int64(st, col + 1);
 	rr->expired = sqlite3_column_int(st, col + 2) != 0;
+	rr->offline = sqlite3_column_int(st, offline) != 0;
 	return col_text(st, col, rr->ip, sizeof(rr->ip));
 }
 
@@ -317,9 +343,10 @@ read_host(sqlite3_stmt *st, struct db_host *h)
 	if (col_text(st, 2, h->owner, sizeof(h->owner)) != 0 ||
 	    col_text(st, 3, h->hostname, sizeof(h->hostname)) != 0 ||
 	    col_text(st, 4, h->zone, sizeof(h->zone)) != 0 ||
-	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, &h->v4) != 0 ||
-	    read_rr(st, 11, &h->v6) != 0 ||
-	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0)
+	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, 17, &h->v4) != 0 ||
+	    read_rr(st, 11, 18, &h->v6) != 0 ||
+	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0 ||
+	    col_text(st, 16, h->ipv6_iid, sizeof(h->ipv6_iid)) != 0)
 		return ERR_DB;
 	return 0;
 }
@@ -648,6 +675,7 @@ sqlite_host_add(struct db *db, const struct db_host *h)
 	sqlite3_bind_int(st, 5, h->dns_ttl);
 	sqlite3_bind_int(st, 6, h->expiry_ttl);
 	sqlite3_bind_int64(st, 7, h->created);
+	bind_text(st, 8, h->ipv6_iid);
 	rc = sqlite3_step(st);
 	done(st);
 	/* No such owner, or it vanished after db.c looked it up. */
@@ -744,6 +772,55 @@ sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 	bind_text(st, 4, ipv6);
 	sqlite3_bind_int64(st, 5, now);
 	return exec_one(s, st, "host set address");
+}
+
+static int
+sqlite_host_set_iid(struct db *db, const char *fqdn, const char *iid)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_IID, &rc);
+
+	if (st == NULL)
+		return rc;
+	bind_text(st, 1, fqdn);
+	bind_text(st, 2, iid);
+	return exec_one(s, st, "host set identifier");
+}
+
+static int
+sqlite_host_set_offline(struct db *db, int64_t host_id, int families)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_OFFLINE, &rc);
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int(st, 2, families);
+	return exec_one(s, st, "host set offline");
+}
+
+static int
+sqlite_host_sole(struct db *db, const char *user, struct db_host *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_SOLE);
+	void *rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, user);
+	rc = collect(s, st, sizeof(*out), read_host_v, &rows, &n);
+	if (rc == 0)
+		rc = n == 1 ? 0 : n == 0 ? ERR_NOTFOUND : ERR_EXISTS;
+	if (rc == 0)
+		*out = *(struct db_host *)rows;
+	free(rows);
+	return rc;
 }
 
 static int
@@ -1088,6 +1165,9 @@ const struct db_ops db_sqlite_ops = {
 	.host_set_ttls = sqlite_host_set_ttls,
 	.host_delete = sqlite_host_delete,
 	.host_set_addr = sqlite_host_set_addr,
+	.host_set_iid = sqlite_host_set_iid,
+	.host_set_offline = sqlite_host_set_offline,
+	.host_sole = sqlite_host_sole,
 	.host_touch = sqlite_host_touch,
 	.host_touch_live = sqlite_host_touch_live,
 	.host_due = sqlite_host_due,

@@ -612,6 +612,7 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	req.ipv4 = param_value(conn, ep, PARAM_IPV4);
 	req.ipv6 = param_value(conn, ep, PARAM_IPV6);
 	req.notify_change = service_flag_is_true(param_value(conn, ep, PARAM_NOTIFY_CHANGE));
+	req.offline = service_flag_is_true(param_value(conn, ep, PARAM_OFFLINE));
 	req.user = c.user;
 	req.password = c.pass;
 	client_address(g, conn, &req.client);

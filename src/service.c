@@ -134,20 +134,35 @@ notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	ctx->notify(ctx->notify_arg, &ch);
 }
 
-/* Writes what a GOOD published (and refreshes the families it confirmed), inside the
- * host's transaction. */
+/* Writes what a GOOD published or deleted (and refreshes the families it confirmed),
+ * inside the host's transaction. */
 static int
 record_good(const struct service_ctx *ctx, const struct service_request *req,
 	    const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
 {
-	int rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
-				  (plan->set_families & DB_V4) ? r->ipv4 : NULL,
-				  (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	int rc = 0;
 
+	if (plan->set_families)
+		rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
+				      (plan->set_families & DB_V4) ? r->ipv4 : NULL,
+				      (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	if (rc == 0 && plan->offline_families)
+		rc = db_host_set_offline(ctx->db, row->id, plan->offline_families);
 	if (rc == 0 && (plan->touch_families & ~plan->set_families))
 		rc = db_host_touch(ctx->db, row->id, plan->touch_families & ~plan->set_families,
 				   req->now);
 	return rc;
+}
+
+/* The log line of a GOOD. */
+static void
+log_good(const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
+{
+	if (plan->offline_families)
+		log_info("%s: records deleted (offline)", row->fqdn);
+	else
+		log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4,
+			 r->ipv4[0] && r->ipv6[0] ? "," : "", r->ipv6);
 }
 
 /* GOOD: one UPDATE; the database follows only a NOERROR reply, so that it never
@@ -179,8 +194,7 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 		log_error("%s: DNS updated but the database failed: %s", row->fqdn, err_str(rc));
 		return UPDATE_911;
 	}
-	log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4, r->ipv4[0] && r->ipv6[0] ? "," : "",
-		 r->ipv6);
+	log_good(row, plan, r);
 	notify_change(ctx, req, user, row, plan, r);
 	return UPDATE_GOOD;
 }
@@ -231,8 +245,10 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
 		return true;
 	}
 	update_decide(want, &row, req->user, req->now, &plan);
-	if (plan.status == UPDATE_NOHOST) {
-		r->status = UPDATE_NOHOST;
+	if (plan.status == UPDATE_NOHOST || plan.status == UPDATE_BADIP) {
+		if (plan.status == UPDATE_BADIP)
+			log_info("%s: badip: %s", r->fqdn, plan.why);
+		r->status = plan.status;
 		return true;
 	}
 	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0)
@@ -280,6 +296,8 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	update_decide(want, rc == 0 ? &row : NULL, req->user, req->now, &plan);
 	r->status = plan.status;
 	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
+		if (plan.status == UPDATE_BADIP)
+			log_info("%s: badip: %s", r->fqdn, plan.why);
 		if (rc == 0)
 			(void)db_rollback(ctx->db);
 		return;
@@ -292,20 +310,76 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = apply_nochg(ctx, req, &row, &plan);
 }
 
-/* After authentication: split, detect, then every host in request order. */
+/*
+ * Which hosts the request means for the authenticated account `user`: the names its
+ * hostname parameter lists, or, when it names none, the account's only host (a
+ * router's update URL often has no hostname; an account with no or several hosts gets
+ * notfqdn as before). A credential bound to one host (a per-host token) selects that
+ * host here. Returns 0 with hosts[0..*n), or -1 with the status of the one-line answer
+ * in *fail (numhost, 911).
+ */
+static int
+select_hosts(const struct service_ctx *ctx, const struct service_request *req,
+	     const struct db_user *user, struct update_host *hosts, size_t *n,
+	     enum update_status *fail)
+{
+	struct db_host row;
+	int rc;
+
+	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, n) < 0) {
+		*fail = UPDATE_NUMHOST;
+		return -1;
+	}
+	if (update_names_hosts(req->hostname))
+		return 0;
+	rc = db_host_sole(ctx->db, user->name, &row);
+	if (rc != 0 && rc != ERR_NOTFOUND && rc != ERR_EXISTS) {
+		log_error("user %s: host lookup failed: %s", user->name, err_str(rc));
+		*fail = UPDATE_911;
+		return -1;
+	}
+	if (rc == 0) {
+		_Static_assert(sizeof(hosts[0].fqdn) == sizeof(row.fqdn), "fqdn sizes");
+		memcpy(hosts[0].fqdn, row.fqdn, sizeof(hosts[0].fqdn));
+		hosts[0].status = UPDATE_GOOD;
+	}
+	return 0;
+}
+
+/* What the request asks for: offline=YES, or the addresses it names (or the client's),
+ * judged by the configuration. Returns 0, or -1 for a badip answer. */
+static int
+request_want(const struct service_ctx *ctx, const struct service_request *req,
+	     struct update_addrs *want)
+{
+	if (req->offline) {
+		memset(want, 0, sizeof(*want));
+		want->offline = true;
+		return 0;
+	}
+	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client,
+				!ctx->cfg->daemon.allow_private_addresses, want) < 0) {
+		log_info("badip: %s", want->why);
+		return -1;
+	}
+	return 0;
+}
+
+/* After authentication: the hosts, what to do, then every host in request order. */
 static void
 handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
 	     const struct db_user *user, struct outcome *o)
 {
 	struct update_host hosts[UPDATE_MAX_HOSTS];
 	struct update_addrs want;
+	enum update_status fail = UPDATE_911;
 	size_t n = 0;
 
-	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
-		outcome_single(o, UPDATE_NUMHOST);
+	if (select_hosts(ctx, req, user, hosts, &n, &fail) < 0) {
+		outcome_single(o, fail);
 		return;
 	}
-	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client, &want) < 0) {
+	if (request_want(ctx, req, &want) < 0) {
 		outcome_single(o, UPDATE_BADIP);
 		return;
 	}

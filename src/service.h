@@ -51,6 +51,7 @@ struct service_request {
 	const char *ipv4;
 	const char *ipv6;
 	bool notify_change;
+	bool offline;	      /* offline=YES: delete the hosts' records instead */
 	const char *user;     /* NULL when the request carried no user name */
 	const char *password; /* NULL when it carried no password; never logged */
 	struct addr client;   /* the client after proxy handling */
@@ -88,7 +89,7 @@ int service_handle(const struct service_ctx *ctx, const struct service_request *
 /* service_reply_free: releases the body. NULL ok. */
 void service_reply_free(struct service_reply *r);
 
-/* service_flag_is_true: "1", "true", "yes", "on" (any case) → true; used for
+/* service_flag_is_true: "1", "true", "yes", "on" (any case) → true; used for offline and
  * notify_change. */
 bool service_flag_is_true(const char *v);
 

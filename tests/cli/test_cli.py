@@ -123,13 +123,20 @@ def test_usage_errors(cli):
     cli.fails(1, r"-c/--config needs a path", "user", "list", "-c")
 
 
+def schema_version(out: str) -> int:
+    """The version --init-db reports; every step from 1 up to it must be recorded."""
+    m = re.search(r"database ready \(schema version (\d+)\)", out)
+    assert m, out
+    return int(m.group(1))
+
+
 def test_init_db_is_idempotent(cli):
-    r = cli.ok("--init-db")
-    assert "schema version 2" in r.stdout
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
-    r = cli.ok("--init-db")
-    assert "schema version 2" in r.stdout
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    v = schema_version(cli.ok("--init-db").stdout)
+    steps = [(i,) for i in range(1, v + 1)]
+    assert v >= 3  # at least the interface identifier step
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == steps
+    assert schema_version(cli.ok("--init-db").stdout) == v
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == steps
     assert cli.sql("PRAGMA journal_mode") == [("wal",)]
 
 
@@ -156,11 +163,13 @@ def test_user_and_hostname_lifecycle(cli):
         assert h["ipv4"] is None and h["ipv6"] is None
         assert h["ipv4_updated"] is None and h["ipv6_updated"] is None
         assert h["ipv4_expired"] is False
+        assert h["ipv4_offline"] is False and h["ipv6_offline"] is False
+        assert h["ipv6_iid"] is None
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", h["created"])
 
     table = cli.ok("hostname", "list", "--user", "alice").stdout.splitlines()
     assert table[0].split() == ["FQDN", "OWNER", "DNS_TTL", "EXPIRY_TTL", "IPV4",
-                                "IPV4_UPDATED", "IPV6", "IPV6_UPDATED"]
+                                "IPV4_UPDATED", "IPV6", "IPV6_UPDATED", "IPV6_IID"]
     assert table[1].split()[:4] == ["home.dyn.example.com", "alice", "60", "7200"]
     # Aligned: every row's OWNER column starts where the header's does.
     col = table[0].index("OWNER")
@@ -273,6 +282,45 @@ def test_good_ttls_and_modify(cli):
     cli.ok("hostname", "modify", "a", "dyn.example.com", "--dns-ttl", "300")
     cli.ok("hostname", "modify", "a", "dyn.example.com", "--expiry-ttl", "3600")
     assert cli.hosts()[0]["dns_ttl"] == 300 and cli.hosts()[0]["expiry_ttl"] == 3600
+
+
+def test_ipv6_iid(cli):
+    """The interface identifier: set with add or modify (canonical form, a whole
+    address is fine), cleared with "", shown by list and JSON; no DNS is needed."""
+    cli.add_user("alice")
+    cli.ok("hostname", "add", "alice", "fritz", "dyn.example.com",
+           "--ipv6-iid", "::1234:5678:9ABC:DEF0")
+    cli.ok("hostname", "add", "alice", "plain", "dyn.example.com")
+    got = {h["hostname"]: h["ipv6_iid"] for h in cli.hosts()}
+    assert got == {"fritz": "::1234:5678:9abc:def0", "plain": None}
+    table = cli.ok("hostname", "list").stdout.splitlines()
+    assert table[1].split()[0] == "fritz.dyn.example.com"
+    assert table[1].split()[-1] == "::1234:5678:9abc:def0"
+    assert table[2].split()[-1] == "-"
+    r = cli.ok("hostname", "modify", "plain", "dyn.example.com",
+               "--ipv6-iid=2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+    assert r.stdout == ("hostname 'plain.dyn.example.com' modified (dns_ttl 90, "
+                        "expiry_ttl 1800, ipv6_iid 2001:db8:1:2:aaaa:bbbb:cccc:dddd)\n")
+    r = cli.ok("hostname", "modify", "fritz", "dyn.example.com", "--ipv6-iid", "")
+    assert r.stdout.endswith("ipv6_iid none)\n")
+    r = cli.ok("hostname", "modify", "fritz", "dyn.example.com", "--dns-ttl", "120")
+    assert "ipv6_iid" not in r.stdout
+    got = {h["hostname"]: (h["ipv6_iid"], h["dns_ttl"]) for h in cli.hosts()}
+    assert got == {"fritz": (None, 120), "plain": ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 90)}
+    for bad, message in (("192.0.2.1", r"must be an IPv6 interface identifier"),
+                         ("::1/64", r"must be an IPv6 interface identifier"),
+                         ("fe80::1%eth0", r"must be an IPv6 interface identifier"),
+                         ("::", r"the last 64 bits\) is zero"),
+                         ("2001:db8:1:2::", r"the last 64 bits\) is zero")):
+        cli.fails(1, message, "hostname", "add", "alice", "x", "dyn.example.com",
+                  "--ipv6-iid", bad)
+        cli.fails(1, message, "hostname", "modify", "plain", "dyn.example.com",
+                  "--ipv6-iid", bad)
+    assert len(cli.hosts()) == 2
+    assert cli.hosts()[1]["ipv6_iid"] == "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "kept"
+    cli.fails(1, r"nothing to modify; give --dns-ttl, --expiry-ttl and/or --ipv6-iid",
+              "hostname", "modify", "plain", "dyn.example.com")
+    cli.fails(1, r"unknown option '--ipv6-iid'", "hostname", "list", "--ipv6-iid", "::1")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -396,8 +444,9 @@ def test_schema_v1_database_keeps_working(cli):
     version by the first command and keeps its data."""
     with sqlite3.connect(cli.db) as c:
         c.executescript((FIXTURES / "schema-v1.sql").read_text())
-    assert "schema version 2" in cli.ok("--init-db").stdout
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    v = schema_version(cli.ok("--init-db").stdout)
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == \
+        [(i,) for i in range(1, v + 1)]
     users = json.loads(cli.ok("user", "list", "--json").stdout)
     assert users == [{"name": "alice", "email": "alice@example.com",
                       "created": "2023-11-14T22:13:20Z"}]
@@ -407,7 +456,8 @@ def test_schema_v1_database_keeps_working(cli):
         "owner": "alice", "dns_ttl": 60, "expiry_ttl": 7200,
         "ipv4": "192.0.2.10", "ipv4_updated": "2023-11-14T22:15:00Z", "ipv4_expired": True,
         "ipv6": None, "ipv6_updated": None, "ipv6_expired": False,
-        "created": "2023-11-14T22:13:20Z"}
+        "created": "2023-11-14T22:13:20Z",
+        "ipv4_offline": False, "ipv6_offline": False, "ipv6_iid": None}
     assert "192.0.2.10 (expired)" in cli.ok("hostname", "list").stdout
     (phc,) = cli.sql("SELECT pw_hash FROM users")[0]
     assert verifies(phc, "fixture password")
@@ -419,7 +469,7 @@ def test_schema_v1_database_keeps_working(cli):
     cli.ok("hostname", "delete", "home", "dyn.example.com")  # expired: no DNS needed
     cli.ok("user", "delete", "alice")
     assert [u["name"] for u in json.loads(cli.ok("user", "list", "--json").stdout)] == ["bob"]
-    assert cli.sql("SELECT max(version) FROM schema_version") == [(2,)]
+    assert cli.sql("SELECT max(version) FROM schema_version") == [(v,)]
 
 
 def run_on_tty(cli, args, answers):

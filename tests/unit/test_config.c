@@ -116,6 +116,7 @@ test_defaults(void)
 	ok(c->daemon.ssl_cert_file == NULL && c->daemon.ssl_key_file == NULL, "no ssl files");
 	is_str(c->daemon.proxy_header, "", "daemon.proxy_header empty");
 	is_int(c->daemon.trusted_proxies.len, 0, "daemon.trusted_proxies empty");
+	ok(c->daemon.allow_private_addresses, "daemon.allow_private_addresses true");
 	is_int(c->database.backend, DB_BACKEND_SQLITE, "database.backend");
 	is_str(c->database.path, "/tmp/ddns.db", "database.path");
 	is_int(c->database.port, 3306, "database.port");
@@ -167,7 +168,8 @@ test_values(void)
 			   "ssl_key_file = \"/k.pem\"\n"
 			   "proxy_header = \"X-Forwarded-For\"\n"
 			   "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\",\n"
-			   "                   \"2001:db8::/32\"]\n" DB "[email]\n"
+			   "                   \"2001:db8::/32\"]\n"
+			   "allow_private_addresses = false\n" DB "[email]\n"
 			   "enabled = true\n"
 			   "smtp_host = \"mail\"\n"
 			   "from_address = \"ddns@example.com\"\n"
@@ -190,6 +192,7 @@ test_values(void)
 	ok(c->daemon.ssl, "ssl");
 	is_int(c->daemon.trusted_proxies.len, 3, "three trusted proxies");
 	is_str(c->daemon.trusted_proxies.items[2], "2001:db8::/32", "IPv6 CIDR kept");
+	ok(!c->daemon.allow_private_addresses, "allow_private_addresses false");
 	ok(c->email.enabled, "email enabled");
 	is_str(c->email.smtp_password, "p", "smtp_password");
 	ok(c->email.change_notification_template == NULL, "empty optional string means unset");
@@ -635,9 +638,9 @@ test_tsig_keygen(void)
 static void
 test_endpoint_defaults(void)
 {
-	static const char *const defaults[PARAM_COUNT] = {"hostname,host",	 "myip,ipv4,ip4",
-							  "myip6,ipv6,ip6",	 "username,user",
-							  "password,pass,token", "notify_change"};
+	static const char *const defaults[PARAM_COUNT] = {
+		"hostname,host",       "myip,ipv4,ip4", "myip6,ipv6,ip6", "username,user",
+		"password,pass,token", "notify_change", "offline"};
 	struct config *c = NULL;
 	struct config_error err;
 	char joined[256];
@@ -668,7 +671,8 @@ test_endpoints_two(void)
 	struct config_error err;
 	int rc = parse(DB "[[endpoints]]\npath = \"/update\"\n"
 			  "[[endpoints]]\npath = \"/nic/update\"\n[endpoints.params]\n"
-			  "hostname = [\"hostname\"]\nipv4 = [\"myip\"]\nnotify_change = []\n",
+			  "hostname = [\"hostname\"]\nipv4 = [\"myip\"]\nnotify_change = []\n"
+			  "offline = []\n",
 		       &c, &err);
 	is_int(rc, 0, "two endpoints");
 	if (c != NULL) {
@@ -680,6 +684,9 @@ test_endpoints_two(void)
 		is_str(c->endpoints[1].params[PARAM_IPV4].items[0], "myip", "ipv4 alias");
 		is_int(c->endpoints[1].params[PARAM_IPV6].len, 3, "missing param: defaults");
 		is_int(c->endpoints[1].params[PARAM_NOTIFY_CHANGE].len, 0, "empty list disables");
+		is_int(c->endpoints[1].params[PARAM_OFFLINE].len, 0, "offline disabled");
+		is_str(c->endpoints[0].params[PARAM_OFFLINE].items[0], "offline",
+		       "offline by default");
 	}
 	config_free(c);
 }
@@ -701,7 +708,7 @@ test_endpoint_errors(void)
 		     "t.toml:3: endpoints.path: required", "endpoint without path");
 	expect_error(DB "[[endpoints]]\npath = \"/u\"\n[endpoints.params]\nhost = [\"h\"]\n",
 		     "t.toml:6: endpoints.params.host: unknown parameter (one of hostname, ipv4, "
-		     "ipv6, username, password, notify_change)",
+		     "ipv6, username, password, notify_change, offline)",
 		     "unknown endpoint parameter");
 	expect_error(DB "[[endpoints]]\npath = \"/u\"\n[endpoints.params]\nhostname = \"h\"\n",
 		     "t.toml:6: endpoints.params.hostname: expected an array of strings, got a "

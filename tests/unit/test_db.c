@@ -354,6 +354,105 @@ test_touch_live(struct db *db, int64_t id, const char *home)
 	is_int(db_host_touch_live(db, id, 0, NULL, NULL, 1, &touched), ERR_INVAL, "no family");
 }
 
+/* Whether the due list at `now` holds `fqdn`. */
+static bool
+is_due(struct db *db, int64_t now, const char *fqdn)
+{
+	struct db_host *list = NULL;
+	size_t len = 0;
+	bool res = false;
+
+	if (db_host_due(db, now, 1000, &list, &len) != 0)
+		return true; /* fail the caller's "not due" */
+	for (size_t i = 0; i < len; i++)
+		res = res || strcmp(list[i].fqdn, fqdn) == 0;
+	free(list);
+	return res;
+}
+
+/* The interface identifier: set with the host or later, cleared with "", refused when
+ * it is not an IPv6 address. */
+static void
+test_iid(struct db *db, const char *fqdn)
+{
+	struct db_host got, h;
+	char longer[ADDR_STRLEN + 8];
+
+	is_int(db_host_get(db, fqdn, &got), 0, "get router");
+	is_str(got.ipv6_iid, "::1234:5678:9abc:def0", "identifier stored with the host");
+	is_int(db_host_set_iid(db, fqdn, "2001:db8::77"), 0, "a full address as identifier");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	is_str(got.ipv6_iid, "2001:db8::77", "identifier replaced");
+	is_int(db_host_set_iid(db, fqdn, ""), 0, "cleared");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	is_str(got.ipv6_iid, "", "no identifier");
+	is_int(db_host_set_iid(db, fqdn, "192.0.2.1"), ERR_INVAL, "IPv4 refused");
+	is_int(db_host_set_iid(db, fqdn, "junk"), ERR_INVAL, "junk refused");
+	memset(longer, '1', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	is_int(db_host_set_iid(db, fqdn, longer), ERR_TOOBIG, "too long");
+	is_int(db_host_set_iid(db, "nope.dyn.example.com", "::1"), ERR_NOTFOUND, "unknown host");
+	make_host(&h, "dora", "bad", "dyn.example.com", 0);
+	snprintf(h.ipv6_iid, sizeof(h.ipv6_iid), "fe80::1%%eth0");
+	is_int(db_host_add(db, &h), ERR_INVAL, "host add with a bad identifier");
+}
+
+/* offline=YES: deleted (expired) and offline, address kept, never due; a set ends it
+ * for that family only. */
+static void
+test_offline(struct db *db, const char *fqdn)
+{
+	int64_t id = host_id(db, fqdn);
+	struct db_host got;
+	int claimed = -1;
+
+	is_int(db_host_set_addr(db, id, DB_V4 | DB_V6, "192.0.2.7", "2001:db8::7", 1000), 0,
+	       "router published");
+	ok(is_due(db, 99999, fqdn), "published: due one day");
+	is_int(db_host_set_offline(db, id, DB_V4 | DB_V6), 0, "offline");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	ok(got.v4.offline && got.v6.offline, "both offline");
+	ok(got.v4.expired && got.v6.expired, "both deleted (expired)");
+	is_str(got.v4.ip, "192.0.2.7", "the address stays");
+	is_int(got.v4.updated, 1000, "and its update time");
+	ok(!is_due(db, 99999, fqdn), "an offline family is never due");
+	is_int(db_host_expire(db, id, DB_V4 | DB_V6, 99999, &claimed), 0, "expire");
+	is_int(claimed, 0, "an offline family is never claimed (no mail)");
+	is_int(db_host_set_addr(db, id, DB_V6, NULL, "2001:db8::8", 2000), 0, "v6 back");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	ok(!got.v6.offline && !got.v6.expired, "set ends offline for v6");
+	ok(got.v4.offline && got.v4.expired, "v4 stays offline");
+	ok(is_due(db, 99999, fqdn), "v6 due again");
+	is_int(db_host_set_offline(db, id, 0), ERR_INVAL, "offline without family");
+	is_int(db_host_set_offline(db, 999999, DB_V4), ERR_NOTFOUND, "offline unknown host");
+}
+
+/* A user's only host (hostname-less requests), the identifier and offline marks. */
+static void
+test_routers(struct db *db)
+{
+	const char *fqdn = "router.dyn.example.com";
+	struct db_user u;
+	struct db_host h, got;
+
+	make_user(&u, "dora");
+	is_int(db_user_add(db, &u), 0, "add dora");
+	is_int(db_host_sole(db, "dora", &got), ERR_NOTFOUND, "no host: ERR_NOTFOUND");
+	make_host(&h, "dora", "router", "dyn.example.com", 3600);
+	snprintf(h.ipv6_iid, sizeof(h.ipv6_iid), "::1234:5678:9abc:def0");
+	is_int(db_host_add(db, &h), 0, "add router with an identifier");
+	memset(&got, 0, sizeof(got));
+	is_int(db_host_sole(db, "dora", &got), 0, "one host: that one");
+	is_str(got.fqdn, fqdn, "the sole host");
+	is_str(got.owner, "dora", "with its row");
+	is_int(db_host_sole(db, "alice", &got), ERR_EXISTS, "several hosts: ERR_EXISTS");
+	is_int(db_host_sole(db, "nobody", &got), ERR_NOTFOUND, "unknown user: ERR_NOTFOUND");
+	test_iid(db, fqdn);
+	test_offline(db, fqdn);
+	is_int(db_host_delete(db, fqdn), 0, "delete router");
+	is_int(db_user_delete(db, "dora"), 0, "delete dora");
+}
+
 static void
 test_delete(struct db *db)
 {
@@ -479,6 +578,7 @@ test_crud(const struct backend *b)
 	test_hosts(db);
 	test_addr(db);
 	test_expiry(db);
+	test_routers(db);
 	test_lock(b, &cfg, db);
 	test_delete(db);
 	db_close(db);
@@ -624,6 +724,55 @@ test_migration_failure(const struct backend *b)
 	is_int(b->raw_exec(where, "INSERT INTO schema_version VALUES (99, 0)"), 0,
 	       "from the future");
 	is_int(db_open(&cfg, &db), ERR_DB, "a newer schema is refused");
+}
+
+/* The step that added the interface identifier and the offline marks (renumbered
+ * when steps of other branches merge before it). */
+#define IID_STEP 3
+
+/* A database of the version before IID_STEP, with a host and its addresses, migrates:
+ * the data stays, the new columns read as "no identifier" and "not offline". The
+ * older schema is made by undoing the step on a current one. */
+static void
+test_migrate_iid_step(const struct backend *b)
+{
+	static const char *const undo[] = {
+		"ALTER TABLE hostnames DROP COLUMN ipv6_iid",
+		"ALTER TABLE hostnames DROP COLUMN ipv4_offline",
+		"ALTER TABLE hostnames DROP COLUMN ipv6_offline",
+	};
+	struct config cfg;
+	char where[128], sql[128];
+	struct db *db = NULL;
+	struct db_user u;
+	struct db_host h;
+	int v = 0;
+
+	b->fresh(&cfg, where, sizeof(where));
+	if (db_open(&cfg, &db) != 0) {
+		ok(0, "open for the step test");
+		return;
+	}
+	make_user(&u, "erin");
+	make_host(&h, "erin", "old", "dyn.example.com", 3600);
+	ok(db_user_add(db, &u) == 0 && db_host_add(db, &h) == 0 &&
+		   db_host_set_addr(db, host_id(db, "old.dyn.example.com"), DB_V4 | DB_V6,
+				    "192.0.2.5", "2001:db8::5", 1000) == 0,
+	   "a host with addresses");
+	db_close(db);
+	for (size_t i = 0; i < sizeof(undo) / sizeof(undo[0]); i++)
+		is_int(b->raw_exec(where, undo[i]), 0, undo[i]);
+	snprintf(sql, sizeof(sql), "DELETE FROM schema_version WHERE version >= %d", IID_STEP);
+	is_int(b->raw_exec(where, sql), 0, "back to the version before the step");
+	is_int(db_open(&cfg, &db), 0, "the older database migrates");
+	is_int(db_schema_version(db, &v), 0, "version");
+	is_int(v, DB_SCHEMA_VERSION, "at the current version");
+	is_int(db_host_get(db, "old.dyn.example.com", &h), 0, "the host is still there");
+	ok(strcmp(h.v4.ip, "192.0.2.5") == 0 && strcmp(h.v6.ip, "2001:db8::5") == 0,
+	   "with its addresses");
+	ok(h.ipv6_iid[0] == '\0' && !h.v4.offline && !h.v6.offline, "no identifier, online");
+	is_int(db_host_set_iid(db, "old.dyn.example.com", "::1"), 0, "the new column works");
+	db_close(db);
 }
 
 /* The plan of the due query must use both partial indexes and scan no table. */
@@ -825,6 +974,7 @@ run_backend(const struct backend *b)
 	test_crud(b);
 	test_count_and_ping(b);
 	test_migration_failure(b);
+	test_migrate_iid_step(b);
 	test_scale(b);
 }
 

@@ -63,6 +63,9 @@ test_flags(void)
 	   "notify_change accepts 1/true/yes");
 	ok(!service_flag_is_true("0") && !service_flag_is_true("") && !service_flag_is_true(NULL),
 	   "notify_change: 0, empty and absent are false");
+	ok(service_flag_is_true("YES") && !service_flag_is_true("NO") &&
+		   !service_flag_is_true("NOCHG"),
+	   "offline: Dyn's YES; NO and anything else are a normal update");
 }
 
 /* A request as http.c builds it, from 192.0.2.99. */
@@ -168,6 +171,40 @@ test_service_ratelimit(const struct service_ctx *base)
 	ratelimit_free(rl);
 }
 
+/* A request without hostname means the account's only host; offline=YES with nothing
+ * published is nochg; a network without identifier and (on a public service) a
+ * local-only address are badip. None of these needs DNS. */
+static void
+test_service_routers(const struct service_ctx *base)
+{
+	struct config cfg = *base->cfg;
+	struct service_ctx ctx = *base;
+	struct service_request r;
+
+	req_init(&r, "bob", "pw-bob", NULL, NULL);
+	r.offline = true;
+	expect(&ctx, &r, "nochg\n",
+	       "no hostname, one host: that host (offline, nothing published)");
+	r.hostname = " , ";
+	expect(&ctx, &r, "nochg\n", "an empty hostname list is no hostname");
+	r.hostname = "h.dyn.example.com";
+	expect(&ctx, &r, "nohost\n", "offline for another user's host: nohost");
+	req_init(&r, "carol", "pw-carol", NULL, "192.0.2.1");
+	expect(&ctx, &r, "notfqdn\n", "no hostname, no host: notfqdn");
+	req_init(&r, "dave", "pw-dave", "", "192.0.2.1");
+	expect(&ctx, &r, "notfqdn\n", "no hostname, two hosts: notfqdn");
+	req_init(&r, "alice", "pw-alice", NULL, NULL);
+	r.ipv6 = "2001:db8:1:2::/64";
+	expect(&ctx, &r, "badip\n", "a network and no identifier: badip");
+
+	cfg.daemon.allow_private_addresses = false;
+	ctx.cfg = &cfg;
+	req_init(&r, "alice", "pw-alice", "h.dyn.example.com", "10.1.2.3");
+	expect(&ctx, &r, "badip\n", "public service: a private address is badip");
+	r.ipv4 = NULL;
+	expect(&ctx, &r, "badip\n", "public service: a documentation client address is badip");
+}
+
 static void
 test_service(struct config *cfg, struct db *db)
 {
@@ -176,6 +213,7 @@ test_service(struct config *cfg, struct db *db)
 
 	test_service_auth(&ctx);
 	test_service_results(&ctx);
+	test_service_routers(&ctx);
 	test_service_ratelimit(&ctx);
 
 	ctx.db = NULL;
@@ -248,12 +286,17 @@ main(void)
 	cfg.dns.dns_port = 9; /* nothing listens: a DNS write would fail, none may happen */
 	cfg.dns.dns_timeout = 1;
 	cfg.rate_limit.enabled = true;
+	cfg.daemon.allow_private_addresses = true; /* the default */
 	auth_init(0);
 	ok(db_open(&cfg, &db) == 0, "sqlite database");
 	if (db) {
-		ok(add_user(db, "alice", "pw-alice") == 0 && add_user(db, "bob", "pw-bob") == 0,
+		ok(add_user(db, "alice", "pw-alice") == 0 && add_user(db, "bob", "pw-bob") == 0 &&
+			   add_user(db, "carol", "pw-carol") == 0 &&
+			   add_user(db, "dave", "pw-dave") == 0,
 		   "users");
-		ok(add_host(db, "alice", "h") == 0 && add_host(db, "bob", "bob") == 0, "hosts");
+		ok(add_host(db, "alice", "h") == 0 && add_host(db, "bob", "bob") == 0 &&
+			   add_host(db, "dave", "d1") == 0 && add_host(db, "dave", "d2") == 0,
+		   "hosts");
 		test_service(&cfg, db);
 		db_close(db);
 	}
