@@ -243,6 +243,13 @@ static const struct key_def keys[] = {
 	 .check = check_header_name},
 	{K("daemon", "trusted_proxies"), OFF(daemon.trusted_proxies), .type = KT_STRLIST,
 	 .check = check_cidr},
+	/* A week bounds how long a verified password is trusted without Argon2 (a changed
+	 * stored hash ends it at once anyway); ten million entries of ~100 bytes bound the
+	 * memory at ~1 GB. */
+	{K("daemon", "credential_cache_ttl"), OFF(daemon.credential_cache_ttl),
+	 INT(0, 604800, 600)},
+	{K("daemon", "credential_cache_size"), OFF(daemon.credential_cache_size),
+	 INT(0, 10000000, 100000)},
 
 	{K("database", "backend"), OFF(database.backend),
 	 ENUM("sqlite", parse_backend, "sqlite, mariadb")},

@@ -53,6 +53,8 @@ struct config {
 		char *ssl_key_file;
 		char *proxy_header;		       /* "" = disabled */
 		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
+		int credential_cache_ttl;	       /* seconds, 600; 0 = no cache */
+		int credential_cache_size;	       /* entries, 100000 */
 	} daemon;
 
 	struct {

@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "credcache.h"
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
@@ -29,6 +30,9 @@
 #include "ratelimit.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
+/* How often the credential cache forgets what its time to live ended and shrinks to a
+ * size a reload lowered (expired entries are never used; this frees their memory). */
+#define DAEMON_CACHE_PURGE_SECONDS 60
 /* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
  * verification and the database writes). */
 #define DAEMON_DRAIN_EXTRA_MS 3000
@@ -44,6 +48,7 @@ struct daemon_state {
 	struct db *db; /* the main thread's connection, for the expiry pass */
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
+	int64_t last_cache_purge;
 };
 
 /* An expired host: its owner gets the expiry mail (the address came with the row). */
@@ -92,6 +97,11 @@ daemon_tick(struct daemon_state *st, int64_t now)
 		if (n)
 			log_debug("rate limiter: forgot %zu idle clients", n);
 		st->last_rl_cleanup = now;
+	}
+	if (now - st->last_cache_purge >= DAEMON_CACHE_PURGE_SECONDS) {
+		credcache_purge(st->cur->cache, now, cfg->daemon.credential_cache_ttl,
+				(size_t)cfg->daemon.credential_cache_size);
+		st->last_cache_purge = now;
 	}
 }
 
@@ -341,6 +351,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	log_info("ddns-service started");
 	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = clock_mono_s();
+	st.last_cache_purge = st.last_rl_cleanup;
 	/* The first expiry pass runs on the first tick: records that went stale while the
 	 * daemon was down are removed at once. */
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;

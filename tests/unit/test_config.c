@@ -116,6 +116,8 @@ test_defaults(void)
 	ok(c->daemon.ssl_cert_file == NULL && c->daemon.ssl_key_file == NULL, "no ssl files");
 	is_str(c->daemon.proxy_header, "", "daemon.proxy_header empty");
 	is_int(c->daemon.trusted_proxies.len, 0, "daemon.trusted_proxies empty");
+	is_int(c->daemon.credential_cache_ttl, 600, "daemon.credential_cache_ttl");
+	is_int(c->daemon.credential_cache_size, 100000, "daemon.credential_cache_size");
 	is_int(c->database.backend, DB_BACKEND_SQLITE, "database.backend");
 	is_str(c->database.path, "/tmp/ddns.db", "database.path");
 	is_int(c->database.port, 3306, "database.port");
@@ -167,7 +169,9 @@ test_values(void)
 			   "ssl_key_file = \"/k.pem\"\n"
 			   "proxy_header = \"X-Forwarded-For\"\n"
 			   "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\",\n"
-			   "                   \"2001:db8::/32\"]\n" DB "[email]\n"
+			   "                   \"2001:db8::/32\"]\n"
+			   "credential_cache_ttl = 0\n"
+			   "credential_cache_size = 10_000_000\n" DB "[email]\n"
 			   "enabled = true\n"
 			   "smtp_host = \"mail\"\n"
 			   "from_address = \"ddns@example.com\"\n"
@@ -190,6 +194,8 @@ test_values(void)
 	ok(c->daemon.ssl, "ssl");
 	is_int(c->daemon.trusted_proxies.len, 3, "three trusted proxies");
 	is_str(c->daemon.trusted_proxies.items[2], "2001:db8::/32", "IPv6 CIDR kept");
+	is_int(c->daemon.credential_cache_ttl, 0, "credential_cache_ttl 0 (off) allowed");
+	is_int(c->daemon.credential_cache_size, 10000000, "credential_cache_size at its maximum");
 	ok(c->email.enabled, "email enabled");
 	is_str(c->email.smtp_password, "p", "smtp_password");
 	ok(c->email.change_notification_template == NULL, "empty optional string means unset");
@@ -302,6 +308,16 @@ test_errors_values(void)
 	expect_error(DB "[defaults]\ndns_ttl = 2147483648\n",
 		     "t.toml:4: defaults.dns_ttl: 2147483648 is out of range (0..2147483647)",
 		     "dns_ttl beyond 2^31-1");
+	expect_error(DB "[daemon]\ncredential_cache_ttl = -1\n",
+		     "t.toml:4: daemon.credential_cache_ttl: -1 is out of range (0..604800)",
+		     "negative credential_cache_ttl");
+	expect_error(DB "[daemon]\ncredential_cache_size = 10000001\n",
+		     "t.toml:4: daemon.credential_cache_size: 10000001 is out of range "
+		     "(0..10000000)",
+		     "credential_cache_size beyond its maximum");
+	expect_error(DB "[daemon]\ncredential_cache_ttl = \"600\"\n",
+		     "t.toml:4: daemon.credential_cache_ttl: expected an integer, got a string",
+		     "credential_cache_ttl as a string");
 	expect_error(DB "[rate_limit]\ngood_max_requests = 0\n",
 		     "t.toml:4: rate_limit.good_max_requests: 0 is out of range (1..100)",
 		     "rate limit of 0 requests");
