@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Who an update request comes from: the password path (the user's row, the
- * verified-credential cache, Argon2 through the cache's single flight, a dummy
- * verification for unknown users). */
+/* Who an update request comes from: a host token (a hash and an indexed read), or the
+ * password path (the user's row, the verified-credential cache, Argon2 through the
+ * cache's single flight, a dummy verification for unknown users). */
 #include "credentials.h"
 
 #include <string.h>
 
 #include "err.h"
 #include "log.h"
+#include "token.h"
 
 void
 credentials_wipe(struct credentials *c)
@@ -37,6 +38,41 @@ read_user(const struct credentials_ctx *ctx, const char *user, struct credential
 	return rc == 0 || rc == ERR_NOTFOUND ? 0 : ERR_DB;
 }
 
+/*
+ * A password of a token's form: the token whose SHA-256 it is, if the user name is its
+ * host's owner or its host's fqdn. Anything else (no such token, a deleted one, another
+ * user name) leaves *out pending and the password path goes on, so that a wrong token
+ * costs a full verification like a wrong password, and a wrong token with an fqdn as
+ * user name costs the same whether that host exists or not (the password path looks
+ * the name up as a user either way): no password oracle, no host enumeration by
+ * timing. ERR_DB when the token table could not be read.
+ */
+static int
+check_token(const struct credentials_ctx *ctx, const char *user, const char *password,
+	    struct credentials *out)
+{
+	char hash[DB_TOKEN_HASH_LEN + 1];
+	struct db_token t;
+	int rc;
+
+	if (token_hash(password, hash, sizeof(hash)) != 0)
+		return 0;
+	rc = db_token_find(ctx->db, hash, &t);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc < 0)
+		return ERR_DB;
+	if (!token_user_matches(user, &t))
+		return 0;
+	out->kind = CREDENTIALS_HOST;
+	memcpy(out->user, t.owner, sizeof(out->user));
+	memcpy(out->email, t.owner_email, sizeof(out->email));
+	memcpy(out->fqdn, t.fqdn, sizeof(out->fqdn));
+	log_debug("%s: update token %lld accepted", t.fqdn, (long long)t.id);
+	return 0;
+}
+
 int
 credentials_lookup(const struct credentials_ctx *ctx, const char *user, const char *password,
 		   struct credentials *out)
@@ -45,6 +81,12 @@ credentials_lookup(const struct credentials_ctx *ctx, const char *user, const ch
 
 	memset(out, 0, sizeof(*out));
 	out->kind = CREDENTIALS_PENDING;
+	if (token_is_wellformed(password)) {
+		if ((rc = check_token(ctx, user, password, out)) != 0)
+			return rc;
+		if (out->kind == CREDENTIALS_HOST)
+			return 0;
+	}
 	if ((rc = read_user(ctx, user, out)) != 0)
 		return rc;
 	/* An unknown user gets the digest of an empty stored hash: its dummy verification

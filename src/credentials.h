@@ -50,13 +50,16 @@ struct credentials_ctx {
 };
 
 /*
- * credentials_lookup: everything of the decision but Argon2: reads the user's row,
- * and answers from the cache when it can. *out gets CREDENTIALS_USER (a hit) or
+ * credentials_lookup: everything of the decision but Argon2. A password of a token's
+ * form (token.h) is looked up as a host token first: found, with the host's owner or
+ * the host's fqdn as user name, it gives CREDENTIALS_HOST. Otherwise it reads the
+ * user's row and answers from the cache when it can: CREDENTIALS_USER (a hit) or
  * CREDENTIALS_PENDING (finish with credentials_verify; that includes missing or
- * malformed credentials and unknown users, which cost a dummy verification there, so
- * that no failure is cheaper than a verification and timing does not tell which user
- * names exist). `user` and `password` may be NULL (absent). Returns 0, or ERR_DB when
- * the database could not be read (→ 911).
+ * malformed credentials, unknown users and tokens that are none, which cost a
+ * verification there, so that no failure is cheaper than a verification and timing
+ * tells neither which user names nor which host names exist). `user` and `password`
+ * may be NULL (absent). Returns 0, or ERR_DB when the database could not be read
+ * (→ 911).
  */
 int credentials_lookup(const struct credentials_ctx *ctx, const char *user, const char *password,
 		       struct credentials *out);

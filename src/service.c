@@ -266,16 +266,22 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = apply_nochg(ctx, req, &row, &plan);
 }
 
-/* After authentication: split, detect, then every host in request order. */
+/* After authentication: split, detect, then every host in request order (a token's
+ * request: its host only). */
 static void
 handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
 	     const struct credentials *who, struct outcome *o)
 {
 	struct update_host hosts[UPDATE_MAX_HOSTS];
 	struct update_addrs want;
+	const char *names = req->hostname;
 	size_t n = 0;
 
-	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
+	/* A token names its host: a router that sends its FQDN as user name need not
+	 * send it again. */
+	if (who->kind == CREDENTIALS_HOST && (!names || !names[0]))
+		names = who->fqdn;
+	if (update_split_hosts(names, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
 		outcome_single(o, UPDATE_NUMHOST);
 		return;
 	}
@@ -292,6 +298,8 @@ handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
 		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
 		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
 			r->status = UPDATE_NOTFQDN;
+		else if (who->kind == CREDENTIALS_HOST && strcmp(r->fqdn, who->fqdn) != 0)
+			r->status = UPDATE_NOHOST; /* a token updates its host and nothing else */
 		else
 			handle_host(ctx, req, who, &want, r);
 	}
