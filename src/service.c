@@ -428,7 +428,7 @@ handle_authenticated(const struct service_ctx *ctx, const struct service_request
 	}
 	rc = service_authenticate(ctx, req, &who);
 	if (rc < 0) {
-		log_error("user lookup failed");
+		log_error("credential lookup failed: the database could not be read");
 		outcome_single(o, UPDATE_911);
 	} else if (who.kind != CREDENTIALS_USER && who.kind != CREDENTIALS_HOST) {
 		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
