@@ -25,6 +25,7 @@
 #include "hostname.h"
 #include "notify.h"
 #include "reconcile.h"
+#include "token.h"
 #include "update.h"
 #include "utf8.h"
 
@@ -41,6 +42,7 @@ enum {
 	OPT_TTLS = 1 << 2,
 	OPT_RECONCILE = 1 << 3, /* --dry-run, --zone Z */
 	OPT_IID = 1 << 4,
+	OPT_NOTE = 1 << 5,
 };
 
 struct cli_args {
@@ -53,6 +55,7 @@ struct cli_args {
 	bool dry_run;
 	const char *zone;
 	const char *ipv6_iid; /* as given; NULL when absent, "" clears */
+	const char *note;
 };
 
 struct cli_ctx {
@@ -191,6 +194,9 @@ parse_args(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a)
 		} else if ((cmd->opts & OPT_IID) &&
 			   (v = opt_value(argc, argv, &i, "--ipv6-iid", &missing)) != NULL) {
 			a->ipv6_iid = v;
+		} else if ((cmd->opts & OPT_NOTE) &&
+			   (v = opt_value(argc, argv, &i, "--note", &missing)) != NULL) {
+			a->note = v;
 		} else {
 			return err_line(CLI_EXIT_USER, "%s '%s'; usage: %s",
 					missing ? "missing value for option" : "unknown option",
@@ -954,6 +960,149 @@ cmd_host_modify(struct cli_ctx *c)
 	return 0;
 }
 
+/* ---- tokens ---- */
+
+/* --note: printable UTF-8 of at most DB_TOKEN_NOTE_MAX bytes (it ends up in a table). */
+static int
+check_note(const char *note)
+{
+	size_t n = strlen(note);
+
+	if (n > DB_TOKEN_NOTE_MAX)
+		return err_line(CLI_EXIT_USER, "--note is longer than %d bytes", DB_TOKEN_NOTE_MAX);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)note[i] < 0x20 || note[i] == 0x7f)
+			return err_line(CLI_EXIT_USER,
+					"--note must not contain control characters");
+	if (!utf8_is_valid(note, n))
+		return err_line(CLI_EXIT_USER, "--note is not valid UTF-8");
+	return 0;
+}
+
+/* Makes a token for HOST ZONE and prints it alone on the first line (scripts capture
+ * it): the only time it is shown, since only its hash is stored. */
+static int
+cmd_token_add(struct cli_ctx *c)
+{
+	char host[HOSTNAME_MAX + 1], zone[HOSTNAME_MAX + 1], secret[TOKEN_LEN + 1];
+	struct db_token t;
+	int64_t id = 0;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	if ((rc = check_host_zone(c->a->pos[0], c->a->pos[1], host, zone, t.fqdn)) != 0 ||
+	    (c->a->note != NULL && (rc = check_note(c->a->note)) != 0))
+		return rc;
+	snprintf(t.note, sizeof(t.note), "%s", c->a->note ? c->a->note : "");
+	if (token_generate(secret, sizeof(secret)) != 0 ||
+	    token_hash(secret, t.hash, sizeof(t.hash)) != 0) {
+		explicit_bzero(secret, sizeof(secret));
+		return err_line(CLI_EXIT_INTERNAL, "cannot make a token: no randomness or hash");
+	}
+	rc = db_token_add(c->db, &t, &id);
+	if (rc == 0) {
+		printf("%s\n", secret);
+		printf("token %lld added for '%s'; it is shown only this once\n", (long long)id,
+		       t.fqdn);
+	}
+	explicit_bzero(secret, sizeof(secret));
+	if (rc == ERR_NOTFOUND)
+		return err_line(CLI_EXIT_USER, "no such hostname '%s'", t.fqdn);
+	if (rc != 0)
+		return db_error(rc, "cannot add the token");
+	return 0;
+}
+
+static void
+token_cell(const void *row, int col, char *buf, size_t len)
+{
+	const struct db_token *t = row;
+
+	switch (col) {
+	case 0: snprintf(buf, len, "%lld", (long long)t->id); break;
+	case 1: snprintf(buf, len, "%s", t->fqdn); break;
+	case 2: snprintf(buf, len, "%s", t->owner); break;
+	case 3: iso_time(t->created, buf, len); break;
+	default: snprintf(buf, len, "%s", t->note[0] ? t->note : "-"); break;
+	}
+}
+
+static json_t *
+token_json(const struct db_token *t)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)t->id, "fqdn", t->fqdn,
+			 "owner", t->owner, "note", t->note, "created", json_time(t->created));
+}
+
+static int
+print_tokens(const struct db_token *tokens, size_t len, bool json)
+{
+	static const char *const head[] = {"ID", "FQDN", "OWNER", "CREATED", "NOTE"};
+	json_t *arr;
+
+	if (!json) {
+		print_table(head, 5, tokens, len, sizeof(*tokens), token_cell);
+		return 0;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < len; i++)
+		if (json_array_append_new(arr, token_json(&tokens[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	return print_json(arr);
+}
+
+/* The tokens (never their secrets: only hashes are stored), of one user's hosts with
+ * --user. */
+static int
+cmd_token_list(struct cli_ctx *c)
+{
+	const char *user = c->a->user;
+	struct db_token *tokens = NULL;
+	struct db_user u;
+	size_t len = 0;
+	int rc;
+
+	if (user != NULL) {
+		if ((rc = check_username(user)) != 0)
+			return rc;
+		rc = db_user_get(c->db, user, &u);
+		explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+		if (rc == ERR_NOTFOUND)
+			return no_such_user(user);
+		if (rc != 0)
+			return db_error(rc, "cannot read the user");
+	}
+	if ((rc = db_token_list(c->db, user, &tokens, &len)) != 0)
+		return db_error(rc, "cannot list tokens");
+	rc = print_tokens(tokens, len, c->a->json);
+	free(tokens);
+	return rc;
+}
+
+static int
+cmd_token_delete(struct cli_ctx *c)
+{
+	char b[128];
+	char *end = NULL;
+	long long id;
+	int rc;
+
+	errno = 0;
+	id = strtoll(c->a->pos[0], &end, 10);
+	if (c->a->pos[0][0] < '0' || c->a->pos[0][0] > '9' || errno != 0 || *end != '\0' || id <= 0)
+		return err_line(CLI_EXIT_USER, "invalid token id '%s' (a number from token list)",
+				shown(c->a->pos[0], b, sizeof(b)));
+	rc = db_token_delete(c->db, (int64_t)id);
+	if (rc == ERR_NOTFOUND)
+		return err_line(CLI_EXIT_USER, "no such token %lld", id);
+	if (rc != 0)
+		return db_error(rc, "cannot delete the token");
+	printf("token %lld deleted\n", id);
+	return 0;
+}
+
 /* How long `cleanup` waits for its expiry mails to be sent before exiting. */
 #define CLI_MAIL_DRAIN_MS 15000
 
@@ -1033,6 +1182,10 @@ static const struct cli_cmd commands[] = {
 	{"hostname", "modify", 2, OPT_TTLS | OPT_IID, cmd_host_modify,
 	 "hostname modify HOST ZONE [--dns-ttl N] [--expiry-ttl N] [--ipv6-iid IID]"},
 	{"hostname", "delete", 2, 0, cmd_host_delete, "hostname delete HOST ZONE"},
+	{"token", "list", 0, OPT_USER | OPT_JSON, cmd_token_list,
+	 "token list [--user NAME] [--json]"},
+	{"token", "add", 2, OPT_NOTE, cmd_token_add, "token add HOST ZONE [--note TEXT]"},
+	{"token", "delete", 1, 0, cmd_token_delete, "token delete ID"},
 	{"cleanup", NULL, 0, 0, cmd_cleanup, "cleanup"},
 	{"reconcile", NULL, 0, OPT_RECONCILE | OPT_JSON, cmd_reconcile,
 	 "reconcile [--dry-run] [--zone ZONE] [--json]"},

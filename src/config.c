@@ -274,6 +274,13 @@ static const struct key_def keys[] = {
 	{K("daemon", "metrics_allow"), OFF(daemon.metrics_allow), .type = KT_STRLIST,
 	 .def_list = loopback, .check = check_cidr},
 	{K("daemon", "allow_private_addresses"), OFF(daemon.allow_private_addresses), BOOL(true)},
+	/* A week bounds how long a verified password is trusted without Argon2 (a changed
+	 * stored hash ends it at once anyway); ten million entries of ~100 bytes bound the
+	 * memory at ~1 GB. */
+	{K("daemon", "credential_cache_ttl"), OFF(daemon.credential_cache_ttl),
+	 INT(0, 604800, 600)},
+	{K("daemon", "credential_cache_size"), OFF(daemon.credential_cache_size),
+	 INT(0, 10000000, 100000)},
 
 	{K("database", "backend"), OFF(database.backend),
 	 ENUM("sqlite", parse_backend, "sqlite, mariadb")},

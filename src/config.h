@@ -63,6 +63,8 @@ struct config {
 		 * documentation, ...: addr_classify ADDR_USE_LOCAL); false for a public
 		 * service, which answers badip instead. */
 		bool allow_private_addresses; /* true */
+		int credential_cache_ttl;     /* seconds, 600; 0 = no cache */
+		int credential_cache_size;    /* entries, 100000 */
 	} daemon;
 
 	struct {

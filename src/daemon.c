@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "credcache.h"
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
@@ -32,6 +33,9 @@
 #include "reconcile.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
+/* How often the credential cache forgets what its time to live ended and shrinks to a
+ * size a reload lowered (expired entries are never used; this frees their memory). */
+#define DAEMON_CACHE_PURGE_SECONDS 60
 /* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
  * verification and the database writes). */
 #define DAEMON_DRAIN_EXTRA_MS 3000
@@ -50,6 +54,7 @@ struct daemon_state {
 	atomic_bool reconcile_stop; /* set at shutdown: the run starts no further host */
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
+	int64_t last_cache_purge;
 };
 
 /* An expired host: its owner gets the expiry mail (the address came with the row). */
@@ -119,6 +124,11 @@ daemon_tick(struct daemon_state *st, int64_t now)
 		if (n)
 			log_debug("rate limiter: forgot %zu idle clients", n);
 		st->last_rl_cleanup = now;
+	}
+	if (now - st->last_cache_purge >= DAEMON_CACHE_PURGE_SECONDS) {
+		credcache_purge(st->cur->cache, now, cfg->daemon.credential_cache_ttl,
+				(size_t)cfg->daemon.credential_cache_size);
+		st->last_cache_purge = now;
 	}
 }
 
@@ -407,6 +417,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	reconcile_start(&st);
 	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = clock_mono_s();
+	st.last_cache_purge = st.last_rl_cleanup;
 	/* The first expiry pass runs on the first tick: records that went stale while the
 	 * daemon was down are removed at once. */
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;

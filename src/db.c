@@ -294,6 +294,60 @@ db_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	return db->ops->host_lock(db, fqdn, out);
 }
 
+/* DB_TOKEN_HASH_LEN lower-case hex digits: what token.c's hash gives. */
+static bool
+is_token_hash(const char *h)
+{
+	size_t n = strnlen(h, DB_TOKEN_HASH_LEN + 1);
+
+	if (n != DB_TOKEN_HASH_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int
+db_token_add(struct db *db, const struct db_token *t, int64_t *id)
+{
+	struct db_token row = *t;
+	struct db_host h;
+	int rc;
+
+	*id = 0;
+	if (!is_token_hash(row.hash))
+		return ERR_INVAL;
+	if (strnlen(row.note, sizeof(row.note)) > DB_TOKEN_NOTE_MAX)
+		return ERR_TOOBIG;
+	if ((rc = db->ops->host_get(db, row.fqdn, &h)) != 0)
+		return rc;
+	row.host_id = h.id;
+	if (row.created == 0)
+		row.created = (int64_t)time(NULL);
+	return db->ops->token_add(db, &row, id);
+}
+
+int
+db_token_find(struct db *db, const char *hash, struct db_token *out)
+{
+	if (!is_token_hash(hash))
+		return ERR_NOTFOUND;
+	return db->ops->token_find(db, hash, out);
+}
+
+int
+db_token_list(struct db *db, const char *user, struct db_token **out, size_t *len)
+{
+	return db->ops->token_list(db, user, out, len);
+}
+
+int
+db_token_delete(struct db *db, int64_t id)
+{
+	return db->ops->token_delete(db, id);
+}
+
 int
 db_commit(struct db *db)
 {

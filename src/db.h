@@ -16,7 +16,7 @@
 #include "config.h"
 #include "hostname.h"
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 struct db_user {
 	int64_t id;
@@ -53,6 +53,23 @@ struct db_host {
 };
 
 enum db_family { DB_V4 = 1, DB_V6 = 2 };
+
+#define DB_TOKEN_HASH_LEN 64  /* a token's SHA-256 in lower-case hex */
+#define DB_TOKEN_NOTE_MAX 200 /* bytes of a token's note */
+
+/* A host's update token. The secret itself is never stored, only its SHA-256 (`hash`,
+ * the input of token_add; what the other operations read leave it ""). The host's
+ * fqdn, owner and the owner's e-mail are read with the row. */
+struct db_token {
+	int64_t id;
+	int64_t host_id;
+	char hash[DB_TOKEN_HASH_LEN + 1];
+	char fqdn[HOSTNAME_MAX + 1];
+	char owner[AUTH_USERNAME_MAX + 1];
+	char owner_email[AUTH_EMAIL_MAX + 1];
+	char note[DB_TOKEN_NOTE_MAX + 1];
+	int64_t created; /* unix time */
+};
 
 /* db_host_due_families: the families (DB_V4|DB_V6) of `h` that are due to expire at
  * `now`: published (an address, not marked expired), the host expires at all
@@ -147,6 +164,22 @@ struct db_ops {
 	 * is bounded (busy timeout, innodb_lock_wait_timeout: dns_timeout plus slack),
 	 * then ERR_DB. Hold it for one host's DNS exchange at most. */
 	int (*host_lock)(struct db *db, const char *fqdn, struct db_host *out);
+	/* A token for the host t->fqdn with t->hash, t->note and t->created (0 = now):
+	 * *id gets its id. ERR_NOTFOUND when there is no such host (db.c resolves it into
+	 * t->host_id; the backend inserts that), ERR_EXISTS for a hash already stored,
+	 * ERR_INVAL for a hash that is not DB_TOKEN_HASH_LEN lower-case hex digits,
+	 * ERR_TOOBIG for a note longer than DB_TOKEN_NOTE_MAX. A host's tokens are deleted
+	 * with it (host_delete, in the same transaction). */
+	int (*token_add)(struct db *db, const struct db_token *t, int64_t *id);
+	/* The token whose hash is `hash`, by a unique index (the cost does not grow with
+	 * the table); ERR_NOTFOUND when there is none (also for a malformed hash). */
+	int (*token_find)(struct db *db, const char *hash, struct db_token *out);
+	/* The tokens of `user`'s hosts (NULL = all), ordered by fqdn then id; *out
+	 * malloc'ed, caller frees. */
+	int (*token_list)(struct db *db, const char *user, struct db_token **out, size_t *len);
+	/* ERR_NOTFOUND when there is no token `id`. */
+	int (*token_delete)(struct db *db, int64_t id);
+
 	/* Ends the transaction of host_lock. commit: ERR_DB when it failed (then nothing
 	 * was committed, unless the connection broke during the commit itself). rollback:
 	 * always ends the transaction; without one it does nothing. */
@@ -195,6 +228,10 @@ int db_host_touch_live(struct db *db, int64_t host_id, int families, const char 
 int db_host_due(struct db *db, int64_t now, size_t limit, struct db_host **out, size_t *len);
 int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
 int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);
+int db_token_add(struct db *db, const struct db_token *t, int64_t *id);
+int db_token_find(struct db *db, const char *hash, struct db_token *out);
+int db_token_list(struct db *db, const char *user, struct db_token **out, size_t *len);
+int db_token_delete(struct db *db, int64_t id);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 int db_host_count(struct db *db, int64_t *out);

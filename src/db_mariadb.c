@@ -121,6 +121,22 @@ static const struct ddl STEP_3[] = {
 	 " DROP COLUMN IF EXISTS ipv4_offline, DROP COLUMN IF EXISTS ipv6_offline"},
 };
 
+/* 3 -> 4: per-host update tokens (see db_sqlite.c), deleted with their host. */
+static const struct ddl STEP_4[] = {
+	{"CREATE TABLE host_tokens ("
+	 " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+	 " host_id BIGINT NOT NULL,"
+	 " token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+	 " note VARCHAR(255) NOT NULL DEFAULT '',"
+	 " created BIGINT NOT NULL,"
+	 " UNIQUE KEY host_tokens_hash (token_hash),"
+	 " KEY host_tokens_host (host_id),"
+	 " CONSTRAINT host_tokens_host_fk FOREIGN KEY (host_id) REFERENCES hostnames (id)"
+	 "  ON DELETE CASCADE"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE IF EXISTS host_tokens"},
+};
+
 struct migration {
 	const struct ddl *ddl;
 	size_t n;
@@ -130,6 +146,7 @@ static const struct migration MIGRATIONS[] = {
 	/* 0 -> 1 */ {STEP_1, sizeof(STEP_1) / sizeof(STEP_1[0])},
 	/* 1 -> 2 */ {STEP_2, sizeof(STEP_2) / sizeof(STEP_2[0])},
 	/* 2 -> 3 */ {STEP_3, sizeof(STEP_3) / sizeof(STEP_3[0])},
+	/* 3 -> 4 */ {STEP_4, sizeof(STEP_4) / sizeof(STEP_4[0])},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -149,6 +166,10 @@ static const char PROGRESS_SQL[] =
 	" FROM hostnames h JOIN users u ON u.id = h.user_id "
 #define HOST_COLS "iissssiisiisiiissii"
 #define USER_COLS "isssi"
+#define TOKEN_SELECT                                                                               \
+	"SELECT t.id, t.host_id, h.fqdn, u.name, u.email, t.note, t.created FROM host_tokens t"    \
+	" JOIN hostnames h ON h.id = t.host_id JOIN users u ON u.id = h.user_id "
+#define TOKEN_COLS "iissssi"
 
 /* Each family's due ids come from a range on its own deadline index (NULLs are
  * skipped by the range); the union then drives primary-key lookups of hosts and
@@ -200,6 +221,11 @@ enum stmt_id {
 	ST_HOST_SOLE,
 	ST_HOST_LOCK,
 	ST_HOST_COUNT,
+	ST_TOKEN_ADD,
+	ST_TOKEN_FIND,
+	ST_TOKEN_LIST,
+	ST_TOKEN_LIST_USER,
+	ST_TOKEN_DELETE,
 	ST_COUNT
 };
 
@@ -290,6 +316,13 @@ static const struct {
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
 	[ST_HOST_COUNT] = {"SELECT count(*) FROM hostnames", "i"},
+	[ST_TOKEN_ADD] = {"INSERT INTO host_tokens (host_id, token_hash, note, created)"
+			  " VALUES (?, ?, ?, ?)",
+			  NULL},
+	[ST_TOKEN_FIND] = {TOKEN_SELECT "WHERE t.token_hash = ?", TOKEN_COLS},
+	[ST_TOKEN_LIST] = {TOKEN_SELECT "ORDER BY h.fqdn, t.id", TOKEN_COLS},
+	[ST_TOKEN_LIST_USER] = {TOKEN_SELECT "WHERE u.name = ? ORDER BY h.fqdn, t.id", TOKEN_COLS},
+	[ST_TOKEN_DELETE] = {"DELETE FROM host_tokens WHERE id = ?", NULL},
 };
 
 struct db_mariadb {
@@ -1240,6 +1273,70 @@ maria_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int
 			       families, claimed);
 }
 
+/* ---- tokens ---- */
+
+/* Reads one row of TOKEN_SELECT. */
+static int
+read_token(const struct row *r, void *row)
+{
+	struct db_token *t = row;
+
+	memset(t, 0, sizeof(*t));
+	t->id = col_int(&r->c[0]);
+	t->host_id = col_int(&r->c[1]);
+	t->created = col_int(&r->c[6]);
+	if (col_text(&r->c[2], t->fqdn, sizeof(t->fqdn)) != 0 ||
+	    col_text(&r->c[3], t->owner, sizeof(t->owner)) != 0 ||
+	    col_text(&r->c[4], t->owner_email, sizeof(t->owner_email)) != 0 ||
+	    col_text(&r->c[5], t->note, sizeof(t->note)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+maria_token_add(struct db *db, const struct db_token *t, int64_t *id)
+{
+	struct db_mariadb *s = to_maria(db);
+	const struct param p[] = {P_INT(t->host_id), P_TEXT(t->hash), P_TEXT(t->note),
+				  P_INT(t->created)};
+	MYSQL_STMT *st = NULL;
+	/* The host went after db.c looked it up: the foreign key fails, ERR_NOTFOUND. */
+	int rc = execute(s, ST_TOKEN_ADD, p, NPARAM(p), NULL, &st);
+
+	if (rc == 0)
+		*id = (int64_t)mysql_stmt_insert_id(st);
+	return rc;
+}
+
+static int
+maria_token_find(struct db *db, const char *hash, struct db_token *out)
+{
+	const struct param p[] = {P_TEXT(hash)};
+
+	return get_one(to_maria(db), ST_TOKEN_FIND, p, NPARAM(p), read_token, out);
+}
+
+static int
+maria_token_list(struct db *db, const char *user, struct db_token **out, size_t *len)
+{
+	const struct param p[] = {P_TEXT(user ? user : "")};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), user ? ST_TOKEN_LIST_USER : ST_TOKEN_LIST, p, user ? 1 : 0,
+			 sizeof(**out), read_token, &rows, len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+maria_token_delete(struct db *db, int64_t id)
+{
+	const struct param p[] = {P_INT(id)};
+
+	return run_one(to_maria(db), ST_TOKEN_DELETE, p, NPARAM(p));
+}
+
 /* ---- the per-host critical section ---- */
 
 static int
@@ -1410,6 +1507,10 @@ const struct db_ops db_mariadb_ops = {
 	.host_due = maria_host_due,
 	.host_expire = maria_host_expire,
 	.host_lock = maria_host_lock,
+	.token_add = maria_token_add,
+	.token_find = maria_token_find,
+	.token_list = maria_token_list,
+	.token_delete = maria_token_delete,
 	.commit = maria_commit,
 	.rollback = maria_rollback,
 	.host_count = maria_host_count,

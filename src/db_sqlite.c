@@ -80,6 +80,15 @@ static const char *const MIGRATIONS[] = {
 	"ALTER TABLE hostnames ADD COLUMN ipv6_iid TEXT;"
 	"ALTER TABLE hostnames ADD COLUMN ipv4_offline INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE hostnames ADD COLUMN ipv6_offline INTEGER NOT NULL DEFAULT 0;",
+	/* 3 -> 4: per-host update tokens, by the SHA-256 of the secret (a unique index:
+	 * the look-up of every token request), deleted with their host. */
+	"CREATE TABLE host_tokens ("
+	" id INTEGER PRIMARY KEY,"
+	" host_id INTEGER NOT NULL REFERENCES hostnames(id) ON DELETE CASCADE,"
+	" token_hash TEXT NOT NULL UNIQUE,"
+	" note TEXT NOT NULL DEFAULT '',"
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX host_tokens_host ON host_tokens(host_id);",
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -93,6 +102,10 @@ _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
 
 /* Each family's due hosts come from its own partial index; the union of ids then
  * drives rowid lookups, so the cost follows the number of due hosts. */
+#define TOKEN_SELECT                                                                               \
+	"SELECT t.id, t.host_id, h.fqdn, u.name, u.email, t.note, t.created FROM host_tokens t"    \
+	" JOIN hostnames h ON h.id = t.host_id JOIN users u ON u.id = h.user_id "
+
 const char db_sqlite_due_sql[] =
 	HOST_SELECT "WHERE h.id IN (SELECT id FROM hostnames WHERE ipv4_deadline <= ?1"
 		    " UNION SELECT id FROM hostnames WHERE ipv6_deadline <= ?1)"
@@ -123,6 +136,11 @@ enum stmt_id {
 	ST_HOST_SET_IID,
 	ST_HOST_SET_OFFLINE,
 	ST_HOST_SOLE,
+	ST_TOKEN_ADD,
+	ST_TOKEN_FIND,
+	ST_TOKEN_LIST,
+	ST_TOKEN_LIST_USER,
+	ST_TOKEN_DELETE,
 	ST_LEASE_GET,
 	ST_LEASE_PUT,
 	ST_LEASE_DEL,
@@ -191,6 +209,12 @@ static const char *const STMT_SQL[ST_COUNT] = {
 				" WHERE id = ?1",
 	/* Two rows are enough to tell "one" from "several". */
 	[ST_HOST_SOLE] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn LIMIT 2",
+	[ST_TOKEN_ADD] = "INSERT INTO host_tokens (host_id, token_hash, note, created)"
+			 " VALUES (?1, ?2, ?3, ?4)",
+	[ST_TOKEN_FIND] = TOKEN_SELECT "WHERE t.token_hash = ?1",
+	[ST_TOKEN_LIST] = TOKEN_SELECT "ORDER BY h.fqdn, t.id",
+	[ST_TOKEN_LIST_USER] = TOKEN_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn, t.id",
+	[ST_TOKEN_DELETE] = "DELETE FROM host_tokens WHERE id = ?1",
 	/* The per-host critical section is a lease (see sqlite_host_lock). */
 	[ST_LEASE_GET] = "SELECT until_ms FROM host_leases WHERE host_id = ?1",
 	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO host_leases(host_id, until_ms, token)"
@@ -913,6 +937,90 @@ sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 			       families, claimed);
 }
 
+/* Reads one row of TOKEN_SELECT. */
+static int
+read_token(sqlite3_stmt *st, void *row)
+{
+	struct db_token *t = row;
+
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, 0);
+	t->host_id = sqlite3_column_int64(st, 1);
+	t->created = sqlite3_column_int64(st, 6);
+	if (col_text(st, 2, t->fqdn, sizeof(t->fqdn)) != 0 ||
+	    col_text(st, 3, t->owner, sizeof(t->owner)) != 0 ||
+	    col_text(st, 4, t->owner_email, sizeof(t->owner_email)) != 0 ||
+	    col_text(st, 5, t->note, sizeof(t->note)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+sqlite_token_add(struct db *db, const struct db_token *t, int64_t *id)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_ADD);
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, t->host_id);
+	bind_text(st, 2, t->hash);
+	bind_text(st, 3, t->note);
+	sqlite3_bind_int64(st, 4, t->created);
+	rc = sqlite3_step(st);
+	done(st);
+	/* The host went after db.c looked it up. */
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return ERR_NOTFOUND;
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, "token add");
+	*id = sqlite3_last_insert_rowid(s->h);
+	return 0;
+}
+
+static int
+sqlite_token_find(struct db *db, const char *hash, struct db_token *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_FIND);
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, hash);
+	return get_one(s, st, read_token, out);
+}
+
+static int
+sqlite_token_list(struct db *db, const char *user, struct db_token **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, user ? ST_TOKEN_LIST_USER : ST_TOKEN_LIST);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	if (user != NULL)
+		bind_text(st, 1, user);
+	rc = collect(s, st, sizeof(**out), read_token, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+sqlite_token_delete(struct db *db, int64_t id)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_DELETE);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, id);
+	return exec_one(s, st, "token delete");
+}
+
 /* Runs one of the transaction-control statements. */
 static int
 tx_stmt(struct db_sqlite *s, enum stmt_id id, const char *what)
@@ -1173,6 +1281,10 @@ const struct db_ops db_sqlite_ops = {
 	.host_due = sqlite_host_due,
 	.host_expire = sqlite_host_expire,
 	.host_lock = sqlite_host_lock,
+	.token_add = sqlite_token_add,
+	.token_find = sqlite_token_find,
+	.token_list = sqlite_token_list,
+	.token_delete = sqlite_token_delete,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
 	.host_count = sqlite_host_count,

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "auth.h"
+#include "credentials.h"
 #include "dns.h"
 #include "err.h"
 #include "log.h"
@@ -89,43 +89,17 @@ outcome_count(const struct outcome *o)
 	return bad ? SERVICE_COUNT_BAD : SERVICE_COUNT_NONE;
 }
 
-/* Checks the credentials. Unknown users cost one dummy verification so that timing
- * does not tell which user names exist. Returns 0 when they are good, ERR_AUTH when
- * not, ERR_DB when the user table could not be read. *row gets the user. */
-static int
-check_credentials(const struct service_ctx *ctx, const struct service_request *req,
-		  struct db_user *row)
-{
-	int rc;
-
-	if (!req->user || !req->password || !auth_username_is_valid(req->user)) {
-		auth_verify_dummy(req->password ? req->password : "");
-		return ERR_AUTH;
-	}
-	rc = db_user_get(ctx->db, req->user, row);
-	if (rc == ERR_NOTFOUND) {
-		auth_verify_dummy(req->password);
-		return ERR_AUTH;
-	}
-	if (rc < 0)
-		return ERR_DB;
-	rc = auth_verify(row->pw_hash, req->password);
-	if (rc == ERR_INVAL)
-		log_warnx("user %s: stored password hash is unusable", row->name);
-	return rc == 0 ? 0 : ERR_AUTH;
-}
-
 static void
 notify_change(const struct service_ctx *ctx, const struct service_request *req,
-	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
-	      const struct host_result *r)
+	      const struct credentials *who, const struct db_host *row,
+	      const struct update_plan *plan, const struct host_result *r)
 {
 	struct service_change ch;
 
 	if (!ctx->notify || !req->notify_change || !(plan->v4_changed || plan->v6_changed))
 		return;
 	ch.host = row;
-	ch.email = user->email;
+	ch.email = who->email;
 	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
 	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
 	ch.v4_changed = plan->v4_changed;
@@ -170,7 +144,7 @@ log_good(const struct db_host *row, const struct update_plan *plan, const struct
  * lock (handle_host), which it ends. */
 static enum update_status
 apply_good(const struct service_ctx *ctx, const struct service_request *req,
-	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
+	   const struct credentials *who, const struct db_host *row, const struct update_plan *plan,
 	   struct host_result *r)
 {
 	struct dns_server srv;
@@ -195,7 +169,7 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 		return UPDATE_911;
 	}
 	log_good(row, plan, r);
-	notify_change(ctx, req, user, row, plan, r);
+	notify_change(ctx, req, who, row, plan, r);
 	return UPDATE_GOOD;
 }
 
@@ -228,7 +202,7 @@ apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
  */
 static bool
 try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct update_addrs *want, struct host_result *r)
+	     const struct credentials *who, const struct update_addrs *want, struct host_result *r)
 {
 	struct db_host row;
 	struct update_plan plan;
@@ -244,7 +218,7 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return true;
 	}
-	update_decide(want, &row, req->user, req->now, &plan);
+	update_decide(want, &row, who->user, req->now, &plan);
 	if (plan.status == UPDATE_NOHOST || plan.status == UPDATE_BADIP) {
 		if (plan.status == UPDATE_BADIP)
 			log_info("%s: badip: %s", r->fqdn, plan.why);
@@ -279,13 +253,13 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
  */
 static void
 handle_host(const struct service_ctx *ctx, const struct service_request *req,
-	    const struct db_user *user, const struct update_addrs *want, struct host_result *r)
+	    const struct credentials *who, const struct update_addrs *want, struct host_result *r)
 {
 	struct db_host row;
 	struct update_plan plan;
 	int rc;
 
-	if (try_unlocked(ctx, req, want, r))
+	if (try_unlocked(ctx, req, who, want, r))
 		return;
 	rc = db_host_lock(ctx->db, r->fqdn, &row);
 	if (rc < 0 && rc != ERR_NOTFOUND) {
@@ -293,7 +267,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return;
 	}
-	update_decide(want, rc == 0 ? &row : NULL, req->user, req->now, &plan);
+	update_decide(want, rc == 0 ? &row : NULL, who->user, req->now, &plan);
 	r->status = plan.status;
 	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
 		if (plan.status == UPDATE_BADIP)
@@ -305,7 +279,7 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
 	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
 	if (plan.status == UPDATE_GOOD)
-		r->status = apply_good(ctx, req, user, &row, &plan, r);
+		r->status = apply_good(ctx, req, who, &row, &plan, r);
 	else
 		r->status = apply_nochg(ctx, req, &row, &plan);
 }
@@ -320,21 +294,26 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
  */
 static int
 select_hosts(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct db_user *user, struct update_host *hosts, size_t *n,
+	     const struct credentials *who, struct update_host *hosts, size_t *n,
 	     enum update_status *fail)
 {
+	const char *names = req->hostname;
 	struct db_host row;
 	int rc;
 
-	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, n) < 0) {
+	/* A token names its host: a router that sends its FQDN as user name need not
+	 * send it again. */
+	if (who->kind == CREDENTIALS_HOST && !update_names_hosts(names))
+		names = who->fqdn;
+	if (update_split_hosts(names, hosts, UPDATE_MAX_HOSTS, n) < 0) {
 		*fail = UPDATE_NUMHOST;
 		return -1;
 	}
-	if (update_names_hosts(req->hostname))
+	if (update_names_hosts(names))
 		return 0;
-	rc = db_host_sole(ctx->db, user->name, &row);
+	rc = db_host_sole(ctx->db, who->user, &row);
 	if (rc != 0 && rc != ERR_NOTFOUND && rc != ERR_EXISTS) {
-		log_error("user %s: host lookup failed: %s", user->name, err_str(rc));
+		log_error("user %s: host lookup failed: %s", who->user, err_str(rc));
 		*fail = UPDATE_911;
 		return -1;
 	}
@@ -365,17 +344,18 @@ request_want(const struct service_ctx *ctx, const struct service_request *req,
 	return 0;
 }
 
-/* After authentication: the hosts, what to do, then every host in request order. */
+/* After authentication: the hosts, what to do, then every host in request order (a
+ * token's request: its host only). */
 static void
 handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct db_user *user, struct outcome *o)
+	     const struct credentials *who, struct outcome *o)
 {
 	struct update_host hosts[UPDATE_MAX_HOSTS];
 	struct update_addrs want;
 	enum update_status fail = UPDATE_911;
 	size_t n = 0;
 
-	if (select_hosts(ctx, req, user, hosts, &n, &fail) < 0) {
+	if (select_hosts(ctx, req, who, hosts, &n, &fail) < 0) {
 		outcome_single(o, fail);
 		return;
 	}
@@ -392,8 +372,10 @@ handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
 		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
 		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
 			r->status = UPDATE_NOTFQDN;
+		else if (who->kind == CREDENTIALS_HOST && strcmp(r->fqdn, who->fqdn) != 0)
+			r->status = UPDATE_NOHOST; /* a token updates its host and nothing else */
 		else
-			handle_host(ctx, req, user, &want, r);
+			handle_host(ctx, req, who, &want, r);
 	}
 }
 
@@ -490,29 +472,45 @@ limiter_on(const struct service_ctx *ctx)
 	return ctx->rl && ctx->cfg->rate_limit.enabled;
 }
 
+/* The credential step (credentials.h), with the daemon's cache and its settings. */
+static int
+service_authenticate(const struct service_ctx *ctx, const struct service_request *req,
+		     struct credentials *who)
+{
+	struct credentials_ctx cc = {
+		.db = ctx->db,
+		.cache = ctx->cache,
+		.ttl = ctx->cfg->daemon.credential_cache_ttl,
+		.size = (size_t)ctx->cfg->daemon.credential_cache_size,
+		.now = req->mono,
+	};
+
+	return credentials_check(&cc, req->user, req->password, who);
+}
+
 /* Everything after the rate-limit check: credentials, then the hosts. */
 static void
 handle_authenticated(const struct service_ctx *ctx, const struct service_request *req,
 		     struct outcome *o)
 {
-	struct db_user user;
+	struct credentials who;
 	int rc;
 
 	if (!ctx->db) {
 		outcome_single(o, UPDATE_911);
 		return;
 	}
-	rc = check_credentials(ctx, req, &user);
-	explicit_bzero(user.pw_hash, sizeof(user.pw_hash));
-	if (rc == ERR_DB) {
-		log_error("user lookup failed");
+	rc = service_authenticate(ctx, req, &who);
+	if (rc < 0) {
+		log_error("credential lookup failed: the database could not be read");
 		outcome_single(o, UPDATE_911);
-	} else if (rc < 0) {
+	} else if (who.kind != CREDENTIALS_USER && who.kind != CREDENTIALS_HOST) {
 		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
 		outcome_single(o, UPDATE_BADAUTH);
 	} else {
-		handle_hosts(ctx, req, &user, o);
+		handle_hosts(ctx, req, &who, o);
 	}
+	credentials_wipe(&who);
 }
 
 int

@@ -13,6 +13,7 @@
 #include "db.h"
 #include "update.h"
 
+struct credcache;
 struct ratelimit;
 
 /* SERVICE_BODY_MAX: a reply is at most UPDATE_MAX_HOSTS lines (or JSON objects) of a
@@ -33,11 +34,14 @@ struct service_change {
 
 /* Everything a request handler needs besides the request. Borrowed; `db` is the
  * calling thread's own connection (NULL when it could not be opened: every request
- * then answers 911). `rl` NULL or cfg->rate_limit.enabled false disables rate limiting. */
+ * then answers 911). `rl` NULL or cfg->rate_limit.enabled false disables rate limiting.
+ * `cache` is the process's verified-credential cache (NULL: every password costs
+ * Argon2), used with cfg's credential_cache_ttl and credential_cache_size. */
 struct service_ctx {
 	const struct config *cfg;
 	struct db *db;
 	struct ratelimit *rl;
+	struct credcache *cache;
 	/* Called after a `good` that changed an address when the request asked for
 	 * notify_change; must not block (the mail module queues). May be NULL. */
 	void (*notify)(void *arg, const struct service_change *ch);

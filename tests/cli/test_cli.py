@@ -2,6 +2,7 @@
 """The ddns-service command line (SPEC §3) driven as an operator would: real binary,
 real SQLite file, exit statuses and the one-line stderr messages checked."""
 
+import hashlib
 import json
 import os
 import pty
@@ -19,6 +20,12 @@ import pytest
 
 BIN = os.environ.get("DDNS_SERVICE_BIN", "")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The schema version this build migrates to (src/db.h), so that a new migration step
+# does not have to touch the tests that only want "the current one".
+SCHEMA = int(re.search(r"#define DB_SCHEMA_VERSION (\d+)",
+                       (Path(__file__).resolve().parents[2] / "src" / "db.h").read_text())
+             .group(1))
+VERSIONS = [(v,) for v in range(1, SCHEMA + 1)]
 # Nothing listens here: DNS calls fail fast (no test in this file needs a DNS server).
 DEAD_DNS_PORT = 9
 
@@ -105,7 +112,9 @@ def test_version_and_help(cli):
     assert r.returncode == 0
     for synopsis in ("--init-db", "--daemon", "user add NAME EMAIL",
                      "hostname add USER HOST ZONE [--dns-ttl N] [--expiry-ttl N]",
-                     "hostname modify HOST ZONE", "hostname delete HOST ZONE", "cleanup"):
+                     "hostname modify HOST ZONE", "hostname delete HOST ZONE", "cleanup",
+                     "token add HOST ZONE [--note TEXT]", "token list [--user NAME] [--json]",
+                     "token delete ID"):
         assert synopsis in r.stdout
 
 
@@ -131,12 +140,12 @@ def schema_version(out: str) -> int:
 
 
 def test_init_db_is_idempotent(cli):
-    v = schema_version(cli.ok("--init-db").stdout)
-    steps = [(i,) for i in range(1, v + 1)]
-    assert v >= 3  # at least the interface identifier step
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == steps
-    assert schema_version(cli.ok("--init-db").stdout) == v
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == steps
+    r = cli.ok("--init-db")
+    assert f"schema version {SCHEMA}" in r.stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == VERSIONS
+    r = cli.ok("--init-db")
+    assert f"schema version {SCHEMA}" in r.stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == VERSIONS
     assert cli.sql("PRAGMA journal_mode") == [("wal",)]
 
 
@@ -380,6 +389,88 @@ def test_delete_with_live_record_needs_dns(cli):
     assert [h["hostname"] for h in cli.hosts()] == ["home"]
 
 
+TOKEN_RE = r"ddns_[A-Za-z0-9_-]{32}"
+
+
+def test_token_lifecycle(cli):
+    cli.add_user("alice")
+    cli.add_user("bob")
+    cli.ok("hostname", "add", "alice", "home", "dyn.example.com")
+    cli.ok("hostname", "add", "bob", "office", "dyn.example.com")
+    r = cli.ok("token", "add", "Home", "DYN.example.com.", "--note", "hall router")
+    lines = r.stdout.splitlines()
+    assert re.fullmatch(TOKEN_RE, lines[0]), "the token alone on the first line"
+    assert lines[1:] == ["token 1 added for 'home.dyn.example.com'; it is shown only this once"]
+    secret = lines[0]
+    second = cli.ok("token", "add", "office", "dyn.example.com").stdout.splitlines()[0]
+    third = cli.ok("token", "add", "home", "dyn.example.com", "--note=").stdout.splitlines()[0]
+    assert len({secret, second, third}) == 3
+
+    # Only the SHA-256 is stored; the secret is nowhere in the database.
+    assert cli.sql("SELECT token_hash, note FROM host_tokens WHERE id = 1") == [
+        (hashlib.sha256(secret.encode()).hexdigest(), "hall router")]
+    for f in cli.dir.glob("ddns.db*"):
+        assert secret.encode() not in f.read_bytes()
+
+    tokens = json.loads(cli.ok("token", "list", "--json").stdout)
+    assert [(t["id"], t["fqdn"], t["owner"], t["note"]) for t in tokens] == [
+        (1, "home.dyn.example.com", "alice", "hall router"),
+        (3, "home.dyn.example.com", "alice", ""),
+        (2, "office.dyn.example.com", "bob", "")]
+    assert set(tokens[0]) == {"id", "fqdn", "owner", "note", "created"}, "never the secret"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tokens[0]["created"])
+    bob = json.loads(cli.ok("token", "list", "--user", "bob", "--json").stdout)
+    assert [t["id"] for t in bob] == [2]
+    table = cli.ok("token", "list").stdout.splitlines()
+    assert table[0].split() == ["ID", "FQDN", "OWNER", "CREATED", "NOTE"]
+    assert table[1].split()[:3] == ["1", "home.dyn.example.com", "alice"]
+    assert table[1].endswith("hall router") and table[2].endswith("-")
+    col = table[0].index("OWNER")
+    assert all(row[col:].startswith(("alice", "bob")) for row in table[1:]), "aligned"
+    assert all(secret not in out for out in (cli.ok("token", "list").stdout,
+                                             cli.ok("token", "list", "--json").stdout))
+
+    cli.ok("token", "delete", "2")
+    cli.fails(1, r"^error: no such token 2$", "token", "delete", "2")
+    assert [t["id"] for t in json.loads(cli.ok("token", "list", "--json").stdout)] == [1, 3]
+    cli.ok("token", "add", "home", "dyn.example.com", "--note", "\u00e9" * 100)  # 200 bytes
+    assert json.loads(cli.ok("token", "list", "--json").stdout)[-1]["note"] == "\u00e9" * 100
+    # A host's tokens go with it.
+    cli.ok("hostname", "delete", "home", "dyn.example.com")
+    assert json.loads(cli.ok("token", "list", "--json").stdout) == []
+    assert cli.sql("SELECT count(*) FROM host_tokens") == [(0,)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["token", "add", "nope", "dyn.example.com"], r"^error: no such hostname 'nope.dyn"),
+    (["token", "add", "ho_me", "dyn.example.com"], r"invalid hostname 'ho_me'"),
+    (["token", "add", "home", "example"], r"invalid zone 'example'"),
+    (["token", "add", "home", "dyn.example.com", "--note", "x" * 201],
+     r"--note is longer than 200 bytes"),
+    (["token", "add", "home", "dyn.example.com", "--note", "a\tb"],
+     r"--note must not contain control characters"),
+    (["token", "add", "home", "dyn.example.com", "--note", "caf\udce9"],
+     r"--note is not valid UTF-8"),
+    (["token", "add", "home", "dyn.example.com", "--json"], r"unknown option '--json'"),
+    (["token", "add", "home"], r"missing arguments; usage: token add HOST ZONE"),
+    (["token", "delete", "x"], r"invalid token id 'x'"),
+    (["token", "delete", "0"], r"invalid token id '0'"),
+    (["token", "delete", "-1"], r"unknown option '-1'"),
+    (["token", "delete", "99999999999999999999"], r"invalid token id"),
+    (["token", "delete", "7"], r"^error: no such token 7$"),
+    (["token", "list", "--user", "carol"], r"^error: no such user 'carol'$"),
+    (["token", "list", "--user", "Bad User"], r"invalid user name 'Bad User'"),
+    (["token"], r"missing token command"),
+    (["token", "show"], r"unknown token command 'show'"),
+])
+def test_token_errors(cli, args, message):
+    cli.add_user("alice")
+    cli.ok("hostname", "add", "alice", "home", "dyn.example.com")
+    r = cli.fails(1, message, *args)
+    assert r.stdout == "", "nothing on stdout, no token made"
+    assert cli.sql("SELECT count(*) FROM host_tokens") == [(0,)]
+
+
 def test_cleanup_with_nothing_due(cli):
     """A host that was never published has nothing to expire: no output, exit 0 (the
     DNS-side cases are in tests/integration/test_expiry.py)."""
@@ -444,9 +535,8 @@ def test_schema_v1_database_keeps_working(cli):
     version by the first command and keeps its data."""
     with sqlite3.connect(cli.db) as c:
         c.executescript((FIXTURES / "schema-v1.sql").read_text())
-    v = schema_version(cli.ok("--init-db").stdout)
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == \
-        [(i,) for i in range(1, v + 1)]
+    assert f"schema version {SCHEMA}" in cli.ok("--init-db").stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == VERSIONS
     users = json.loads(cli.ok("user", "list", "--json").stdout)
     assert users == [{"name": "alice", "email": "alice@example.com",
                       "created": "2023-11-14T22:13:20Z"}]
@@ -463,13 +553,17 @@ def test_schema_v1_database_keeps_working(cli):
     assert verifies(phc, "fixture password")
     cli.ok("hostname", "add", "alice", "office", "dyn.example.com")
     cli.fails(1, r"already exists", "hostname", "add", "alice", "home", "dyn.example.com")
+    # The migrated host takes tokens (schema step 3), which go with it.
+    assert re.fullmatch(TOKEN_RE, cli.ok("token", "add", "home", "dyn.example.com")
+                        .stdout.splitlines()[0])
     cli.add_user("bob")
     cli.fails(1, r"owns 2 hostnames", "user", "delete", "alice")
     cli.ok("hostname", "delete", "office", "dyn.example.com")
     cli.ok("hostname", "delete", "home", "dyn.example.com")  # expired: no DNS needed
+    assert cli.sql("SELECT count(*) FROM host_tokens") == [(0,)]
     cli.ok("user", "delete", "alice")
     assert [u["name"] for u in json.loads(cli.ok("user", "list", "--json").stdout)] == ["bob"]
-    assert cli.sql("SELECT max(version) FROM schema_version") == [(v,)]
+    assert cli.sql("SELECT max(version) FROM schema_version") == [(SCHEMA,)]
 
 
 def run_on_tty(cli, args, answers):

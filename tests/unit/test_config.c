@@ -87,6 +87,8 @@ expect_error(const char *text, const char *want, const char *name)
 
 #define DB "[database]\npath = \"/tmp/ddns.db\"\n"
 
+static void test_defaults_mail_limits(const struct config *c);
+
 static void
 test_defaults(void)
 {
@@ -117,6 +119,8 @@ test_defaults(void)
 	is_str(c->daemon.proxy_header, "", "daemon.proxy_header empty");
 	is_int(c->daemon.trusted_proxies.len, 0, "daemon.trusted_proxies empty");
 	ok(c->daemon.allow_private_addresses, "daemon.allow_private_addresses true");
+	is_int(c->daemon.credential_cache_ttl, 600, "daemon.credential_cache_ttl");
+	is_int(c->daemon.credential_cache_size, 100000, "daemon.credential_cache_size");
 	is_int(c->database.backend, DB_BACKEND_SQLITE, "database.backend");
 	is_str(c->database.path, "/tmp/ddns.db", "database.path");
 	is_int(c->database.port, 3306, "database.port");
@@ -131,6 +135,14 @@ test_defaults(void)
 	is_int(c->dns.zone_keys_len, 0, "no zone keys");
 	is_int(c->defaults.dns_ttl, 60, "defaults.dns_ttl");
 	is_int(c->defaults.expiry_ttl, 3600, "defaults.expiry_ttl");
+	test_defaults_mail_limits(c);
+	config_free(c);
+}
+
+/* The defaults of [email] and [rate_limit] (test_defaults' second half). */
+static void
+test_defaults_mail_limits(const struct config *c)
+{
 	ok(!c->email.enabled, "email.enabled false");
 	ok(c->email.smtp_host == NULL && c->email.from_address == NULL, "no smtp host/from");
 	is_int(c->email.smtp_port, 25, "email.smtp_port");
@@ -148,7 +160,6 @@ test_defaults(void)
 	is_int(c->rate_limit.bad_max_requests, 3, "rate_limit.bad_max_requests");
 	is_int(c->rate_limit.cleanup_interval, 60, "rate_limit.cleanup_interval");
 	ok(config_zone_key(c, "example.com") == NULL, "no key at all: unsigned");
-	config_free(c);
 }
 
 static void
@@ -169,7 +180,9 @@ test_values(void)
 			   "proxy_header = \"X-Forwarded-For\"\n"
 			   "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\",\n"
 			   "                   \"2001:db8::/32\"]\n"
-			   "allow_private_addresses = false\n" DB "[email]\n"
+			   "allow_private_addresses = false\n"
+			   "credential_cache_ttl = 0\n"
+			   "credential_cache_size = 10_000_000\n" DB "[email]\n"
 			   "enabled = true\n"
 			   "smtp_host = \"mail\"\n"
 			   "from_address = \"ddns@example.com\"\n"
@@ -193,6 +206,8 @@ test_values(void)
 	is_int(c->daemon.trusted_proxies.len, 3, "three trusted proxies");
 	is_str(c->daemon.trusted_proxies.items[2], "2001:db8::/32", "IPv6 CIDR kept");
 	ok(!c->daemon.allow_private_addresses, "allow_private_addresses false");
+	is_int(c->daemon.credential_cache_ttl, 0, "credential_cache_ttl 0 (off) allowed");
+	is_int(c->daemon.credential_cache_size, 10000000, "credential_cache_size at its maximum");
 	ok(c->email.enabled, "email enabled");
 	is_str(c->email.smtp_password, "p", "smtp_password");
 	ok(c->email.change_notification_template == NULL, "empty optional string means unset");
@@ -305,6 +320,16 @@ test_errors_values(void)
 	expect_error(DB "[defaults]\ndns_ttl = 2147483648\n",
 		     "t.toml:4: defaults.dns_ttl: 2147483648 is out of range (0..2147483647)",
 		     "dns_ttl beyond 2^31-1");
+	expect_error(DB "[daemon]\ncredential_cache_ttl = -1\n",
+		     "t.toml:4: daemon.credential_cache_ttl: -1 is out of range (0..604800)",
+		     "negative credential_cache_ttl");
+	expect_error(DB "[daemon]\ncredential_cache_size = 10000001\n",
+		     "t.toml:4: daemon.credential_cache_size: 10000001 is out of range "
+		     "(0..10000000)",
+		     "credential_cache_size beyond its maximum");
+	expect_error(DB "[daemon]\ncredential_cache_ttl = \"600\"\n",
+		     "t.toml:4: daemon.credential_cache_ttl: expected an integer, got a string",
+		     "credential_cache_ttl as a string");
 	expect_error(DB "[rate_limit]\ngood_max_requests = 0\n",
 		     "t.toml:4: rate_limit.good_max_requests: 0 is out of range (1..100)",
 		     "rate limit of 0 requests");

@@ -210,6 +210,87 @@ test_hosts(struct db *db)
 	is_int(db_user_get(db, "alice", &(struct db_user){0}), 0, "alice still there");
 }
 
+/* Token hashes: 64 lower-case hex digits, as token.c makes them. */
+#define HASH_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HASH_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define HASH_C "00000000000000000000000000000000000000000000000000000000000000cc"
+#define HASH_D "00000000000000000000000000000000000000000000000000000000000000dd"
+
+static void
+make_token(struct db_token *t, const char *fqdn, const char *hash, const char *note)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->fqdn, sizeof(t->fqdn), "%s", fqdn);
+	snprintf(t->hash, sizeof(t->hash), "%s", hash);
+	snprintf(t->note, sizeof(t->note), "%s", note);
+}
+
+static void
+test_token_errors(struct db *db)
+{
+	struct db_token t, got;
+	int64_t id = -1;
+
+	make_token(&t, "nope.dyn.example.com", HASH_D, "");
+	is_int(db_token_add(db, &t, &id), ERR_NOTFOUND, "token for an unknown host");
+	make_token(&t, "home.dyn.example.com", "0123", "");
+	is_int(db_token_add(db, &t, &id), ERR_INVAL, "a hash that is not 64 hex digits");
+	make_token(&t, "home.dyn.example.com", HASH_A, "");
+	t.hash[0] = 'A';
+	is_int(db_token_add(db, &t, &id), ERR_INVAL, "upper-case hex is not what we store");
+	is_int(db_token_find(db, "", &got), ERR_NOTFOUND, "find a malformed hash");
+	is_int(db_token_find(db, HASH_D, &got), ERR_NOTFOUND, "find an unknown hash");
+	is_int(db_token_delete(db, 999999), ERR_NOTFOUND, "delete an unknown token");
+}
+
+static void
+test_tokens(struct db *db)
+{
+	struct db_token t, got, *list = NULL;
+	int64_t a = 0, b = 0, c = 0;
+	size_t len = 0;
+
+	make_token(&t, "home.dyn.example.com", HASH_A, "router in the hall");
+	is_int(db_token_add(db, &t, &a), 0, "token for alice's home");
+	ok(a > 0, "it has an id");
+	is_int(db_token_add(db, &t, &c), ERR_EXISTS, "the same hash twice is ERR_EXISTS");
+	make_token(&t, "office.dyn.example.com", HASH_B, "");
+	is_int(db_token_add(db, &t, &b), 0, "token for bob's office");
+	ok(b != a, "another id");
+	make_token(&t, "home.dyn.example.com", HASH_C, "second");
+	t.created = 1700000000;
+	is_int(db_token_add(db, &t, &c), 0, "a second token for home");
+
+	is_int(db_token_find(db, HASH_A, &got), 0, "find by hash");
+	ok(got.id == a && got.host_id == host_id(db, "home.dyn.example.com"), "id and host");
+	is_str(got.fqdn, "home.dyn.example.com", "with the host's fqdn");
+	is_str(got.owner, "alice", "its owner");
+	is_str(got.owner_email, "a@example.org", "and the owner's e-mail");
+	is_str(got.note, "router in the hall", "note");
+	is_str(got.hash, "", "the hash is not read back");
+	ok(got.created > 1700000000, "created defaults to now");
+
+	is_int(db_token_list(db, NULL, &list, &len), 0, "list all tokens");
+	is_int(len, 3, "three");
+	if (len == 3) {
+		ok(list[0].id == a && list[1].id == c, "ordered by fqdn, then id");
+		is_str(list[2].fqdn, "office.dyn.example.com", "bob's last");
+		is_int(list[1].created, 1700000000, "created as given");
+	}
+	free(list);
+	is_int(db_token_list(db, "bob", &list, &len), 0, "list bob's");
+	ok(len == 1 && list[0].id == b, "bob has one");
+	free(list);
+	is_int(db_token_list(db, "carol", &list, &len), 0, "list of an unknown user");
+	is_int(len, 0, "is empty");
+	free(list);
+
+	is_int(db_token_delete(db, b), 0, "delete bob's token");
+	is_int(db_token_delete(db, b), ERR_NOTFOUND, "delete it again");
+	is_int(db_token_find(db, HASH_B, &got), ERR_NOTFOUND, "a deleted token is not found");
+	test_token_errors(db);
+}
+
 static void
 test_addr(struct db *db)
 {
@@ -457,10 +538,17 @@ static void
 test_delete(struct db *db)
 {
 	struct db_host *list = NULL;
+	struct db_token t, *tokens = NULL;
 	size_t len = 0;
 
+	is_int(db_token_find(db, HASH_A, &t), 0, "home has its token before");
 	is_int(db_host_delete(db, "home.dyn.example.com"), 0, "delete home");
 	is_int(db_host_delete(db, "home.dyn.example.com"), ERR_NOTFOUND, "delete again");
+	is_int(db_token_find(db, HASH_A, &t), ERR_NOTFOUND, "the host's tokens went with it");
+	is_int(db_token_find(db, HASH_C, &t), ERR_NOTFOUND, "all of them");
+	is_int(db_token_list(db, NULL, &tokens, &len), 0, "list tokens");
+	is_int(len, 0, "none left");
+	free(tokens);
 	is_int(db_user_delete(db, "alice"), ERR_BUSY, "alice still owns one");
 	is_int(db_host_delete(db, "xn--bcher-kva.dyn.example.com"), 0, "delete the other");
 	is_int(db_user_delete(db, "alice"), 0, "delete alice now");
@@ -576,6 +664,7 @@ test_crud(const struct backend *b)
 	}
 	test_users(db);
 	test_hosts(db);
+	test_tokens(db);
 	test_addr(db);
 	test_expiry(db);
 	test_routers(db);
@@ -737,6 +826,8 @@ static void
 test_migrate_iid_step(const struct backend *b)
 {
 	static const char *const undo[] = {
+		/* Later steps first: host tokens (step 4). */
+		"DROP TABLE host_tokens",
 		"ALTER TABLE hostnames DROP COLUMN ipv6_iid",
 		"ALTER TABLE hostnames DROP COLUMN ipv4_offline",
 		"ALTER TABLE hostnames DROP COLUMN ipv6_offline",
@@ -772,6 +863,50 @@ test_migrate_iid_step(const struct backend *b)
 	   "with its addresses");
 	ok(h.ipv6_iid[0] == '\0' && !h.v4.offline && !h.v6.offline, "no identifier, online");
 	is_int(db_host_set_iid(db, "old.dyn.example.com", "::1"), 0, "the new column works");
+	db_close(db);
+}
+
+/* A database of the previous version (3: before host tokens) migrates and keeps its
+ * rows; a step that fails (a table of someone else's where ours would go) leaves the
+ * schema at version 3 and the foreign table alone. */
+static void
+test_token_migration(const struct backend *b)
+{
+	struct config cfg;
+	char where[128];
+	struct db *db = NULL;
+	struct db_user u;
+	struct db_host h;
+	struct db_token t;
+	int64_t id = 0;
+	int v = 0;
+
+	b->fresh(&cfg, where, sizeof(where));
+	if (db_open(&cfg, &db) != 0) {
+		ok(0, "open for the token migration");
+		return;
+	}
+	make_user(&u, "alice");
+	make_host(&h, "alice", "home", "dyn.example.com", 600);
+	ok(db_user_add(db, &u) == 0 && db_host_add(db, &h) == 0, "a user and a host");
+	db_close(db);
+	ok(b->raw_exec(where, "DROP TABLE host_tokens") == 0 &&
+		   b->raw_exec(where, "DELETE FROM schema_version WHERE version = 4") == 0 &&
+		   b->raw_exec(where, "CREATE TABLE host_tokens (x INTEGER)") == 0 &&
+		   b->raw_exec(where, "INSERT INTO host_tokens VALUES (7)") == 0,
+	   "a version 3 database with a foreign host_tokens table");
+	is_int(db_open(&cfg, &db), ERR_DB, "the step fails");
+	is_int(b->raw_count(where, "SELECT max(version) FROM schema_version"), 3, "still at 3");
+	is_int(b->raw_count(where, "SELECT x FROM host_tokens"), 7, "the foreign table untouched");
+	ok(b->raw_exec(where, "DROP TABLE host_tokens") == 0, "without it");
+	is_int(db_open(&cfg, &db), 0, "the step runs");
+	is_int(db_schema_version(db, &v), 0, "version");
+	is_int(v, 4, "at version 4");
+	is_int(db_host_get(db, "home.dyn.example.com", &h), 0, "the host is still there");
+	make_token(&t, "home.dyn.example.com", HASH_A, "");
+	is_int(db_token_add(db, &t, &id), 0, "and can have a token");
+	is_int(db_host_delete(db, "home.dyn.example.com"), 0, "delete the host");
+	is_int(db_token_find(db, HASH_A, &t), ERR_NOTFOUND, "its token went with it");
 	db_close(db);
 }
 
@@ -975,6 +1110,7 @@ run_backend(const struct backend *b)
 	test_count_and_ping(b);
 	test_migration_failure(b);
 	test_migrate_iid_step(b);
+	test_token_migration(b);
 	test_scale(b);
 }
 

@@ -208,7 +208,7 @@ test_service_routers(const struct service_ctx *base)
 static void
 test_service(struct config *cfg, struct db *db)
 {
-	struct service_ctx ctx = {cfg, db, NULL, NULL, NULL};
+	struct service_ctx ctx = {.cfg = cfg, .db = db};
 	struct service_request r;
 
 	test_service_auth(&ctx);
