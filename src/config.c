@@ -55,18 +55,20 @@ struct key_def {
 	const char *required_when; /* the condition, for messages */
 };
 
+static const char *const section_names[] = {"daemon",	   "defaults", "database",
+					    "dns_service", "email",    "rate_limit"};
+
+#define NSECTIONS (sizeof(section_names) / sizeof(section_names[0]))
+
 /* Parser state; lines are 0 when a key or section is absent. */
 struct ctx {
 	const char *path;
 	struct config_error *err;
 	struct config *cfg;
 	int *key_line; /* one per table entry */
-	int section_line[6];
+	int section_line[NSECTIONS];
 	int end_line; /* the last line of the file (1 when empty) */
 };
-
-static const char *const section_names[] = {"daemon",	   "defaults", "database",
-					    "dns_service", "email",    "rate_limit"};
 
 /* Enum parsers with one signature for the table. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are int-sized");
@@ -932,10 +934,10 @@ parse_root(struct ctx *c, const struct toml_value *root)
 			rc = parse_endpoints(c, kv);
 			continue;
 		}
-		while (s < 6 && !kv_is(kv, section_names[s]))
+		while (s < NSECTIONS && !kv_is(kv, section_names[s]))
 			s++;
 		key_display(name, sizeof(name), "", kv->key, kv->key_len);
-		if (s == 6)
+		if (s == NSECTIONS)
 			return fail(c, kv->line, name,
 				    kv->value->type == TOML_TABLE
 					    ? "unknown section"
@@ -951,7 +953,7 @@ parse_root(struct ctx *c, const struct toml_value *root)
 static int
 section_line(const struct ctx *c, const char *sec)
 {
-	for (int s = 0; s < 6; s++) {
+	for (size_t s = 0; s < NSECTIONS; s++) {
 		if (strcmp(section_names[s], sec) == 0 && c->section_line[s] > 0)
 			return c->section_line[s];
 	}
