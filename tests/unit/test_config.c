@@ -827,6 +827,40 @@ same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* check_documented_defaults: `d` (the example with its defaults uncommented) and `m` (a
+ * minimal file) agree on every default. */
+static void
+check_documented_defaults(const struct config *d, const struct config *m)
+{
+	ok(d->daemon.port == m->daemon.port && same_str(d->daemon.host, m->daemon.host) &&
+		   d->daemon.log.level == m->daemon.log.level &&
+		   d->daemon.log.target == m->daemon.log.target &&
+		   same_str(d->daemon.log.syslog_socket, m->daemon.log.syslog_socket) &&
+		   d->daemon.log.syslog_facility == m->daemon.log.syslog_facility &&
+		   same_str(d->daemon.log.file, m->daemon.log.file) &&
+		   d->daemon.log.file_size == m->daemon.log.file_size &&
+		   d->daemon.log.versions == m->daemon.log.versions &&
+		   d->daemon.log_requests == m->daemon.log_requests &&
+		   d->daemon.ssl == m->daemon.ssl &&
+		   same_str(d->daemon.proxy_header, m->daemon.proxy_header) &&
+		   d->daemon.trusted_proxies.len == m->daemon.trusted_proxies.len,
+	   "documented [daemon] defaults are the real ones");
+	ok(d->database.backend == m->database.backend && d->database.port == m->database.port,
+	   "documented [database] defaults are the real ones");
+	ok(same_str(d->dns.dns_server, m->dns.dns_server) && d->dns.dns_port == m->dns.dns_port &&
+		   d->dns.dns_timeout == m->dns.dns_timeout &&
+		   d->dns.cleanup_interval == m->dns.cleanup_interval,
+	   "documented [dns_service] defaults are the real ones");
+	ok(d->defaults.dns_ttl == m->defaults.dns_ttl &&
+		   d->defaults.expiry_ttl == m->defaults.expiry_ttl,
+	   "documented [defaults] are the real ones");
+	ok(d->email.enabled == m->email.enabled && d->email.smtp_port == m->email.smtp_port &&
+		   d->email.smtp_starttls == m->email.smtp_starttls,
+	   "documented [email] defaults are the real ones");
+	ok(memcmp(&d->rate_limit, &m->rate_limit, sizeof(d->rate_limit)) == 0,
+	   "documented [rate_limit] defaults are the real ones");
+}
+
 static void
 test_example(void)
 {
@@ -851,38 +885,8 @@ test_example(void)
 	if (d == NULL)
 		diag("%s", err.msg);
 	is_int(config_parse(DB, strlen(DB), "m", &m, &err), 0, "minimal config");
-	if (c != NULL && d != NULL && m != NULL) {
-		ok(d->daemon.port == m->daemon.port && same_str(d->daemon.host, m->daemon.host) &&
-			   d->daemon.log.level == m->daemon.log.level &&
-			   d->daemon.log.target == m->daemon.log.target &&
-			   same_str(d->daemon.log.syslog_socket, m->daemon.log.syslog_socket) &&
-			   d->daemon.log.syslog_facility == m->daemon.log.syslog_facility &&
-			   same_str(d->daemon.log.file, m->daemon.log.file) &&
-			   d->daemon.log.file_size == m->daemon.log.file_size &&
-			   d->daemon.log.versions == m->daemon.log.versions &&
-			   d->daemon.log_requests == m->daemon.log_requests &&
-			   d->daemon.ssl == m->daemon.ssl &&
-			   same_str(d->daemon.proxy_header, m->daemon.proxy_header) &&
-			   d->daemon.trusted_proxies.len == m->daemon.trusted_proxies.len,
-		   "documented [daemon] defaults are the real ones");
-		ok(d->database.backend == m->database.backend &&
-			   d->database.port == m->database.port,
-		   "documented [database] defaults are the real ones");
-		ok(same_str(d->dns.dns_server, m->dns.dns_server) &&
-			   d->dns.dns_port == m->dns.dns_port &&
-			   d->dns.dns_timeout == m->dns.dns_timeout &&
-			   d->dns.cleanup_interval == m->dns.cleanup_interval,
-		   "documented [dns_service] defaults are the real ones");
-		ok(d->defaults.dns_ttl == m->defaults.dns_ttl &&
-			   d->defaults.expiry_ttl == m->defaults.expiry_ttl,
-		   "documented [defaults] are the real ones");
-		ok(d->email.enabled == m->email.enabled &&
-			   d->email.smtp_port == m->email.smtp_port &&
-			   d->email.smtp_starttls == m->email.smtp_starttls,
-		   "documented [email] defaults are the real ones");
-		ok(memcmp(&d->rate_limit, &m->rate_limit, sizeof(d->rate_limit)) == 0,
-		   "documented [rate_limit] defaults are the real ones");
-	}
+	if (c != NULL && d != NULL && m != NULL)
+		check_documented_defaults(d, m);
 	config_free(c);
 	config_free(d);
 	config_free(m);
