@@ -55,8 +55,8 @@ struct key_def {
 	const char *required_when; /* the condition, for messages */
 };
 
-static const char *const section_names[] = {"daemon",	   "defaults", "database",
-					    "dns_service", "email",    "rate_limit"};
+static const char *const section_names[] = {"daemon", "defaults",   "database", "dns_service",
+					    "email",  "rate_limit", "acme"};
 
 #define NSECTIONS (sizeof(section_names) / sizeof(section_names[0]))
 
@@ -154,6 +154,28 @@ check_email(const char *s, char *why, size_t len)
 		return 0;
 	snprintf(why, len, "\"%s\" is not an email address", s);
 	return ERR_INVAL;
+}
+
+/* An HTTP path of ours: absolute, without blanks, controls, query or fragment. */
+static int
+check_http_path(const char *s, char *why, size_t len)
+{
+	if (s[0] != '/') {
+		snprintf(why, len, "\"%s\" does not start with '/'", s);
+		return ERR_INVAL;
+	}
+	if (strlen(s) > CONFIG_MAX_PATH) {
+		snprintf(why, len, "longer than %d bytes", CONFIG_MAX_PATH);
+		return ERR_INVAL;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#') {
+			snprintf(why, len,
+				 "\"%s\" contains a space, '?', '#' or a control character", s);
+			return ERR_INVAL;
+		}
+	}
+	return 0;
 }
 
 /* Conditions under which a key is required. */
@@ -293,6 +315,12 @@ static const struct key_def keys[] = {
 	{K("rate_limit", "bad_max_requests"), OFF(rate_limit.bad_max_requests),
 	 INT(1, RATELIMIT_MAX_REQUESTS, 3)},
 	{K("rate_limit", "cleanup_interval"), OFF(rate_limit.cleanup_interval), SECONDS(60)},
+
+	{K("acme", "enabled"), OFF(acme.enabled), BOOL(false)},
+	{K("acme", "path"), OFF(acme.path), STR("/acme"), .check = check_http_path},
+	{K("acme", "txt_ttl"), OFF(acme.txt_ttl), INT(0, 86400, 60)},
+	/* A validation takes seconds to minutes; a week is long past any client. */
+	{K("acme", "max_age"), OFF(acme.max_age), INT(60, 7 * 86400, 3600)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
