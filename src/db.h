@@ -16,7 +16,7 @@
 #include "config.h"
 #include "hostname.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 struct db_user {
 	int64_t id;
@@ -48,6 +48,19 @@ struct db_host {
 };
 
 enum db_family { DB_V4 = 1, DB_V6 = 2 };
+
+#define DB_ACME_VALUE_MAX 255 /* bytes of an ACME challenge value (one TXT string) */
+
+/* An ACME challenge value published at _acme-challenge.<host> (acme_service.h): recorded
+ * at present, deleted at cleanup, by `hostname delete` (with the host) or by the expiry
+ * pass once it is older than [acme] max_age. */
+struct db_acme {
+	int64_t host_id;
+	char fqdn[HOSTNAME_MAX + 1]; /* the host's fqdn, not the challenge name */
+	char zone[HOSTNAME_MAX + 1];
+	char value[DB_ACME_VALUE_MAX + 1];
+	int64_t created; /* unix time of the (last) present */
+};
 
 /* db_host_due_families: the families (DB_V4|DB_V6) of `h` that are due to expire at
  * `now`: published (an address, not marked expired), the host expires at all
@@ -136,6 +149,22 @@ struct db_ops {
 	 * always ends the transaction; without one it does nothing. */
 	int (*commit)(struct db *db);
 	int (*rollback)(struct db *db);
+
+	/* ACME challenge values of a host (struct db_acme). The writes belong inside the
+	 * host's critical section (host_lock), as its DNS change does; deleting the host
+	 * deletes its values. acme_add records `value` with created = now, also when it
+	 * is recorded already (a present again starts its max_age anew). acme_get: its
+	 * created time, ERR_NOTFOUND. acme_delete: ERR_NOTFOUND when it was not recorded.
+	 * acme_count: the values of a host. acme_due: values created at or before
+	 * `before`, oldest first, at most `limit`, with the host's fqdn and zone; *out
+	 * malloc'ed, caller frees. db.c refuses a value that is empty or longer than
+	 * DB_ACME_VALUE_MAX (ERR_INVAL, ERR_TOOBIG). */
+	int (*acme_add)(struct db *db, int64_t host_id, const char *value, int64_t now);
+	int (*acme_get)(struct db *db, int64_t host_id, const char *value, int64_t *created);
+	int (*acme_delete)(struct db *db, int64_t host_id, const char *value);
+	int (*acme_count)(struct db *db, int64_t host_id, int64_t *count);
+	int (*acme_due)(struct db *db, int64_t before, int64_t limit, struct db_acme **out,
+			size_t *len);
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
@@ -168,6 +197,11 @@ int db_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 int db_host_lock(struct db *db, const char *fqdn, struct db_host *out);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
+int db_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now);
+int db_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created);
+int db_acme_delete(struct db *db, int64_t host_id, const char *value);
+int db_acme_count(struct db *db, int64_t host_id, int64_t *count);
+int db_acme_due(struct db *db, int64_t before, size_t limit, struct db_acme **out, size_t *len);
 
 /* For backends: a growable array of fixed-size rows (`size` bytes each) for the list
  * operations. db_rows_push returns a pointer to a new (uninitialised) row at the end

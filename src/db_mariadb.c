@@ -109,6 +109,21 @@ static const struct ddl STEP_2[] = {
 	 "DROP TABLE IF EXISTS host_leases"},
 };
 
+/* 2 -> 3: ACME challenge values (db.h struct db_acme), deleted with their host. The
+ * values are ASCII compared byte for byte (base64url is case-sensitive). */
+static const struct ddl STEP_3[] = {
+	{"CREATE TABLE acme_challenges ("
+	 " host_id BIGINT NOT NULL,"
+	 " value VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+	 " created BIGINT NOT NULL,"
+	 " PRIMARY KEY (host_id, value),"
+	 " KEY acme_challenges_created (created),"
+	 " CONSTRAINT acme_challenges_host FOREIGN KEY (host_id) REFERENCES hostnames (id)"
+	 "  ON DELETE CASCADE"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE IF EXISTS acme_challenges"},
+};
+
 struct migration {
 	const struct ddl *ddl;
 	size_t n;
@@ -117,6 +132,7 @@ struct migration {
 static const struct migration MIGRATIONS[] = {
 	/* 0 -> 1 */ {STEP_1, sizeof(STEP_1) / sizeof(STEP_1[0])},
 	/* 1 -> 2 */ {STEP_2, sizeof(STEP_2) / sizeof(STEP_2[0])},
+	/* 2 -> 3 */ {STEP_3, sizeof(STEP_3) / sizeof(STEP_3[0])},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -181,6 +197,11 @@ enum stmt_id {
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
 	ST_HOST_LOCK,
+	ST_ACME_ADD,
+	ST_ACME_GET,
+	ST_ACME_DELETE,
+	ST_ACME_COUNT,
+	ST_ACME_DUE,
 	ST_COUNT
 };
 
@@ -256,6 +277,19 @@ static const struct {
 	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
+	/* A present again restarts the value's max_age. Parameters: id, value, now. */
+	[ST_ACME_ADD] = {"INSERT INTO acme_challenges (host_id, value, created) VALUES (?, ?, ?)"
+			 " ON DUPLICATE KEY UPDATE created = VALUES(created)",
+			 NULL},
+	[ST_ACME_GET] = {"SELECT created FROM acme_challenges WHERE host_id = ? AND value = ?",
+			 "i"},
+	[ST_ACME_DELETE] = {"DELETE FROM acme_challenges WHERE host_id = ? AND value = ?", NULL},
+	[ST_ACME_COUNT] = {"SELECT count(*) FROM acme_challenges WHERE host_id = ?", "i"},
+	/* Parameters: before, limit. */
+	[ST_ACME_DUE] = {"SELECT a.host_id, h.fqdn, h.zone, a.value, a.created"
+			 " FROM acme_challenges a JOIN hostnames h ON h.id = a.host_id"
+			 " WHERE a.created <= ? ORDER BY a.created, a.host_id, a.value LIMIT ?",
+			 "isssi"},
 };
 
 struct db_mariadb {
@@ -1253,6 +1287,77 @@ maria_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	return rc;
 }
 
+/* ---- ACME challenge values ---- */
+
+static int
+maria_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value), P_INT(now)};
+
+	/* A host that vanished fails the foreign key: ERR_NOTFOUND. */
+	return run(to_maria(db), ST_ACME_ADD, p, NPARAM(p), NULL);
+}
+
+static int
+maria_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_ACME_GET, p, NPARAM(p), &v);
+
+	if (rc == 0)
+		*created = (int64_t)v;
+	return rc;
+}
+
+static int
+maria_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
+
+	return run_one(to_maria(db), ST_ACME_DELETE, p, NPARAM(p));
+}
+
+static int
+maria_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	const struct param p[] = {P_INT(host_id)};
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_ACME_COUNT, p, NPARAM(p), &v);
+
+	if (rc == 0)
+		*count = (int64_t)v;
+	return rc;
+}
+
+static int
+read_acme(const struct row *r, void *row)
+{
+	struct db_acme *a = row;
+
+	memset(a, 0, sizeof(*a));
+	a->host_id = col_int(&r->c[0]);
+	a->created = col_int(&r->c[4]);
+	if (col_text(&r->c[1], a->fqdn, sizeof(a->fqdn)) != 0 ||
+	    col_text(&r->c[2], a->zone, sizeof(a->zone)) != 0 ||
+	    col_text(&r->c[3], a->value, sizeof(a->value)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+maria_acme_due(struct db *db, int64_t before, int64_t limit, struct db_acme **out, size_t *len)
+{
+	const struct param p[] = {P_INT(before), P_INT(limit)};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), ST_ACME_DUE, p, NPARAM(p), sizeof(**out), read_acme, &rows,
+			 len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
 const struct db_ops db_mariadb_ops = {
 	.name = "mariadb",
 	.open = maria_open,
@@ -1278,4 +1383,9 @@ const struct db_ops db_mariadb_ops = {
 	.host_lock = maria_host_lock,
 	.commit = maria_commit,
 	.rollback = maria_rollback,
+	.acme_add = maria_acme_add,
+	.acme_get = maria_acme_get,
+	.acme_delete = maria_acme_delete,
+	.acme_count = maria_acme_count,
+	.acme_due = maria_acme_due,
 };

@@ -463,6 +463,63 @@ test_lock(const struct backend *b, const struct config *cfg, struct db *a)
 	db_close(bdb);
 }
 
+#define V1 "LHDhK3oGRvkiefQnx7OOczTY5Tic_xZ6HcMOc_gmtoM"
+#define V2 "lhdhk3ogrvkiefqnx7ooczty5tic_xz6hcmoc_gmtom" /* V1 in lower case: another value */
+
+/* ACME challenge values: idempotent add, exact (case-sensitive) values, the due scan
+ * oldest first with the host's names, and the critical section's rollback. */
+static void
+test_acme(struct db *db)
+{
+	int64_t home = host_id(db, "home.dyn.example.com"),
+		office = host_id(db, "office.dyn.example.com");
+	int64_t created = -1, n = -1;
+	struct db_acme *due = NULL;
+	struct db_host h;
+	size_t len = 0;
+	char big[DB_ACME_VALUE_MAX + 2];
+
+	is_int(db_acme_add(db, home, V1, 1000), 0, "acme: add a value");
+	is_int(db_acme_add(db, home, V2, 1100), 0, "acme: add a second value (case differs)");
+	is_int(db_acme_add(db, home, V1, 1200), 0, "acme: add the first again");
+	is_int(db_acme_get(db, home, V1, &created), 0, "acme: get");
+	is_int(created, 1200, "acme: adding again restarts the value's time");
+	is_int(db_acme_count(db, home, &n), 0, "acme: count");
+	is_int(n, 2, "acme: two values, each once");
+	is_int(db_acme_add(db, office, V1, 900), 0, "acme: the same value for another host");
+	is_int(db_acme_add(db, 999999, V1, 900), ERR_NOTFOUND, "acme: an unknown host");
+	is_int(db_acme_due(db, 1100, 10, &due, &len), 0, "acme: due at 1100");
+	ok(len == 2 && due[0].host_id == office && due[1].host_id == home &&
+		   strcmp(due[1].value, V2) == 0 && due[1].created == 1100 &&
+		   strcmp(due[1].fqdn, "home.dyn.example.com") == 0 &&
+		   strcmp(due[1].zone, "dyn.example.com") == 0,
+	   "acme: the two oldest, oldest first, with the host's names");
+	free(due);
+	is_int(db_acme_due(db, 1100, 1, &due, &len), 0, "acme: due with a limit");
+	ok(len == 1 && due[0].host_id == office, "acme: the limit keeps the oldest");
+	free(due);
+	is_int(db_acme_delete(db, office, V1), 0, "acme: delete");
+	is_int(db_acme_delete(db, office, V1), ERR_NOTFOUND, "acme: delete again");
+	is_int(db_acme_get(db, office, V1, &created), ERR_NOTFOUND, "acme: gone");
+	is_int(db_acme_add(db, home, "", 1), ERR_INVAL, "acme: an empty value");
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	is_int(db_acme_add(db, home, big, 1), ERR_TOOBIG, "acme: 256 bytes");
+	big[DB_ACME_VALUE_MAX] = '\0';
+	is_int(db_acme_add(db, office, big, 1300), 0, "acme: 255 bytes");
+	is_int(db_acme_get(db, office, big, &created), 0, "acme: 255 bytes read back");
+	is_int(db_host_lock(db, "office.dyn.example.com", &h), 0, "acme: lock office");
+	is_int(db_acme_delete(db, office, big), 0, "acme: delete under the lock");
+	is_int(db_rollback(db), 0, "acme: roll back");
+	is_int(db_acme_count(db, office, &n), 0, "acme: count office");
+	is_int(n, 1, "acme: the rolled back delete left the value");
+	is_int(db_host_lock(db, "office.dyn.example.com", &h), 0, "acme: lock office again");
+	is_int(db_acme_delete(db, office, big), 0, "acme: delete under the lock");
+	is_int(db_commit(db), 0, "acme: commit");
+	is_int(db_acme_count(db, office, &n), 0, "acme: count office again");
+	is_int(n, 0, "acme: the committed delete took");
+}
+
 static void
 test_crud(const struct backend *b)
 {
@@ -480,7 +537,10 @@ test_crud(const struct backend *b)
 	test_addr(db);
 	test_expiry(db);
 	test_lock(b, &cfg, db);
+	test_acme(db);
 	test_delete(db);
+	is_int(b->raw_count(where, "SELECT count(*) FROM acme_challenges"), 0,
+	       "deleting a host deleted its ACME values");
 	db_close(db);
 }
 
