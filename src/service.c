@@ -115,6 +115,16 @@ check_credentials(const struct service_ctx *ctx, const struct service_request *r
 	return rc == 0 ? 0 : ERR_AUTH;
 }
 
+int
+service_check_credentials(const struct service_ctx *ctx, const char *user, const char *password,
+			  struct db_user *out)
+{
+	struct service_request req = {.user = user, .password = password};
+
+	memset(out, 0, sizeof(*out));
+	return check_credentials(ctx, &req, out);
+}
+
 static void
 notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,

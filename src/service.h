@@ -85,6 +85,14 @@ struct service_reply {
 int service_handle(const struct service_ctx *ctx, const struct service_request *req,
 		   struct service_reply *out);
 
+/* service_check_credentials: the update path's credential check, for the other requests
+ * its users authenticate (the ACME API): `user` and `password` (NULL when absent; never
+ * logged) against the user table; an unknown user costs one dummy verification so that
+ * timing does not tell which names exist. Returns 0 with the user in *out (the caller
+ * wipes out->pw_hash), ERR_AUTH, or ERR_DB when the user table could not be read. */
+int service_check_credentials(const struct service_ctx *ctx, const char *user, const char *password,
+			      struct db_user *out);
+
 /* service_reply_free: releases the body. NULL ok. */
 void service_reply_free(struct service_reply *r);
 
