@@ -227,6 +227,23 @@ acme_challenge_name(const char *host, char *out, size_t outlen)
 	return 0;
 }
 
+int
+acme_txt_change(const char *host, const char *zone, enum dns_txt_action a, const char *value,
+		int ttl, struct dns_change *out)
+{
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	out->ttl = ttl;
+	out->txt = a;
+	n = snprintf(out->zone, sizeof(out->zone), "%s", zone);
+	if (n < 0 || (size_t)n >= sizeof(out->zone) ||
+	    acme_challenge_name(host, out->fqdn, sizeof(out->fqdn)) != 0)
+		return ERR_TOOBIG;
+	n = snprintf(out->txt_value, sizeof(out->txt_value), "%s", value ? value : "");
+	return n < 0 || (size_t)n >= sizeof(out->txt_value) ? ERR_TOOBIG : 0;
+}
+
 /* base64url without padding (RFC 4648 section 5) of `len` bytes; `out` has room. */
 static void
 base64url(const unsigned char *in, size_t len, char *out)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dns.h"
 #include "hostname.h"
 
 #define ACME_BODY_MAX	 4096 /* bytes of a request body we accept (lego sends ~100) */
@@ -67,6 +68,12 @@ int acme_challenge_host(const char *name, char *host, size_t hostlen);
 /* acme_challenge_name: "_acme-challenge." + host into `out` (HOSTNAME_MAX + 1 bytes):
  * the owner name of the host's TXT records. ERR_TOOBIG when too long. */
 int acme_challenge_name(const char *host, char *out, size_t outlen);
+
+/* acme_txt_change: the DNS change of one challenge value of the host `host` (its fqdn)
+ * in `zone`: action `a` on the TXT records of "_acme-challenge.<host>", `value` (NULL
+ * for DNS_TXT_CLEAR), added with `ttl`. Returns 0, ERR_TOOBIG (name or value too long). */
+int acme_txt_change(const char *host, const char *zone, enum dns_txt_action a, const char *value,
+		    int ttl, struct dns_change *out);
 
 /* acme_key_auth_value: the TXT value of a key authorization (RFC 8555 8.4):
  * base64url without padding of its SHA-256, 43 characters, into `out` (at least 44

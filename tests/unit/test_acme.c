@@ -131,6 +131,30 @@ test_challenge_name(void)
 }
 
 static void
+test_txt_change(void)
+{
+	struct dns_change c;
+	char big[HOSTNAME_MAX + 1];
+
+	is_int(acme_txt_change("home.dyn.example.com", "dyn.example.com", DNS_TXT_ADD, VALUE, 60,
+			       &c),
+	       0, "change: built");
+	ok(strcmp(c.fqdn, "_acme-challenge.home.dyn.example.com") == 0 &&
+		   strcmp(c.zone, "dyn.example.com") == 0 && c.ttl == 60 && c.txt == DNS_TXT_ADD &&
+		   strcmp(c.txt_value, VALUE) == 0 && c.v4 == DNS_KEEP && c.v6 == DNS_KEEP,
+	   "change: one TXT value at the challenge name, addresses untouched");
+	is_int(acme_txt_change("home.dyn.example.com", "dyn.example.com", DNS_TXT_CLEAR, NULL, 0,
+			       &c),
+	       0, "change: clear");
+	ok(c.txt == DNS_TXT_CLEAR && c.txt_value[0] == '\0', "change: clear has no value");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[10] = '.';
+	is_int(acme_txt_change(big, "dyn.example.com", DNS_TXT_ADD, VALUE, 60, &c), ERR_TOOBIG,
+	       "change: a host too long for the challenge name");
+}
+
+static void
 test_body_default(void)
 {
 	struct acme_body b;
@@ -229,6 +253,7 @@ main(void)
 	test_value();
 	test_challenge_host();
 	test_challenge_name();
+	test_txt_change();
 	test_body_default();
 	test_body_raw();
 	test_body_shape();
