@@ -113,39 +113,47 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 	return 0;
 }
 
+/* The hosts' pass: batches of due hosts until one comes back short. Returns 0, ERR_DB,
+ * or ERR_IO when the DNS server stopped answering. */
+static int
+expire_hosts(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify,
+	     void *arg, FILE *report, struct expiry_stats *st)
+{
+	struct db_host *hosts = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	/* A host whose DNS delete failed stays due, so after any failure (or a batch that
+	 * expired nothing) the pass ends rather than reading the same hosts again. */
+	for (;;) {
+		size_t failures = st->dns_failures, expired = st->hosts_expired;
+
+		rc = db_host_due(db, now, EXPIRY_BATCH, &hosts, &len);
+		if (rc != 0) {
+			log_error("expiry: cannot read due hosts: %s", err_str(rc));
+			return rc;
+		}
+		st->hosts_due += len;
+		for (size_t i = 0; i < len && rc == 0; i++)
+			rc = expire_host(cfg, db, &hosts[i], now, notify, arg, report, st);
+		free(hosts);
+		hosts = NULL;
+		if (rc != 0 || len < EXPIRY_BATCH || st->dns_failures != failures ||
+		    st->hosts_expired == expired)
+			return rc;
+	}
+}
+
 int
 expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify, void *arg,
 	   FILE *report, struct expiry_stats *stats)
 {
 	struct expiry_stats st = {0};
-	struct db_host *hosts = NULL;
-	size_t len = 0;
-	int rc = 0;
+	int rc = expire_hosts(cfg, db, now, notify, arg, report, &st);
 
-	/* Batches until one comes back short. A host whose DNS delete failed stays due,
-	 * so after any failure (or a batch that expired nothing) the pass ends rather
-	 * than reading the same hosts again. */
-	for (;;) {
-		size_t failures = st.dns_failures, expired = st.hosts_expired;
-
-		rc = db_host_due(db, now, EXPIRY_BATCH, &hosts, &len);
-		if (rc != 0) {
-			log_error("expiry: cannot read due hosts: %s", err_str(rc));
-			break;
-		}
-		st.hosts_due += len;
-		for (size_t i = 0; i < len && rc == 0; i++)
-			rc = expire_host(cfg, db, &hosts[i], now, notify, arg, report, &st);
-		free(hosts);
-		hosts = NULL;
-		if (rc == ERR_IO) {
-			log_warnx("expiry: the DNS server does not answer; pass ended early");
-			rc = 0;
-			break;
-		}
-		if (rc != 0 || len < EXPIRY_BATCH || st.dns_failures != failures ||
-		    st.hosts_expired == expired)
-			break;
+	if (rc == ERR_IO) {
+		log_warnx("expiry: the DNS server does not answer; pass ended early");
+		rc = 0;
 	}
 	if (stats)
 		*stats = st;
