@@ -11,7 +11,7 @@ RUN="bind9 bind9-utils bind9-dnsutils openssl curl sqlite3"
 TEST="python3 python3-pytest python3-dnspython python3-jinja2 python3-argon2
 python3-aiosmtpd ddclient libio-socket-ssl-perl inadyn wget mariadb-server
 mariadb-client valgrind wrk mandoc shellcheck systemd
-debhelper dpkg-dev build-essential lintian adduser ucf"
+debhelper dpkg-dev build-essential lintian adduser ucf pebble lego certbot"
 
 case "${1:-all}" in
 run) WANT="$BUILD $RUN" ;;
