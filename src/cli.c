@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "auth.h"
 #include "db.h"
 #include "dns.h"
@@ -859,6 +860,27 @@ dns_failed(int rc, const struct dns_result *res, const char *consequence)
 			res->msg[0] != '\0' ? res->msg : err_str(rc), consequence);
 }
 
+/* Clears the TXT records of h's ACME challenge name when the database records values
+ * there (a host that never used ACME costs no DNS exchange); the whole RRset goes, so
+ * that also a value whose record was lost leaves with the host. */
+static int
+clear_challenges(struct cli_ctx *c, const struct db_host *h, struct dns_result *res)
+{
+	struct dns_change ch;
+	int64_t n = 0;
+	int rc = db_acme_count(c->db, h->id, &n);
+
+	if (rc != 0)
+		return db_error(rc, "cannot read the hostname's ACME challenge values");
+	if (n == 0)
+		return 0;
+	memset(res, 0, sizeof(*res));
+	rc = acme_txt_change(h->fqdn, h->zone, DNS_TXT_CLEAR, NULL, 0, &ch);
+	if (rc == 0)
+		rc = send_change(c->cfg, &ch, res);
+	return rc == 0 ? 0 : dns_failed(rc, res, "hostname kept");
+}
+
 static int
 cmd_host_delete(struct cli_ctx *c)
 {
@@ -869,6 +891,12 @@ cmd_host_delete(struct cli_ctx *c)
 
 	if ((rc = lock_host(c, &h)) != 0)
 		return rc;
+	/* The challenge values first: should the address delete fail afterwards, they are
+	 * gone from DNS but not the host, and the next attempt clears them again. */
+	if ((rc = clear_challenges(c, &h, &res)) != 0) {
+		db_rollback(c->db);
+		return rc;
+	}
 	/* The record is what users see; a host without live records needs no update. */
 	if (is_live(&h.v4) || is_live(&h.v6)) {
 		update_host_change(&h, &ch);
@@ -880,6 +908,7 @@ cmd_host_delete(struct cli_ctx *c)
 			return dns_failed(rc, &res, "hostname kept");
 		}
 	}
+	/* Its ACME challenge values go with the row (the schema's ON DELETE CASCADE). */
 	rc = db_host_delete(c->db, h.fqdn);
 	rc = rc == 0 ? db_commit(c->db) : (db_rollback(c->db), rc);
 	if (rc == ERR_NOTFOUND)

@@ -56,18 +56,20 @@ struct key_def {
 	const char *required_when; /* the condition, for messages */
 };
 
+static const char *const section_names[] = {"daemon", "defaults",   "database", "dns_service",
+					    "email",  "rate_limit", "acme"};
+
+#define NSECTIONS (sizeof(section_names) / sizeof(section_names[0]))
+
 /* Parser state; lines are 0 when a key or section is absent. */
 struct ctx {
 	const char *path;
 	struct config_error *err;
 	struct config *cfg;
 	int *key_line; /* one per table entry */
-	int section_line[6];
+	int section_line[NSECTIONS];
 	int end_line; /* the last line of the file (1 when empty) */
 };
-
-static const char *const section_names[] = {"daemon",	   "defaults", "database",
-					    "dns_service", "email",    "rate_limit"};
 
 /* Enum parsers with one signature for the table. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are int-sized");
@@ -155,21 +157,23 @@ check_email(const char *s, char *why, size_t len)
 	return ERR_INVAL;
 }
 
-/* A path served beside the endpoints (metrics, health): as an endpoint path must be. */
+/* An HTTP path of ours (metrics, health, acme): absolute, without blanks, controls,
+ * query or fragment. */
 static int
 check_path(const char *s, char *why, size_t len)
 {
-	size_t n = strlen(s);
-
-	if (s[0] != '/' || n > CONFIG_MAX_PATH) {
-		snprintf(why, len, "\"%.80s\" is not a path (starts with '/', at most %d bytes)", s,
-			 CONFIG_MAX_PATH);
+	if (s[0] != '/') {
+		snprintf(why, len, "\"%s\" does not start with '/'", s);
 		return ERR_INVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '?' || s[i] == '#') {
+	if (strlen(s) > CONFIG_MAX_PATH) {
+		snprintf(why, len, "longer than %d bytes", CONFIG_MAX_PATH);
+		return ERR_INVAL;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#') {
 			snprintf(why, len,
-				 "\"%.80s\" contains a space, '?', '#' or a control character", s);
+				 "\"%s\" contains a space, '?', '#' or a control character", s);
 			return ERR_INVAL;
 		}
 	}
@@ -330,6 +334,12 @@ static const struct key_def keys[] = {
 	{K("rate_limit", "bad_max_requests"), OFF(rate_limit.bad_max_requests),
 	 INT(1, RATELIMIT_MAX_REQUESTS, 3)},
 	{K("rate_limit", "cleanup_interval"), OFF(rate_limit.cleanup_interval), SECONDS(60)},
+
+	{K("acme", "enabled"), OFF(acme.enabled), BOOL(false)},
+	{K("acme", "path"), OFF(acme.path), STR("/acme"), .check = check_path},
+	{K("acme", "txt_ttl"), OFF(acme.txt_ttl), INT(0, 86400, 60)},
+	/* A validation takes seconds to minutes; a week is long past any client. */
+	{K("acme", "max_age"), OFF(acme.max_age), INT(60, 7 * 86400, 3600)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -976,10 +986,10 @@ parse_root(struct ctx *c, const struct toml_value *root)
 			rc = parse_endpoints(c, kv);
 			continue;
 		}
-		while (s < 6 && !kv_is(kv, section_names[s]))
+		while (s < NSECTIONS && !kv_is(kv, section_names[s]))
 			s++;
 		key_display(name, sizeof(name), "", kv->key, kv->key_len);
-		if (s == 6)
+		if (s == NSECTIONS)
 			return fail(c, kv->line, name,
 				    kv->value->type == TOML_TABLE
 					    ? "unknown section"
@@ -995,7 +1005,7 @@ parse_root(struct ctx *c, const struct toml_value *root)
 static int
 section_line(const struct ctx *c, const char *sec)
 {
-	for (int s = 0; s < 6; s++) {
+	for (size_t s = 0; s < NSECTIONS; s++) {
 		if (strcmp(section_names[s], sec) == 0 && c->section_line[s] > 0)
 			return c->section_line[s];
 	}

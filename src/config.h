@@ -118,6 +118,14 @@ struct config {
 		int cleanup_interval;	 /* 60 */
 	} rate_limit;
 
+	/* ACME DNS-01 challenges through the lego httpreq API (acme_service.h). */
+	struct {
+		bool enabled; /* false */
+		char *path;   /* "/acme": POST <path>/present and <path>/cleanup */
+		int txt_ttl;  /* 60: TTL of the TXT records */
+		int max_age;  /* 3600: seconds until the expiry pass deletes a left-behind value */
+	} acme;
+
 	struct config_endpoint *endpoints; /* never empty: default /update when none */
 	size_t endpoints_len;
 };

@@ -360,6 +360,58 @@ db_rollback(struct db *db)
 	return db->ops->rollback(db);
 }
 
+/* An ACME value that fits its column: 1..DB_ACME_VALUE_MAX bytes. */
+static int
+check_acme_value(const char *value)
+{
+	size_t n = value ? strnlen(value, DB_ACME_VALUE_MAX + 1) : 0;
+
+	if (n == 0)
+		return ERR_INVAL;
+	return n > DB_ACME_VALUE_MAX ? ERR_TOOBIG : 0;
+}
+
+int
+db_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	int rc = check_acme_value(value);
+
+	return rc != 0 ? rc : db->ops->acme_add(db, host_id, value, now);
+}
+
+int
+db_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	int rc = check_acme_value(value);
+
+	*created = 0;
+	return rc != 0 ? rc : db->ops->acme_get(db, host_id, value, created);
+}
+
+int
+db_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	int rc = check_acme_value(value);
+
+	return rc != 0 ? rc : db->ops->acme_delete(db, host_id, value);
+}
+
+int
+db_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	*count = 0;
+	return db->ops->acme_count(db, host_id, count);
+}
+
+int
+db_acme_due(struct db *db, int64_t before, size_t limit, struct db_acme **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	return db->ops->acme_due(db, before, limit > INT64_MAX ? INT64_MAX : (int64_t)limit, out,
+				 len);
+}
+
 /* A family is due when it is published, the host expires at all, and its last update
  * is expiry_ttl seconds or more in the past. */
 static bool

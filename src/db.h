@@ -16,7 +16,7 @@
 #include "config.h"
 #include "hostname.h"
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 struct db_user {
 	int64_t id;
@@ -69,6 +69,19 @@ struct db_token {
 	char owner_email[AUTH_EMAIL_MAX + 1];
 	char note[DB_TOKEN_NOTE_MAX + 1];
 	int64_t created; /* unix time */
+};
+
+#define DB_ACME_VALUE_MAX 255 /* bytes of an ACME challenge value (one TXT string) */
+
+/* An ACME challenge value published at _acme-challenge.<host> (acme_service.h): recorded
+ * at present, deleted at cleanup, by `hostname delete` (with the host) or by the expiry
+ * pass once it is older than [acme] max_age. */
+struct db_acme {
+	int64_t host_id;
+	char fqdn[HOSTNAME_MAX + 1]; /* the host's fqdn, not the challenge name */
+	char zone[HOSTNAME_MAX + 1];
+	char value[DB_ACME_VALUE_MAX + 1];
+	int64_t created; /* unix time of the (last) present */
 };
 
 /* db_host_due_families: the families (DB_V4|DB_V6) of `h` that are due to expire at
@@ -195,6 +208,21 @@ struct db_ops {
 	 * a busy writer; MariaDB: read timeouts of dns_timeout + 25 s). Returns 0, or
 	 * ERR_DB / ERR_TIMEOUT with the reason in why (no password in it). */
 	int (*ping)(const struct config *cfg, int timeout_ms, char *why, size_t len);
+	/* ACME challenge values of a host (struct db_acme). The writes belong inside the
+	 * host's critical section (host_lock), as its DNS change does; deleting the host
+	 * deletes its values. acme_add records `value` with created = now, also when it
+	 * is recorded already (a present again starts its max_age anew). acme_get: its
+	 * created time, ERR_NOTFOUND. acme_delete: ERR_NOTFOUND when it was not recorded.
+	 * acme_count: the values of a host. acme_due: values created at or before
+	 * `before`, oldest first, at most `limit`, with the host's fqdn and zone; *out
+	 * malloc'ed, caller frees. db.c refuses a value that is empty or longer than
+	 * DB_ACME_VALUE_MAX (ERR_INVAL, ERR_TOOBIG). */
+	int (*acme_add)(struct db *db, int64_t host_id, const char *value, int64_t now);
+	int (*acme_get)(struct db *db, int64_t host_id, const char *value, int64_t *created);
+	int (*acme_delete)(struct db *db, int64_t host_id, const char *value);
+	int (*acme_count)(struct db *db, int64_t host_id, int64_t *count);
+	int (*acme_due)(struct db *db, int64_t before, int64_t limit, struct db_acme **out,
+			size_t *len);
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
@@ -238,6 +266,11 @@ int db_host_count(struct db *db, int64_t *out);
 /* db_ping: the ping of cfg's backend (no struct db needed); ERR_INVAL when it is not
  * built. */
 int db_ping(const struct config *cfg, int timeout_ms, char *why, size_t len);
+int db_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now);
+int db_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created);
+int db_acme_delete(struct db *db, int64_t host_id, const char *value);
+int db_acme_count(struct db *db, int64_t host_id, int64_t *count);
+int db_acme_due(struct db *db, int64_t before, size_t limit, struct db_acme **out, size_t *len);
 
 /* For backends: a growable array of fixed-size rows (`size` bytes each) for the list
  * operations. db_rows_push returns a pointer to a new (uninitialised) row at the end

@@ -137,6 +137,21 @@ static const struct ddl STEP_4[] = {
 	 "DROP TABLE IF EXISTS host_tokens"},
 };
 
+/* 4 -> 5: ACME challenge values (db.h struct db_acme), deleted with their host. The
+ * values are ASCII compared byte for byte (base64url is case-sensitive). */
+static const struct ddl STEP_5[] = {
+	{"CREATE TABLE acme_challenges ("
+	 " host_id BIGINT NOT NULL,"
+	 " value VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+	 " created BIGINT NOT NULL,"
+	 " PRIMARY KEY (host_id, value),"
+	 " KEY acme_challenges_created (created),"
+	 " CONSTRAINT acme_challenges_host FOREIGN KEY (host_id) REFERENCES hostnames (id)"
+	 "  ON DELETE CASCADE"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE IF EXISTS acme_challenges"},
+};
+
 struct migration {
 	const struct ddl *ddl;
 	size_t n;
@@ -147,6 +162,7 @@ static const struct migration MIGRATIONS[] = {
 	/* 1 -> 2 */ {STEP_2, sizeof(STEP_2) / sizeof(STEP_2[0])},
 	/* 2 -> 3 */ {STEP_3, sizeof(STEP_3) / sizeof(STEP_3[0])},
 	/* 3 -> 4 */ {STEP_4, sizeof(STEP_4) / sizeof(STEP_4[0])},
+	/* 4 -> 5 */ {STEP_5, sizeof(STEP_5) / sizeof(STEP_5[0])},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -221,6 +237,11 @@ enum stmt_id {
 	ST_HOST_SOLE,
 	ST_HOST_LOCK,
 	ST_HOST_COUNT,
+	ST_ACME_ADD,
+	ST_ACME_GET,
+	ST_ACME_DELETE,
+	ST_ACME_COUNT,
+	ST_ACME_DUE,
 	ST_TOKEN_ADD,
 	ST_TOKEN_FIND,
 	ST_TOKEN_LIST,
@@ -316,6 +337,19 @@ static const struct {
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
 	[ST_HOST_COUNT] = {"SELECT count(*) FROM hostnames", "i"},
+	/* A present again restarts the value's max_age. Parameters: id, value, now. */
+	[ST_ACME_ADD] = {"INSERT INTO acme_challenges (host_id, value, created) VALUES (?, ?, ?)"
+			 " ON DUPLICATE KEY UPDATE created = VALUES(created)",
+			 NULL},
+	[ST_ACME_GET] = {"SELECT created FROM acme_challenges WHERE host_id = ? AND value = ?",
+			 "i"},
+	[ST_ACME_DELETE] = {"DELETE FROM acme_challenges WHERE host_id = ? AND value = ?", NULL},
+	[ST_ACME_COUNT] = {"SELECT count(*) FROM acme_challenges WHERE host_id = ?", "i"},
+	/* Parameters: before, limit. */
+	[ST_ACME_DUE] = {"SELECT a.host_id, h.fqdn, h.zone, a.value, a.created"
+			 " FROM acme_challenges a JOIN hostnames h ON h.id = a.host_id"
+			 " WHERE a.created <= ? ORDER BY a.created, a.host_id, a.value LIMIT ?",
+			 "isssi"},
 	[ST_TOKEN_ADD] = {"INSERT INTO host_tokens (host_id, token_hash, note, created)"
 			  " VALUES (?, ?, ?, ?)",
 			  NULL},
@@ -1481,6 +1515,77 @@ maria_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
 	return rc;
 }
 
+/* ---- ACME challenge values ---- */
+
+static int
+maria_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value), P_INT(now)};
+
+	/* A host that vanished fails the foreign key: ERR_NOTFOUND. */
+	return run(to_maria(db), ST_ACME_ADD, p, NPARAM(p), NULL);
+}
+
+static int
+maria_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_ACME_GET, p, NPARAM(p), &v);
+
+	if (rc == 0)
+		*created = (int64_t)v;
+	return rc;
+}
+
+static int
+maria_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
+
+	return run_one(to_maria(db), ST_ACME_DELETE, p, NPARAM(p));
+}
+
+static int
+maria_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	const struct param p[] = {P_INT(host_id)};
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_ACME_COUNT, p, NPARAM(p), &v);
+
+	if (rc == 0)
+		*count = (int64_t)v;
+	return rc;
+}
+
+static int
+read_acme(const struct row *r, void *row)
+{
+	struct db_acme *a = row;
+
+	memset(a, 0, sizeof(*a));
+	a->host_id = col_int(&r->c[0]);
+	a->created = col_int(&r->c[4]);
+	if (col_text(&r->c[1], a->fqdn, sizeof(a->fqdn)) != 0 ||
+	    col_text(&r->c[2], a->zone, sizeof(a->zone)) != 0 ||
+	    col_text(&r->c[3], a->value, sizeof(a->value)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+maria_acme_due(struct db *db, int64_t before, int64_t limit, struct db_acme **out, size_t *len)
+{
+	const struct param p[] = {P_INT(before), P_INT(limit)};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), ST_ACME_DUE, p, NPARAM(p), sizeof(**out), read_acme, &rows,
+			 len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
 const struct db_ops db_mariadb_ops = {
 	.name = "mariadb",
 	.open = maria_open,
@@ -1515,4 +1620,9 @@ const struct db_ops db_mariadb_ops = {
 	.rollback = maria_rollback,
 	.host_count = maria_host_count,
 	.ping = maria_ping,
+	.acme_add = maria_acme_add,
+	.acme_get = maria_acme_get,
+	.acme_delete = maria_acme_delete,
+	.acme_count = maria_acme_count,
+	.acme_due = maria_acme_due,
 };

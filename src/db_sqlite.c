@@ -89,6 +89,14 @@ static const char *const MIGRATIONS[] = {
 	" note TEXT NOT NULL DEFAULT '',"
 	" created INTEGER NOT NULL);"
 	"CREATE INDEX host_tokens_host ON host_tokens(host_id);",
+	/* 4 -> 5: ACME challenge values (db.h struct db_acme); they go with their host.
+	 * The index on created serves the expiry pass's range scan. */
+	"CREATE TABLE acme_challenges ("
+	" host_id INTEGER NOT NULL REFERENCES hostnames(id) ON DELETE CASCADE,"
+	" value TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (host_id, value));"
+	"CREATE INDEX acme_challenges_created ON acme_challenges(created);",
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -144,6 +152,11 @@ enum stmt_id {
 	ST_LEASE_GET,
 	ST_LEASE_PUT,
 	ST_LEASE_DEL,
+	ST_ACME_ADD,
+	ST_ACME_GET,
+	ST_ACME_DELETE,
+	ST_ACME_COUNT,
+	ST_ACME_DUE,
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -220,6 +233,15 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO host_leases(host_id, until_ms, token)"
 			 " VALUES (?1, ?2, ?3)",
 	[ST_LEASE_DEL] = "DELETE FROM host_leases WHERE host_id = ?1 AND token = ?2",
+	/* A present again restarts the value's max_age. */
+	[ST_ACME_ADD] = "INSERT INTO acme_challenges (host_id, value, created) VALUES (?1, ?2, ?3)"
+			" ON CONFLICT (host_id, value) DO UPDATE SET created = excluded.created",
+	[ST_ACME_GET] = "SELECT created FROM acme_challenges WHERE host_id = ?1 AND value = ?2",
+	[ST_ACME_DELETE] = "DELETE FROM acme_challenges WHERE host_id = ?1 AND value = ?2",
+	[ST_ACME_COUNT] = "SELECT count(*) FROM acme_challenges WHERE host_id = ?1",
+	[ST_ACME_DUE] = "SELECT a.host_id, h.fqdn, h.zone, a.value, a.created"
+			" FROM acme_challenges a JOIN hostnames h ON h.id = a.host_id"
+			" WHERE a.created <= ?1 ORDER BY a.created, a.host_id, a.value LIMIT ?2",
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -1255,6 +1277,116 @@ sqlite_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
 	return 0;
 }
 
+/* ---- ACME challenge values ---- */
+
+static int
+sqlite_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_ACME_ADD, &rc);
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, host_id);
+	bind_text(st, 2, value);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st);
+	done(st);
+	/* The host vanished (the foreign key): as for an unknown host elsewhere. */
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return ERR_NOTFOUND;
+	return rc == SQLITE_DONE ? 0 : fail(s, rc, "acme add");
+}
+
+/* Runs a query of one integer column: 0 and *v, ERR_NOTFOUND without a row. */
+static int
+get_int(struct db_sqlite *s, sqlite3_stmt *st, int64_t *v)
+{
+	int rc = sqlite3_step(st), err = 0;
+
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		err = ERR_NOTFOUND;
+	else
+		err = fail(s, rc, "get");
+	done(st);
+	return err;
+}
+
+static int
+sqlite_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_ACME_GET);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	bind_text(st, 2, value);
+	return get_int(s, st, created);
+}
+
+static int
+sqlite_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_ACME_DELETE, &rc);
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, host_id);
+	bind_text(st, 2, value);
+	return exec_one(s, st, "acme delete");
+}
+
+static int
+sqlite_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_ACME_COUNT);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	return get_int(s, st, count);
+}
+
+static int
+read_acme_v(sqlite3_stmt *st, void *row)
+{
+	struct db_acme *a = row;
+
+	memset(a, 0, sizeof(*a));
+	a->host_id = sqlite3_column_int64(st, 0);
+	a->created = sqlite3_column_int64(st, 4);
+	if (col_text(st, 1, a->fqdn, sizeof(a->fqdn)) != 0 ||
+	    col_text(st, 2, a->zone, sizeof(a->zone)) != 0 ||
+	    col_text(st, 3, a->value, sizeof(a->value)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+sqlite_acme_due(struct db *db, int64_t before, int64_t limit, struct db_acme **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_ACME_DUE);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, limit);
+	rc = collect(s, st, sizeof(**out), read_acme_v, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1289,4 +1421,9 @@ const struct db_ops db_sqlite_ops = {
 	.rollback = sqlite_rollback,
 	.host_count = sqlite_host_count,
 	.ping = sqlite_ping,
+	.acme_add = sqlite_acme_add,
+	.acme_get = sqlite_acme_get,
+	.acme_delete = sqlite_acme_delete,
+	.acme_count = sqlite_acme_count,
+	.acme_due = sqlite_acme_due,
 };

@@ -22,6 +22,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
+#include "acme_service.h"
 #include "clock.h"
 #include "connlimit.h"
 #include "db.h"
@@ -649,39 +650,87 @@ handle_monitoring(struct http_server *srv, const struct gen *g, struct MHD_Conne
 	return ret;
 }
 
-/* MHD's access handler. A GET is answered once the whole request is in (the second
- * call), which keeps the connection reusable; anything else is refused on the first
- * call, before a body is read (MHD then closes the connection). The first call pins
- * the configuration generation the request will use to the end (*req_cls). */
+/* What a request keeps between the calls of the access handler (*req_cls). */
+struct request {
+	struct gen *g;	   /* the configuration generation, pinned to the end */
+	enum acme_op acme; /* a POST to the ACME API, else ACME_OP_NONE */
+	struct buf body;   /* its body, at most ACME_BODY_MAX bytes */
+};
+
+/* A request of the ACME API (acme_service.h): HTTP Basic credentials (lego and the hook
+ * script send them so) and the body that on_request collected. */
 static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+handle_acme(struct http_server *srv, struct request *rq, struct MHD_Connection *conn,
+	    const char *method, const char *url, int64_t start_ms)
 {
-	struct http_server *srv = cls;
-	const struct gen *g = *req_cls;
-	const struct config_endpoint *ep;
-	int64_t start_ms;
+	struct acme_service_request req = {.op = rq->acme, .body = buf_str(&rq->body)};
+	struct creds c = {NULL, NULL, NULL, NULL};
+	struct service_ctx ctx;
+	struct service_reply view;
+	struct acme_reply rep;
+	enum MHD_Result ret;
+	int rc;
+
+	gen_service_ctx(rq->g, thread_db(srv), &ctx);
+	c.basic_user = MHD_basic_auth_get_username_password(conn, &c.basic_pass);
+	req.user = c.basic_user;
+	req.password = c.basic_pass;
+	req.body_len = rq->body.len;
+	client_address(rq->g, conn, &req.client);
+	req.now = (int64_t)time(NULL);
+	req.mono = clock_mono_s();
+	rc = acme_service_handle(&ctx, &req, &rep);
+	creds_free(&c);
+	if (rc < 0) {
+		log_request(rq->g, conn, method, url, &req.client, 500, "-", start_ms);
+		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+	}
+	log_request(rq->g, conn, method, url, &req.client, rep.http_status, rep.result, start_ms);
+	view = (struct service_reply){.http_status = rep.http_status,
+				      .challenge = rep.challenge,
+				      .json = true,
+				      .body = rep.body,
+				      .body_len = rep.body_len};
+	ret = queue_reply(conn, &view);
+	acme_reply_free(&rep);
+	return ret;
+}
+
+/* The first call of a POST to the ACME API: its body is read into rq->body, unless
+ * its announced length is past the limit (413 before it is read). */
+static enum MHD_Result
+begin_acme(const struct gen *g, struct request *rq, struct MHD_Connection *conn, const char *method,
+	   const char *url)
+{
+	const char *cl =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	struct addr client;
 
-	if (!g) {
-		atomic_fetch_add(&srv->inflight, 1);
-		*req_cls = gen_slot_acquire(srv->gens);
-		g = *req_cls;
-		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
-			return MHD_YES;
-		start_ms = clock_mono_ms();
+	if (cl && strtoull(cl, NULL, 10) > ACME_BODY_MAX) {
 		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 405, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+		log_request(g, conn, method, url, &client, 413, "-", clock_mono_ms());
+		return queue_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
 	}
-	if (*upload_data_size) {
-		*upload_data_size = 0; /* a GET has no meaningful body: dropped */
-		return MHD_YES;
-	}
-	start_ms = clock_mono_ms();
-	if (metrics_http_route(g->cfg, url) != METRICS_ROUTE_NONE)
-		return handle_monitoring(srv, g, conn, metrics_http_route(g->cfg, url), method, url,
-					 start_ms);
+	buf_init(&rq->body, ACME_BODY_MAX);
+	return MHD_YES;
+}
+
+/* The last call of a whole request: the monitoring paths, the ACME API, an update
+ * endpoint, or 404. */
+static enum MHD_Result
+dispatch(struct http_server *srv, struct request *rq, struct MHD_Connection *conn,
+	 const char *method, const char *url)
+{
+	const struct gen *g = rq->g;
+	int64_t start_ms = clock_mono_ms();
+	enum metrics_route route = metrics_http_route(g->cfg, url);
+	const struct config_endpoint *ep;
+	struct addr client;
+
+	if (route != METRICS_ROUTE_NONE)
+		return handle_monitoring(srv, g, conn, route, method, url, start_ms);
+	if (rq->acme != ACME_OP_NONE)
+		return handle_acme(srv, rq, conn, method, url, start_ms);
 	ep = find_endpoint(g->cfg, url);
 	if (!ep) {
 		client_address(g, conn, &client);
@@ -691,16 +740,63 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	return handle_update(srv, g, conn, ep, method, url, start_ms);
 }
 
+/* MHD's access handler. A GET (and a POST to the ACME API, once its body is in) is
+ * answered when the whole request is in (the last call), which keeps the connection
+ * reusable; anything else is refused on the first call, before a body is read (MHD then
+ * closes the connection). The first call pins the configuration generation the request
+ * will use to the end (in *req_cls). */
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct http_server *srv = cls;
+	struct request *rq = *req_cls;
+	const struct gen *g;
+	int64_t start_ms;
+	struct addr client;
+
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof(*rq))))
+			return MHD_NO;
+		atomic_fetch_add(&srv->inflight, 1);
+		rq->g = gen_slot_acquire(srv->gens);
+		*req_cls = rq;
+		g = rq->g;
+		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+			return MHD_YES;
+		if (g->cfg->acme.enabled && strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
+		    (rq->acme = acme_route(g->cfg->acme.path, url)) != ACME_OP_NONE)
+			return begin_acme(g, rq, conn, method, url);
+		start_ms = clock_mono_ms();
+		client_address(g, conn, &client);
+		log_request(g, conn, method, url, &client, 405, "-", start_ms);
+		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	}
+	g = rq->g;
+	if (*upload_data_size) {
+		/* A GET has no meaningful body: dropped. An ACME body past its limit (sent
+		 * without a Content-Length) closes the connection. */
+		if (rq->acme != ACME_OP_NONE &&
+		    buf_add(&rq->body, upload_data, *upload_data_size) != 0)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(srv, rq, conn, method, url);
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *srv = cls;
-	struct gen *g = *req_cls;
+	struct request *rq = *req_cls;
 
-	if (g) {
+	if (rq) {
 		*req_cls = NULL;
-		gen_release(g); /* never blocks: the main thread frees a replaced generation */
+		gen_release(rq->g); /* never blocks: the main thread frees a replaced generation */
+		buf_free(&rq->body);
+		free(rq);
 		atomic_fetch_sub(&srv->inflight, 1);
 	}
 }

@@ -472,20 +472,19 @@ limiter_on(const struct service_ctx *ctx)
 	return ctx->rl && ctx->cfg->rate_limit.enabled;
 }
 
-/* The credential step (credentials.h), with the daemon's cache and its settings. */
-static int
-service_authenticate(const struct service_ctx *ctx, const struct service_request *req,
-		     struct credentials *who)
+int
+service_authenticate(const struct service_ctx *ctx, const char *user, const char *password,
+		     int64_t mono, struct credentials *who)
 {
 	struct credentials_ctx cc = {
 		.db = ctx->db,
 		.cache = ctx->cache,
 		.ttl = ctx->cfg->daemon.credential_cache_ttl,
 		.size = (size_t)ctx->cfg->daemon.credential_cache_size,
-		.now = req->mono,
+		.now = mono,
 	};
 
-	return credentials_check(&cc, req->user, req->password, who);
+	return credentials_check(&cc, user, password, who);
 }
 
 /* Everything after the rate-limit check: credentials, then the hosts. */
@@ -500,7 +499,7 @@ handle_authenticated(const struct service_ctx *ctx, const struct service_request
 		outcome_single(o, UPDATE_911);
 		return;
 	}
-	rc = service_authenticate(ctx, req, &who);
+	rc = service_authenticate(ctx, req->user, req->password, req->mono, &who);
 	if (rc < 0) {
 		log_error("credential lookup failed: the database could not be read");
 		outcome_single(o, UPDATE_911);

@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "credentials.h"
 #include "db.h"
 #include "update.h"
 
@@ -89,6 +90,16 @@ struct service_reply {
  * without any credentials (browsers and routers send one before the 401 challenge). */
 int service_handle(const struct service_ctx *ctx, const struct service_request *req,
 		   struct service_reply *out);
+
+/* service_authenticate: the one credential step of every authenticated request (the
+ * update endpoints and the ACME API): `user` and `password` (NULL when absent; never
+ * logged) as a user's password (through the verified-credential cache of ctx) or a
+ * per-host token (credentials.h). `mono` is the cache's clock (CLOCK_MONOTONIC
+ * seconds). *who says who authenticated (CREDENTIALS_USER, CREDENTIALS_HOST) or
+ * CREDENTIALS_FAILED; the caller wipes it with credentials_wipe. Returns 0, or ERR_DB
+ * when the database could not be read. */
+int service_authenticate(const struct service_ctx *ctx, const char *user, const char *password,
+			 int64_t mono, struct credentials *who);
 
 /* service_reply_free: releases the body. NULL ok. */
 void service_reply_free(struct service_reply *r);

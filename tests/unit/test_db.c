@@ -650,6 +650,63 @@ test_lock(const struct backend *b, const struct config *cfg, struct db *a)
 	db_close(bdb);
 }
 
+#define V1 "LHDhK3oGRvkiefQnx7OOczTY5Tic_xZ6HcMOc_gmtoM"
+#define V2 "lhdhk3ogrvkiefqnx7ooczty5tic_xz6hcmoc_gmtom" /* V1 in lower case: another value */
+
+/* ACME challenge values: idempotent add, exact (case-sensitive) values, the due scan
+ * oldest first with the host's names, and the critical section's rollback. */
+static void
+test_acme(struct db *db)
+{
+	int64_t home = host_id(db, "home.dyn.example.com"),
+		office = host_id(db, "office.dyn.example.com");
+	int64_t created = -1, n = -1;
+	struct db_acme *due = NULL;
+	struct db_host h;
+	size_t len = 0;
+	char big[DB_ACME_VALUE_MAX + 2];
+
+	is_int(db_acme_add(db, home, V1, 1000), 0, "acme: add a value");
+	is_int(db_acme_add(db, home, V2, 1100), 0, "acme: add a second value (case differs)");
+	is_int(db_acme_add(db, home, V1, 1200), 0, "acme: add the first again");
+	is_int(db_acme_get(db, home, V1, &created), 0, "acme: get");
+	is_int(created, 1200, "acme: adding again restarts the value's time");
+	is_int(db_acme_count(db, home, &n), 0, "acme: count");
+	is_int(n, 2, "acme: two values, each once");
+	is_int(db_acme_add(db, office, V1, 900), 0, "acme: the same value for another host");
+	is_int(db_acme_add(db, 999999, V1, 900), ERR_NOTFOUND, "acme: an unknown host");
+	is_int(db_acme_due(db, 1100, 10, &due, &len), 0, "acme: due at 1100");
+	ok(len == 2 && due[0].host_id == office && due[1].host_id == home &&
+		   strcmp(due[1].value, V2) == 0 && due[1].created == 1100 &&
+		   strcmp(due[1].fqdn, "home.dyn.example.com") == 0 &&
+		   strcmp(due[1].zone, "dyn.example.com") == 0,
+	   "acme: the two oldest, oldest first, with the host's names");
+	free(due);
+	is_int(db_acme_due(db, 1100, 1, &due, &len), 0, "acme: due with a limit");
+	ok(len == 1 && due[0].host_id == office, "acme: the limit keeps the oldest");
+	free(due);
+	is_int(db_acme_delete(db, office, V1), 0, "acme: delete");
+	is_int(db_acme_delete(db, office, V1), ERR_NOTFOUND, "acme: delete again");
+	is_int(db_acme_get(db, office, V1, &created), ERR_NOTFOUND, "acme: gone");
+	is_int(db_acme_add(db, home, "", 1), ERR_INVAL, "acme: an empty value");
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	is_int(db_acme_add(db, home, big, 1), ERR_TOOBIG, "acme: 256 bytes");
+	big[DB_ACME_VALUE_MAX] = '\0';
+	is_int(db_acme_add(db, office, big, 1300), 0, "acme: 255 bytes");
+	is_int(db_acme_get(db, office, big, &created), 0, "acme: 255 bytes read back");
+	is_int(db_host_lock(db, "office.dyn.example.com", &h), 0, "acme: lock office");
+	is_int(db_acme_delete(db, office, big), 0, "acme: delete under the lock");
+	is_int(db_rollback(db), 0, "acme: roll back");
+	is_int(db_acme_count(db, office, &n), 0, "acme: count office");
+	is_int(n, 1, "acme: the rolled back delete left the value");
+	is_int(db_host_lock(db, "office.dyn.example.com", &h), 0, "acme: lock office again");
+	is_int(db_acme_delete(db, office, big), 0, "acme: delete under the lock");
+	is_int(db_commit(db), 0, "acme: commit");
+	is_int(db_acme_count(db, office, &n), 0, "acme: count office again");
+	is_int(n, 0, "acme: the committed delete took");
+}
+
 static void
 test_crud(const struct backend *b)
 {
@@ -669,7 +726,10 @@ test_crud(const struct backend *b)
 	test_expiry(db);
 	test_routers(db);
 	test_lock(b, &cfg, db);
+	test_acme(db);
 	test_delete(db);
+	is_int(b->raw_count(where, "SELECT count(*) FROM acme_challenges"), 0,
+	       "deleting a host deleted its ACME values");
 	db_close(db);
 }
 
@@ -815,25 +875,45 @@ test_migration_failure(const struct backend *b)
 	is_int(db_open(&cfg, &db), ERR_DB, "a newer schema is refused");
 }
 
-/* The step that added the interface identifier and the offline marks (renumbered
- * when steps of other branches merge before it). */
-#define IID_STEP 3
+/* The schema steps that later features added, and how a test undoes each on a
+ * current database to make an older one (newest first). */
+#define IID_STEP   3 /* the interface identifier and the offline marks */
+#define TOKEN_STEP 4 /* per-host update tokens */
+#define ACME_STEP  5 /* ACME challenge values */
+
+static const char *const STEP_UNDO[][3] = {
+	[IID_STEP] = {"ALTER TABLE hostnames DROP COLUMN ipv6_iid",
+		      "ALTER TABLE hostnames DROP COLUMN ipv4_offline",
+		      "ALTER TABLE hostnames DROP COLUMN ipv6_offline"},
+	[TOKEN_STEP] = {"DROP TABLE host_tokens"},
+	[ACME_STEP] = {"DROP TABLE acme_challenges"},
+};
+_Static_assert(sizeof(STEP_UNDO) / sizeof(STEP_UNDO[0]) == DB_SCHEMA_VERSION + 1,
+	       "a new schema step needs its undo here");
+
+/* Turns the current database at `where` into one of version `v`: undoes the steps after
+ * it, newest first, and forgets their versions. Returns whether all of it worked. */
+static bool
+back_to_version(const struct backend *b, const char *where, int v)
+{
+	char sql[128];
+	bool good = true;
+
+	for (int step = DB_SCHEMA_VERSION; step > v; step--)
+		for (size_t i = 0; i < 3 && STEP_UNDO[step][i]; i++)
+			good = b->raw_exec(where, STEP_UNDO[step][i]) == 0 && good;
+	snprintf(sql, sizeof(sql), "DELETE FROM schema_version WHERE version > %d", v);
+	return b->raw_exec(where, sql) == 0 && good;
+}
 
 /* A database of the version before IID_STEP, with a host and its addresses, migrates:
  * the data stays, the new columns read as "no identifier" and "not offline". The
- * older schema is made by undoing the step on a current one. */
+ * older schema is made by undoing the steps on a current one. */
 static void
 test_migrate_iid_step(const struct backend *b)
 {
-	static const char *const undo[] = {
-		/* Later steps first: host tokens (step 4). */
-		"DROP TABLE host_tokens",
-		"ALTER TABLE hostnames DROP COLUMN ipv6_iid",
-		"ALTER TABLE hostnames DROP COLUMN ipv4_offline",
-		"ALTER TABLE hostnames DROP COLUMN ipv6_offline",
-	};
 	struct config cfg;
-	char where[128], sql[128];
+	char where[128];
 	struct db *db = NULL;
 	struct db_user u;
 	struct db_host h;
@@ -851,10 +931,7 @@ test_migrate_iid_step(const struct backend *b)
 				    "192.0.2.5", "2001:db8::5", 1000) == 0,
 	   "a host with addresses");
 	db_close(db);
-	for (size_t i = 0; i < sizeof(undo) / sizeof(undo[0]); i++)
-		is_int(b->raw_exec(where, undo[i]), 0, undo[i]);
-	snprintf(sql, sizeof(sql), "DELETE FROM schema_version WHERE version >= %d", IID_STEP);
-	is_int(b->raw_exec(where, sql), 0, "back to the version before the step");
+	ok(back_to_version(b, where, IID_STEP - 1), "back to the version before the step");
 	is_int(db_open(&cfg, &db), 0, "the older database migrates");
 	is_int(db_schema_version(db, &v), 0, "version");
 	is_int(v, DB_SCHEMA_VERSION, "at the current version");
@@ -866,9 +943,9 @@ test_migrate_iid_step(const struct backend *b)
 	db_close(db);
 }
 
-/* A database of the previous version (3: before host tokens) migrates and keeps its
- * rows; a step that fails (a table of someone else's where ours would go) leaves the
- * schema at version 3 and the foreign table alone. */
+/* A database of the version before TOKEN_STEP migrates and keeps its rows; a step that
+ * fails (a table of someone else's where ours would go) leaves the schema at the older
+ * version and the foreign table alone. */
 static void
 test_token_migration(const struct backend *b)
 {
@@ -890,18 +967,18 @@ test_token_migration(const struct backend *b)
 	make_host(&h, "alice", "home", "dyn.example.com", 600);
 	ok(db_user_add(db, &u) == 0 && db_host_add(db, &h) == 0, "a user and a host");
 	db_close(db);
-	ok(b->raw_exec(where, "DROP TABLE host_tokens") == 0 &&
-		   b->raw_exec(where, "DELETE FROM schema_version WHERE version = 4") == 0 &&
+	ok(back_to_version(b, where, TOKEN_STEP - 1) &&
 		   b->raw_exec(where, "CREATE TABLE host_tokens (x INTEGER)") == 0 &&
 		   b->raw_exec(where, "INSERT INTO host_tokens VALUES (7)") == 0,
-	   "a version 3 database with a foreign host_tokens table");
+	   "an older database with a foreign host_tokens table");
 	is_int(db_open(&cfg, &db), ERR_DB, "the step fails");
-	is_int(b->raw_count(where, "SELECT max(version) FROM schema_version"), 3, "still at 3");
+	is_int(b->raw_count(where, "SELECT max(version) FROM schema_version"), TOKEN_STEP - 1,
+	       "still at the version before");
 	is_int(b->raw_count(where, "SELECT x FROM host_tokens"), 7, "the foreign table untouched");
 	ok(b->raw_exec(where, "DROP TABLE host_tokens") == 0, "without it");
 	is_int(db_open(&cfg, &db), 0, "the step runs");
 	is_int(db_schema_version(db, &v), 0, "version");
-	is_int(v, 4, "at version 4");
+	is_int(v, DB_SCHEMA_VERSION, "at the current version");
 	is_int(db_host_get(db, "home.dyn.example.com", &h), 0, "the host is still there");
 	make_token(&t, "home.dyn.example.com", HASH_A, "");
 	is_int(db_token_add(db, &t, &id), 0, "and can have a token");
