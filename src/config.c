@@ -782,21 +782,19 @@ endpoint_path(struct ctx *c, struct config_endpoint *ep, const struct toml_kv *k
 {
 	const struct toml_value *v = kv->value;
 	const struct config *cfg = c->cfg;
+	char why[CONFIG_MAX_PATH + 64];
 	const char *p;
 
 	if (v->type != TOML_STRING)
 		return fail(c, kv->line, "endpoints.path", "expected a string, got %s",
 			    a_type(v->type));
 	p = v->u.s.ptr;
-	if (v->u.s.len == 0 || p[0] != '/')
-		return fail(c, kv->line, "endpoints.path", "\"%s\" does not start with '/'", p);
-	if (v->u.s.len > CONFIG_MAX_PATH)
-		return fail(c, kv->line, "endpoints.path", "longer than %d bytes", CONFIG_MAX_PATH);
-	for (size_t i = 0; i < v->u.s.len; i++) {
-		if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f || p[i] == '?' || p[i] == '#')
-			return fail(c, kv->line, "endpoints.path",
-				    "\"%s\" contains a space, '?', '#' or a control character", p);
-	}
+	/* A NUL inside the string would hide the rest of it from check_path. */
+	if (memchr(p, '\0', v->u.s.len) != NULL)
+		return fail(c, kv->line, "endpoints.path",
+			    "\"%s\" contains a space, '?', '#' or a control character", p);
+	if (check_path(p, why, sizeof(why)) != 0)
+		return fail(c, kv->line, "endpoints.path", "%s", why);
 	for (size_t i = 0; i < cfg->endpoints_len; i++) {
 		if (cfg->endpoints[i].path != NULL && strcmp(cfg->endpoints[i].path, p) == 0)
 			return fail(c, kv->line, "endpoints.path", "duplicate path \"%s\"", p);
