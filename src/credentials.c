@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "token.h"
 
 void
@@ -100,6 +101,8 @@ credentials_lookup(const struct credentials_ctx *ctx, const char *user, const ch
 		out->cached = true;
 		log_debug("user %s: credentials verified from the cache", out->user);
 	}
+	if (ctx->cache && ctx->ttl > 0)
+		metrics_count_auth(out->cached ? METRICS_AUTH_CACHE_HIT : METRICS_AUTH_CACHE_MISS);
 	return 0;
 }
 
