@@ -997,6 +997,23 @@ check_build(struct ctx *c)
 	return 0;
 }
 
+/* A proxy header believed from nobody changes nothing, so the operator cannot have
+ * meant it: behind the proxy every client would then be the proxy, sharing one
+ * rate-limit bucket (one attacker's bad logins would lock everybody out). */
+static int
+check_proxy(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t i = key_index("daemon.proxy_header");
+
+	if (cfg->daemon.proxy_header == NULL || cfg->daemon.proxy_header[0] == '\0' ||
+	    cfg->daemon.trusted_proxies.len > 0)
+		return 0;
+	return fail(c, c->key_line[i], keys[i].full,
+		    "needs daemon.trusted_proxies, the addresses of the proxies that set it "
+		    "(without them every client would count as the proxy)");
+}
+
 static int
 load_default_key(struct ctx *c)
 {
@@ -1053,6 +1070,8 @@ build(struct ctx *c, const struct toml_value *root)
 		rc = check_required(c);
 	if (rc == 0)
 		rc = check_build(c);
+	if (rc == 0)
+		rc = check_proxy(c);
 	if (rc == 0)
 		rc = load_default_key(c);
 	if (rc == 0 && c->cfg->endpoints_len == 0)
@@ -1161,6 +1180,16 @@ config_is_world_readable(const char *path)
 	if (stat(path, &st) < 0)
 		return ERR_IO;
 	return (st.st_mode & S_IROTH) ? 1 : 0;
+}
+
+int
+config_is_world_writable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return ERR_IO;
+	return (st.st_mode & S_IWOTH) ? 1 : 0;
 }
 
 /* zone_eq: `zone` from a request (any case, maybe with a trailing dot) against a

@@ -140,6 +140,10 @@ int config_parse(const char *text, size_t len, const char *path, struct config *
 /* config_is_world_readable: whether `path` can be read by others (the daemon refuses,
  * the CLI warns). Returns 1, 0, or ERR_IO. */
 int config_is_world_readable(const char *path);
+/* config_is_world_writable: whether others can write `path` (and so change where
+ * updates go and which keys sign them): the daemon refuses, the CLI warns. Returns 1,
+ * 0, or ERR_IO. */
+int config_is_world_writable(const char *path);
 
 /* config_zone_key: the TSIG key for `zone` ([dns_service.zone_keys], else the default
  * key), or NULL for unsigned updates. Borrowed from cfg. */

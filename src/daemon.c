@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "build_config.h"
@@ -95,27 +96,72 @@ daemon_tick(struct daemon_state *st, int64_t now)
 	}
 }
 
-/* The config file holds the database password and TSIG paths; a daemon that runs
- * with it world-readable would advertise the operator's mistake to every local user. */
+/* Why the config file's mode is unsafe, or NULL when it is fine. It holds the
+ * database password and TSIG paths: readable by others it gives them away, writable
+ * by others it lets them point updates anywhere. *rc gets ERR_IO when it cannot be
+ * checked. */
+static const char *
+config_mode_problem(const char *path, int *rc)
+{
+	int r = config_is_world_readable(path);
+	int w = r < 0 ? r : config_is_world_writable(path);
+
+	*rc = r < 0 ? r : w < 0 ? w : 0;
+	if (*rc < 0)
+		return "cannot be checked for its permissions";
+	if (r == 1)
+		return "is readable by other users and holds secrets (chmod o-rwx)";
+	if (w == 1)
+		return "is writable by other users, who could change what the daemon does "
+		       "(chmod o-rwx)";
+	return NULL;
+}
+
 static int
 check_config_file(const char *path)
 {
+	const char *why;
 	int rc;
 
 	if (!path)
 		return 0;
-	rc = config_is_world_readable(path);
-	if (rc == 1) {
-		log_error("%s is readable by other users and holds secrets; refusing to start "
-			  "(chmod o-rwx %s)",
-			  path, path);
-		return 1;
-	}
-	if (rc < 0) {
-		log_error("%s: cannot check its permissions: %s", path, err_str(rc));
+	why = config_mode_problem(path, &rc);
+	if (why) {
+		log_error("%s %s%s%s; refusing to start", path, why, rc < 0 ? ": " : "",
+			  rc < 0 ? err_str(rc) : "");
 		return 1;
 	}
 	return 0;
+}
+
+/* A TSIG key lets whoever reads it change the zones it signs for: a key file that
+ * others can read deserves a warning (not a refusal: the file is the operator's, and
+ * the daemon cannot tell a shared group from a mistake). */
+static void
+warn_key_file(const char *path)
+{
+	struct stat st;
+
+	if (path && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("TSIG key file %s is readable by other users, who could sign updates "
+			  "with it: chmod o-rwx %s (640, owner root, group of the daemon)",
+			  path, path);
+}
+
+static void
+warn_key_files(const struct config *cfg)
+{
+	warn_key_file(cfg->dns.ddns_default_key_file);
+	for (size_t i = 0; i < cfg->dns.zone_keys_len; i++) {
+		const char *p = cfg->dns.zone_keys[i].key_file;
+		bool seen = p && cfg->dns.ddns_default_key_file &&
+			    strcmp(p, cfg->dns.ddns_default_key_file) == 0;
+
+		for (size_t j = 0; !seen && j < i; j++)
+			seen = strcmp(p, cfg->dns.zone_keys[j].key_file) == 0;
+		if (!seen)
+			warn_key_file(p);
+	}
 }
 
 /* Applies pending migrations once, before the workers open their own connections. */
@@ -185,6 +231,7 @@ reload_load(struct daemon_state *st)
 {
 	struct config_error err;
 	struct config *cfg = NULL;
+	const char *why;
 	int rc;
 
 	memset(&err, 0, sizeof(err));
@@ -192,11 +239,9 @@ reload_load(struct daemon_state *st)
 		log_error("SIGHUP: %s", err.msg[0] ? err.msg : st->config_path);
 		return NULL;
 	}
-	rc = config_is_world_readable(st->config_path);
-	if (rc != 0) {
-		log_error("SIGHUP: %s %s", st->config_path,
-			  rc == 1 ? "is readable by other users and holds secrets (chmod o-rwx)"
-				  : "cannot be checked for its permissions");
+	why = config_mode_problem(st->config_path, &rc);
+	if (why) {
+		log_error("SIGHUP: %s %s", st->config_path, why);
 		config_free(cfg);
 		return NULL;
 	}
@@ -236,6 +281,7 @@ daemon_reload(struct daemon_state *st)
 	}
 	log_info("SIGHUP: log reopened");
 	warn_restart_only(st->boot, g->cfg);
+	warn_key_files(g->cfg);
 	gen_slot_publish(st->gens, g);
 	st->cur = g;
 	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
@@ -294,6 +340,7 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 		log_warn("cannot open the configured log");
 		return 1;
 	}
+	warn_key_files(st->boot);
 	if ((rc = block_signals(set)) != 0)
 		return rc;
 	auth_init(0);

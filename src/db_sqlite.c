@@ -3,6 +3,8 @@
  * conditional updates that keep concurrent writers (daemon, CLI, cleanup) honest. */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +27,10 @@
 #define SQLITE_LEASE_SLACK_MS  5000
 #define SQLITE_LEASE_POLL_MS   2
 #define SQLITE_BUSY_TIMEOUT_MS 5000
+/* The mode of a database file we create: it holds password hashes and e-mail
+ * addresses, so not for everyone (SQLite's own default is 0644). SQLite gives the -wal
+ * and -shm files the mode of the database file. */
+#define SQLITE_FILE_MODE 0640
 
 /*
  * Schema migrations: MIGRATIONS[i] takes the schema from version i to i + 1. Append
@@ -406,6 +412,22 @@ sqlite_close(struct db *db)
 	free(s);
 }
 
+/* Creates a missing database file with SQLITE_FILE_MODE (the umask may only take more
+ * away), so that SQLite finds an empty file rather than making one world-readable.
+ * ":memory:" and an existing file are left alone; a failure here is left for
+ * sqlite3_open_v2 to report. */
+static void
+create_file(const char *path)
+{
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, SQLITE_FILE_MODE);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int
 sqlite_open(const struct config *cfg, struct db **out)
 {
@@ -422,6 +444,7 @@ sqlite_open(const struct config *cfg, struct db **out)
 		return ERR_NOMEM;
 	s->base.ops = &db_sqlite_ops;
 	s->cfg = cfg;
+	create_file(cfg->database.path);
 	/* One connection is used by one thread at a time (db.h), so no mutex. */
 	rc = sqlite3_open_v2(cfg->database.path, &s->h,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
