@@ -111,39 +111,111 @@ http_accepts_json(const char *accept)
 	return false;
 }
 
-/* Whether a query parameter may carry a password: any alias some endpoint uses, and
- * the seed's default names even when no endpoint does (a client may still send them).
- * Case-insensitive, as libmicrohttpd's parameter lookup is. */
+/* ---- the request log ---- */
+
+/* Whether `key` is one of the aliases in `l` (case-insensitive, as libmicrohttpd's
+ * parameter lookup is). */
 static bool
-is_password_param(const struct config *cfg, const char *key)
+is_alias(const struct config_strlist *l, const char *key)
 {
-	static const char *const builtin[] = {"password", "pass", "token"};
-
-	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
-		if (strcasecmp(builtin[i], key) == 0)
+	for (size_t i = 0; i < l->len; i++)
+		if (strcasecmp(l->items[i], key) == 0)
 			return true;
-	for (size_t e = 0; e < cfg->endpoints_len; e++) {
-		const struct config_strlist *l = &cfg->endpoints[e].params[PARAM_PASSWORD];
-
-		for (size_t i = 0; i < l->len; i++)
-			if (strcasecmp(l->items[i], key) == 0)
-				return true;
-	}
 	return false;
 }
 
+/* The parameters whose values the request log may show: what the request is about,
+ * never who sends it or how it proves it. "offline" is harmless whether or not the
+ * endpoint knows it. */
+static bool
+is_harmless_param(const struct config_endpoint *ep, const char *key)
+{
+	static const enum config_param shown[] = {PARAM_HOSTNAME, PARAM_IPV4, PARAM_IPV6,
+						  PARAM_NOTIFY_CHANGE};
+
+	if (strcasecmp(key, "offline") == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+		if (is_alias(&ep->params[shown[i]], key))
+			return true;
+	return false;
+}
+
+/* The bytes a harmless value is made of: host names (IDNs as UTF-8, lists with ","),
+ * addresses (v4, v6, "/nn"), flags. The log shows a value up to the first other byte:
+ * "hostname=h.example.com;password=..." must not carry the password along. */
+static bool
+is_value_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c >= 0x80 || (c != '\0' && strchr(".-_,:/", c) != NULL);
+}
+
+/* The bytes of a path we show: the same without ",", ":" and with "~". */
+static bool
+is_path_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c >= 0x80 || (c != '\0' && strchr("/.-_~", c) != NULL);
+}
+
+/* Appends the prefix of `s` made of bytes `keep` accepts, at most `max` bytes, and
+ * "..." when something was left out. */
+static int
+add_prefix(struct buf *out, const char *s, bool (*keep)(unsigned char), size_t max)
+{
+	size_t n = 0;
+	int rc;
+
+	while (s[n] && n < max && keep((unsigned char)s[n]))
+		n++;
+	rc = buf_add(out, s, n);
+	if (rc == 0 && s[n])
+		rc = buf_adds(out, "...");
+	return rc;
+}
+
 int
-http_log_param(const struct config *cfg, const char *key, const char *value, struct buf *out)
+http_log_param(const struct config_endpoint *ep, const char *key, const char *value,
+	       struct buf *out, unsigned *hidden)
 {
 	int rc = 0;
 
+	if (!ep || !key || !is_harmless_param(ep, key)) {
+		(*hidden)++;
+		return 0;
+	}
 	if (out->len)
 		rc = buf_addc(out, '&');
 	if (rc == 0)
-		rc = buf_adds(out, key ? key : "");
-	if (rc == 0 && value)
-		rc = buf_printf(out, "=%s", key && is_password_param(cfg, key) ? "***" : value);
+		rc = buf_adds(out, key);
+	if (rc == 0 && value) {
+		rc = buf_addc(out, '=');
+		if (rc == 0)
+			rc = add_prefix(out, value, is_value_byte, HTTP_LOG_VALUE_MAX);
+	}
 	return rc;
+}
+
+int
+http_log_path(const struct config_endpoint *ep, const char *url, struct buf *out)
+{
+	if (ep)
+		return buf_adds(out, ep->path);
+	return add_prefix(out, url ? url : "", is_path_byte, HTTP_LOG_PATH_MAX);
+}
+
+/* The method as the log shows it: a client may put anything there. */
+static const char *
+log_method(const char *m)
+{
+	static const char *const known[] = {"GET",     "HEAD",	  "POST",  "PUT",  "DELETE",
+					    "OPTIONS", "CONNECT", "TRACE", "PATCH"};
+
+	for (size_t i = 0; m && i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return known[i];
+	return "(other method)";
 }
 
 /* ---- listen addresses ---- */
@@ -490,8 +562,9 @@ client_address(const struct gen *g, struct MHD_Connection *conn, struct addr *ou
 }
 
 struct log_ctx {
-	const struct config *cfg;
+	const struct config_endpoint *ep;
 	struct buf *out;
+	unsigned hidden;
 };
 
 static enum MHD_Result
@@ -499,27 +572,37 @@ log_param_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 {
 	struct log_ctx *lc = cls;
 
+	(void)kind;
 	/* A query too long for the log line is cut; the request itself is unaffected. */
-	return http_log_param(lc->cfg, key, value, lc->out) == 0 ? MHD_YES : MHD_NO;
+	return http_log_param(lc->ep, key, value, lc->out, &lc->hidden) == 0 ? MHD_YES : MHD_NO;
 }
 
-/* One INFO line per request (log_requests): never with a password value. */
+/* One INFO line per request (log_requests): the method, the path and the harmless
+ * parameters (http.h), never a credential. `ep` is the endpoint the path matched, NULL
+ * for none. */
 static void
-log_request(const struct gen *g, struct MHD_Connection *conn, const char *method, const char *url,
-	    const struct addr *client, int status, const char *result, int64_t start_ms)
+log_request(const struct gen *g, struct MHD_Connection *conn, const char *method,
+	    const struct config_endpoint *ep, const char *url, const struct addr *client,
+	    int status, const char *result, int64_t start_ms)
 {
-	struct buf q;
-	struct log_ctx lc = {g->cfg, &q};
-	char ip[ADDR_STRLEN] = "-";
+	struct buf path, q;
+	struct log_ctx lc = {ep, &q, 0};
+	char ip[ADDR_STRLEN] = "-", more[32] = "";
 
 	if (!g->cfg->daemon.log_requests || !log_enabled(LOG_LVL_INFO))
 		return;
+	buf_init(&path, HTTP_LOG_PATH_MAX + 4);
 	buf_init(&q, HTTP_LOG_URI_MAX);
+	(void)http_log_path(ep, url, &path);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, log_param_cb, &lc);
+	if (lc.hidden)
+		snprintf(more, sizeof(more), " (+%u not logged)", lc.hidden);
 	if (client->family)
 		addr_format(client, ip, sizeof(ip));
-	log_info("%s %s%s%s from %s: %d %s (%lld ms)", method, url, q.len ? "?" : "", buf_str(&q),
-		 ip, status, result, (long long)clock_elapsed_ms(start_ms));
+	log_info("%s %s%s%s%s from %s: %d %s (%lld ms)", log_method(method), buf_str(&path),
+		 q.len ? "?" : "", buf_str(&q), more, ip, status, result,
+		 (long long)clock_elapsed_ms(start_ms));
+	buf_free(&path);
 	buf_free(&q);
 }
 
@@ -619,11 +702,11 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
 	if (service_handle(&ctx, &req, &rep) < 0) {
 		creds_free(&c);
-		log_request(g, conn, method, url, &req.client, 500, "-", start_ms);
+		log_request(g, conn, method, ep, url, &req.client, 500, "-", start_ms);
 		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
 	}
 	creds_free(&c);
-	log_request(g, conn, method, url, &req.client, rep.http_status,
+	log_request(g, conn, method, ep, url, &req.client, rep.http_status,
 		    update_status_str(rep.first), start_ms);
 	ret = queue_reply(conn, &rep);
 	service_reply_free(&rep);
@@ -652,7 +735,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			return MHD_YES;
 		start_ms = clock_mono_ms();
 		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 405, "-", start_ms);
+		log_request(g, conn, method, find_endpoint(g->cfg, url), url, &client, 405, "-",
+			    start_ms);
 		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
 	if (*upload_data_size) {
@@ -663,7 +747,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	ep = find_endpoint(g->cfg, url);
 	if (!ep) {
 		client_address(g, conn, &client);
-		log_request(g, conn, method, url, &client, 404, "-", start_ms);
+		log_request(g, conn, method, NULL, url, &client, 404, "-", start_ms);
 		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	}
 	return handle_update(srv, g, conn, ep, method, url, start_ms);

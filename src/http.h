@@ -17,7 +17,9 @@
 #define HTTP_CONNECTION_LIMIT	1000  /* concurrent connections per listener */
 #define HTTP_PER_IP_CONNECTIONS 16    /* per client (IPv6: per /64); trusted proxies exempt */
 #define HTTP_CERT_MAX		(1024 * 1024) /* bytes of a certificate or key file we read */
-#define HTTP_LOG_URI_MAX	2048	      /* bytes of the (masked) query kept for the log */
+#define HTTP_LOG_URI_MAX	2048	      /* bytes of the (filtered) query kept for the log */
+#define HTTP_LOG_VALUE_MAX	255	      /* bytes of one parameter value in the log */
+#define HTTP_LOG_PATH_MAX	128	      /* bytes of an unknown path in the log */
 #define HTTP_MAX_LISTENERS	16	      /* addresses one `host` may resolve to */
 /* TLS 1.2 minimum: older versions have known weaknesses and every client we serve
  * (ddclient with IO::Socket::SSL, inadyn with GnuTLS, curl, routers) speaks 1.2. */
@@ -50,10 +52,26 @@ void http_stop(struct http_server *srv, int drain_ms);
  * non-zero q). NULL → false. */
 bool http_accepts_json(const char *accept);
 
-/* http_log_param: appends one query parameter to the request log's query string
- * `out` ("&" between parameters); the value of any parameter that some endpoint of
- * `cfg` treats as a password is written as "***", so that logs never hold passwords.
- * `value` NULL appends the bare key. Returns 0 or ERR_TOOBIG/ERR_NOMEM. */
-int http_log_param(const struct config *cfg, const char *key, const char *value, struct buf *out);
+/* The request log (daemon.log_requests) shows the method, the path and the query
+ * parameters known to be harmless — the endpoint's hostname, ipv4, ipv6 and
+ * notify_change aliases and "offline" — with their values; every other parameter
+ * (credentials, and whatever a client calls its password: "passwd", "pass word", a
+ * bare "password..." without "=") is only counted, as " (+N not logged)". A shown
+ * value is cut ("...") at the first byte no host name, address or flag contains, so
+ * that "hostname=x;password=y" shows "hostname=x..."; a path that matched no endpoint
+ * is cut the same way at the first byte no path of ours contains (a decoded "%3F"
+ * would otherwise carry the query into the log). The log module escapes what is left
+ * (control bytes, bytes that are not UTF-8). */
+
+/* http_log_param: appends one query parameter of a request to endpoint `ep` (NULL: the
+ * path matched none, so nothing is known to be harmless) to the log's query string
+ * `out` ("&" between parameters), or counts it in *hidden. `value` NULL appends the
+ * bare key. Returns 0 or ERR_TOOBIG/ERR_NOMEM (`out` is bounded). */
+int http_log_param(const struct config_endpoint *ep, const char *key, const char *value,
+		   struct buf *out, unsigned *hidden);
+
+/* http_log_path: appends the path as the log shows it: the endpoint's own path, or
+ * (`ep` NULL) the decoded `url` cut as above. Returns 0 or ERR_TOOBIG/ERR_NOMEM. */
+int http_log_path(const struct config_endpoint *ep, const char *url, struct buf *out);
 
 #endif
