@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,6 +459,126 @@ load_tls(struct http_server *srv)
 	return 0;
 }
 
+/* ---- what a request must look like before anything else ---- */
+
+unsigned int
+http_target_status(const char *target)
+{
+	const char *q = strchr(target, '?');
+	size_t params = 0;
+
+	/* MHD decodes %00 into a NUL that ends the C string: "password=pw%00junk" would
+	 * be read as "pw". Refused rather than truncated. */
+	if (strstr(target, "%00") != NULL)
+		return MHD_HTTP_BAD_REQUEST;
+	if (q) {
+		params = 1;
+		for (const char *p = q + 1; *p; p++)
+			params += *p == '&';
+	}
+	return params > HTTP_MAX_PARAMS ? MHD_HTTP_URI_TOO_LONG : 0;
+}
+
+/* Why a request is refused before it reaches an endpoint: a status and a few words
+ * for the request log. The URI callback hands one of the static ones below to the
+ * access handler through *req_cls (where a request otherwise keeps its generation). */
+struct refusal {
+	unsigned int status;
+	const char *why;
+};
+
+static const struct refusal refuse_params = {MHD_HTTP_URI_TOO_LONG, "too many parameters"};
+static const struct refusal refuse_nul = {MHD_HTTP_BAD_REQUEST, "%00 in the request target"};
+
+static bool
+is_refusal(const void *p)
+{
+	return p == &refuse_params || p == &refuse_nul;
+}
+
+/* MHD's URI callback: sees the raw request target before MHD splits and decodes it.
+ * MHD 0.9.x stores every parameter in the connection's memory pool; past what fits
+ * (some 300 empty ones in a 363-byte request) it queues a 431 and then loses track of
+ * it: no answer, and the connection is held until its timeout (fixed in MHD 1.0).
+ * So with too many parameters the query is cut to nothing here, before MHD parses it
+ * (`uri` points into MHD's own writable read buffer; the '?' itself is already
+ * past), and the access handler answers 414. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	unsigned int status = http_target_status(uri);
+
+	(void)cls;
+	(void)conn;
+	if (status == 0)
+		return NULL;
+	if (status == MHD_HTTP_URI_TOO_LONG) {
+#if MHD_VERSION < 0x01000000
+		char *q = strchr((char *)(uintptr_t)uri, '?');
+
+		if (q && q[1])
+			q[1] = '\0';
+#endif
+		return (void *)(uintptr_t)&refuse_params;
+	}
+	return (void *)(uintptr_t)&refuse_nul;
+}
+
+/* The headers of one request, as far as the checks below need them. */
+struct head_scan {
+	const char *length;   /* the first Content-Length */
+	bool lengths_differ;  /* a later one says something else */
+	const char *encoding; /* Transfer-Encoding */
+	bool host;
+};
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct head_scan *h = cls;
+
+	(void)kind;
+	if (!key || !value)
+		return MHD_YES;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (h->length && strcmp(h->length, value) != 0)
+			h->lengths_differ = true;
+		if (!h->length)
+			h->length = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		h->encoding = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+		h->host = true;
+	}
+	return MHD_YES;
+}
+
+/* What MHD 0.9.75 lets through and we refuse with 400 at once (RFC 9112), rather
+ * than guess: two different Content-Length headers or one beside Transfer-Encoding
+ * (the classic request-smuggling shapes); a transfer coding other than "chunked",
+ * whose length MHD cannot know (it would wait for the connection's timeout); a GET
+ * with a body (no client of ours sends one; a huge Content-Length would also be
+ * waited for); HTTP/1.1 without Host. NULL when the head is fine. */
+static const char *
+head_problem(struct MHD_Connection *conn, const char *method, const char *version)
+{
+	struct head_scan h = {NULL, false, NULL, false};
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &h);
+	if (h.lengths_differ)
+		return "two different Content-Length headers";
+	if (h.length && h.encoding)
+		return "Content-Length and Transfer-Encoding";
+	if (h.encoding && strcasecmp(h.encoding, "chunked") != 0)
+		return "a Transfer-Encoding other than chunked";
+	if (get && (h.encoding || (h.length && strtoull(h.length, NULL, 10) > 0)))
+		return "a GET with a body";
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !h.host)
+		return "HTTP/1.1 without Host";
+	return NULL;
+}
+
 /* ---- per-request handling ---- */
 
 static void
@@ -623,6 +744,24 @@ queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 	return ret;
 }
 
+/* An answer to a request we refuse to read further: the connection closes after it
+ * (the rest of what the client sends is not worth parsing). */
+static enum MHD_Result
+queue_refusal(struct MHD_Connection *conn, unsigned int status, const char *text)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result
 queue_reply(struct MHD_Connection *conn, const struct service_reply *rep)
 {
@@ -695,6 +834,9 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	req.notify_change = service_flag_is_true(param_value(conn, ep, PARAM_NOTIFY_CHANGE));
 	req.user = c.user;
 	req.password = c.pass;
+	req.bad_authorization =
+		!c.basic_user && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_AUTHORIZATION) != NULL;
 	client_address(g, conn, &req.client);
 	req.now = (int64_t)time(NULL);
 	req.mono = clock_mono_s();
@@ -713,10 +855,41 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	return ret;
 }
 
+/* The first call of the access handler, once the request line and headers are in:
+ * pins the configuration generation the request will use to the end (*req_cls, where
+ * the URI callback may have left a refusal), refuses at once and closes what must go
+ * no further (see head_problem), refuses other methods than GET before a body is
+ * read, and lets a GET go on to its end. */
+static enum MHD_Result
+first_call(struct http_server *srv, struct MHD_Connection *conn, const char *url,
+	   const char *method, const char *version, void **req_cls)
+{
+	const struct refusal *early = *req_cls;
+	const struct gen *g;
+	const char *why = early ? early->why : head_problem(conn, method, version);
+	int64_t start_ms = clock_mono_ms();
+	struct addr client;
+
+	atomic_fetch_add(&srv->inflight, 1);
+	*req_cls = gen_slot_acquire(srv->gens);
+	g = *req_cls;
+	if (!why && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+		return MHD_YES;
+	client_address(g, conn, &client);
+	if (!why) {
+		log_request(g, conn, method, find_endpoint(g->cfg, url), url, &client, 405, "-",
+			    start_ms);
+		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	}
+	log_request(g, conn, method, find_endpoint(g->cfg, url), url, &client,
+		    early ? (int)early->status : MHD_HTTP_BAD_REQUEST, why, start_ms);
+	if (early && early->status == MHD_HTTP_URI_TOO_LONG)
+		return queue_refusal(conn, MHD_HTTP_URI_TOO_LONG, "request target too long\n");
+	return queue_refusal(conn, MHD_HTTP_BAD_REQUEST, "bad request\n");
+}
+
 /* MHD's access handler. A GET is answered once the whole request is in (the second
- * call), which keeps the connection reusable; anything else is refused on the first
- * call, before a body is read (MHD then closes the connection). The first call pins
- * the configuration generation the request will use to the end (*req_cls). */
+ * call), which keeps the connection reusable; the first call is first_call's. */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -727,20 +900,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	int64_t start_ms;
 	struct addr client;
 
-	if (!g) {
-		atomic_fetch_add(&srv->inflight, 1);
-		*req_cls = gen_slot_acquire(srv->gens);
-		g = *req_cls;
-		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
-			return MHD_YES;
-		start_ms = clock_mono_ms();
-		client_address(g, conn, &client);
-		log_request(g, conn, method, find_endpoint(g->cfg, url), url, &client, 405, "-",
-			    start_ms);
-		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-	}
+	if (!g || is_refusal(g))
+		return first_call(srv, conn, url, method, version, req_cls);
 	if (*upload_data_size) {
-		*upload_data_size = 0; /* a GET has no meaningful body: dropped */
+		*upload_data_size = 0; /* not reached: head_problem refuses a GET with a body */
 		return MHD_YES;
 	}
 	start_ms = clock_mono_ms();
@@ -753,6 +916,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	return handle_update(srv, g, conn, ep, method, url, start_ms);
 }
 
+/* The end of a request, answered or not. A request that died before the access
+ * handler saw it holds no generation, maybe only the URI callback's refusal. */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	     enum MHD_RequestTerminationCode toe)
@@ -760,8 +925,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct http_server *srv = cls;
 	struct gen *g = *req_cls;
 
-	if (g) {
-		*req_cls = NULL;
+	*req_cls = NULL;
+	if (g && !is_refusal(g)) {
 		gen_release(g); /* never blocks: the main thread frees a replaced generation */
 		atomic_fetch_sub(&srv->inflight, 1);
 	}
@@ -873,9 +1038,9 @@ start_listener(struct http_server *srv, struct listener *l)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-		on_connection, srv, MHD_OPTION_ARRAY, cfg->daemon.ssl ? tls : tls + 3,
-		MHD_OPTION_END);
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
+		cfg->daemon.ssl ? tls : tls + 3, MHD_OPTION_END);
 	listener_name(l, name, sizeof(name));
 	if (!l->mhd) {
 		log_error("cannot start the HTTP server on %s%s", name,

@@ -21,6 +21,9 @@
 #define HTTP_LOG_VALUE_MAX	255	      /* bytes of one parameter value in the log */
 #define HTTP_LOG_PATH_MAX	128	      /* bytes of an unknown path in the log */
 #define HTTP_MAX_LISTENERS	16	      /* addresses one `host` may resolve to */
+/* Query parameters of one request; past it 414 (MHD 0.9.x runs out of pool memory at
+ * some 300 and then neither answers nor closes). A DynDNS request has at most 8. */
+#define HTTP_MAX_PARAMS 32
 /* TLS 1.2 minimum: older versions have known weaknesses and every client we serve
  * (ddclient with IO::Socket::SSL, inadyn with GnuTLS, curl, routers) speaks 1.2. */
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -51,6 +54,12 @@ void http_stop(struct http_server *srv, int drain_ms);
 /* http_accepts_json: whether an Accept header value asks for application/json (with a
  * non-zero q). NULL → false. */
 bool http_accepts_json(const char *accept);
+
+/* http_target_status: what a raw request target (as the request line has it, not yet
+ * decoded) gets before anything else: 400 when it holds an encoded NUL ("%00": MHD
+ * would cut the decoded value there, so "pw%00junk" would be read as "pw"), 414 with
+ * more than HTTP_MAX_PARAMS query parameters, 0 when it is fine. */
+unsigned int http_target_status(const char *target);
 
 /* The request log (daemon.log_requests) shows the method, the path and the query
  * parameters known to be harmless — the endpoint's hostname, ipv4, ipv6 and

@@ -110,6 +110,24 @@ test_log_filter(void)
 }
 
 static void
+test_target(void)
+{
+	char many[HTTP_MAX_PARAMS * 4 + 16] = "/update?a=1";
+
+	is_int((int)http_target_status("/update?hostname=h.example&myip=1.2.3.4"), 0,
+	       "an ordinary target");
+	is_int((int)http_target_status("/update"), 0, "no query");
+	is_int((int)http_target_status("/update?password=pw%00junk"), 400, "%00 in a value");
+	is_int((int)http_target_status("/upd%00ate"), 400, "%00 in the path");
+	is_int((int)http_target_status("/update?x=%2500"), 0, "an encoded % before 00 is no NUL");
+	for (int i = 1; i < HTTP_MAX_PARAMS; i++)
+		strncat(many, "&a=1", sizeof(many) - strlen(many) - 1);
+	is_int((int)http_target_status(many), 0, "HTTP_MAX_PARAMS parameters");
+	strncat(many, "&", sizeof(many) - strlen(many) - 1);
+	is_int((int)http_target_status(many), 414, "one more, even empty: 414");
+}
+
+static void
 test_flags(void)
 {
 	ok(service_flag_is_true("1") && service_flag_is_true("TRUE") && service_flag_is_true("yes"),
@@ -157,6 +175,13 @@ test_service_auth(const struct service_ctx *ctx)
 	ok(service_handle(ctx, &r, &rep) == 0 && rep.http_status == 401 && rep.challenge &&
 		   strcmp(rep.body, "badauth\n") == 0 && rep.count == SERVICE_COUNT_NONE,
 	   "no credentials: 401 with a challenge, not counted as bad");
+	service_reply_free(&rep);
+
+	req_init(&r, NULL, NULL, "h.dyn.example.com", "192.0.2.1");
+	r.bad_authorization = true;
+	ok(service_handle(ctx, &r, &rep) == 0 && rep.http_status == 401 && rep.challenge &&
+		   strcmp(rep.body, "badauth\n") == 0 && rep.count == SERVICE_COUNT_BAD,
+	   "an unusable Authorization header: 401 with a challenge, counted as bad");
 	service_reply_free(&rep);
 
 	req_init(&r, "alice", "wrong", "h.dyn.example.com", "192.0.2.1");
@@ -290,6 +315,7 @@ main(void)
 
 	test_accept();
 	test_log_filter();
+	test_target();
 	test_flags();
 
 	if (!mkdtemp(dir))
