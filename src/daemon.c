@@ -63,6 +63,10 @@ run_expiry(struct daemon_state *st)
 	struct expiry_stats stats;
 
 	/* The database is the start-up one: a reload does not move it. */
+	if (st->db && !db_is_usable(st->db)) {
+		db_close(st->db);
+		st->db = NULL;
+	}
 	if (!st->db && db_open(st->boot, &st->db) < 0) {
 		log_error("expiry: cannot open the database; retrying on the next pass");
 		st->db = NULL;
@@ -164,13 +168,18 @@ warn_key_files(const struct config *cfg)
 	}
 }
 
-/* Applies pending migrations once, before the workers open their own connections. */
+/* Checks that the database can be written (a daemon that cannot would answer 911
+ * to every update), then applies pending migrations once, before the workers open
+ * their own connections. */
 static int
 migrate_database(const struct config *cfg)
 {
 	struct db *db = NULL;
-	int rc = db_open(cfg, &db);
+	int rc = db_check_writable(cfg);
 
+	if (rc < 0)
+		return 1;
+	rc = db_open(cfg, &db);
 	if (rc < 0) {
 		log_error("cannot open the database: %s", err_str(rc));
 		return 2;

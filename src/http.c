@@ -588,15 +588,22 @@ close_thread_db(void *p)
 }
 
 /* The calling worker thread's database connection, opened on first use: a connection
- * is not thread-safe, and opening one per request would cost more than the update. */
+ * is not thread-safe, and opening one per request would cost more than the update.
+ * One that failed for a reason only a new connection gets over (a file not writable
+ * when it was opened: db.h usable) is replaced, so that fixing the file's mode is
+ * enough, without a restart. */
 static struct db *
 thread_db(struct http_server *srv)
 {
 	struct db *db = pthread_getspecific(srv->db_key);
 	int rc;
 
-	if (db)
+	if (db && db_is_usable(db))
 		return db;
+	if (db) {
+		(void)pthread_setspecific(srv->db_key, NULL);
+		db_close(db);
+	}
 	rc = db_open(srv->boot, &db);
 	if (rc < 0) {
 		log_error("cannot open the database: %s", err_str(rc));
