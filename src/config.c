@@ -239,6 +239,7 @@ static const struct key_def keys[] = {
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
 	{K("daemon", "ssl_key_file"), OFF(daemon.ssl_key_file), STR(NULL),
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
+	{K("daemon", "request_timeout"), OFF(daemon.request_timeout), INT(1, 300, 10)},
 	{K("daemon", "proxy_header"), OFF(daemon.proxy_header), STR(""), .may_be_empty = true,
 	 .check = check_header_name},
 	{K("daemon", "trusted_proxies"), OFF(daemon.trusted_proxies), .type = KT_STRLIST,

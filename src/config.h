@@ -51,7 +51,8 @@ struct config {
 		bool ssl;
 		char *ssl_cert_file;
 		char *ssl_key_file;
-		char *proxy_header;		       /* "" = disabled */
+		int request_timeout; /* seconds for the request line and headers, 10 */
+		char *proxy_header;  /* "" = disabled */
 		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
 	} daemon;
 

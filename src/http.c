@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "connlimit.h"
+#include "conntrack.h"
 #include "db.h"
 #include "err.h"
 #include "gen.h"
@@ -63,6 +64,9 @@ struct http_server {
 	struct connlimit *conns;
 	struct cidr *exempt;
 	size_t nexempt;
+	/* Every open connection and the deadline for its request to arrive (MHD has only
+	 * an inactivity timeout, which a client trickling bytes never meets). */
+	struct conntrack *track;
 	struct listener listeners[HTTP_MAX_LISTENERS];
 	size_t nlisteners;
 };
@@ -862,6 +866,16 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	return ret;
 }
 
+/* The connection's entry in srv->track (NULL when it has none). */
+static struct conntrack_conn *
+tracked(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
 /* The first call of the access handler, once the request line and headers are in:
  * pins the configuration generation the request will use to the end (*req_cls, where
  * the URI callback may have left a refusal), refuses at once and closes what must go
@@ -878,6 +892,7 @@ first_call(struct http_server *srv, struct MHD_Connection *conn, const char *url
 	struct addr client;
 
 	atomic_fetch_add(&srv->inflight, 1);
+	conntrack_request(srv->track, tracked(conn)); /* in time: no deadline while handled */
 	*req_cls = gen_slot_acquire(srv->gens);
 	g = *req_cls;
 	if (!why && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
@@ -933,6 +948,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct gen *g = *req_cls;
 
 	*req_cls = NULL;
+	conntrack_idle(srv->track, tracked(conn), clock_mono_ms()); /* the next one's deadline */
 	if (g && !is_refusal(g)) {
 		gen_release(g); /* never blocks: the main thread frees a replaced generation */
 		atomic_fetch_sub(&srv->inflight, 1);
@@ -968,21 +984,30 @@ on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 	return MHD_NO;
 }
 
-/* The release matching on_accept. (Should MHD fail to set up a connection that
- * on_accept admitted — out of memory — that one slot stays counted.) */
+/* A connection's start (tracked for its request deadline) and end (untracked before
+ * MHD closes its socket; the release matching on_accept). Should MHD fail to set up a
+ * connection that on_accept admitted — out of memory — that one slot stays counted. */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 	      enum MHD_ConnectionNotificationCode toe)
 {
 	struct http_server *srv = cls;
-	const union MHD_ConnectionInfo *ci;
+	const union MHD_ConnectionInfo *ci, *fd;
 	struct addr a;
 
-	(void)socket_ctx;
-	if (toe != MHD_CONNECTION_NOTIFY_CLOSED)
-		return;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr && addr_from_sockaddr(ci->client_addr, &a) == 0)
+	if (!ci || !ci->client_addr || addr_from_sockaddr(ci->client_addr, &a) < 0)
+		memset(&a, 0, sizeof(a));
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (fd)
+			*socket_ctx =
+				conntrack_add(srv->track, fd->connect_fd, &a, clock_mono_ms());
+		return;
+	}
+	conntrack_remove(srv->track, *socket_ctx);
+	*socket_ctx = NULL;
+	if (a.family)
 		connlimit_release(srv->conns, &a);
 }
 
@@ -1070,6 +1095,7 @@ server_free(struct http_server *srv)
 		free(srv->key);
 	}
 	free(srv->cert);
+	conntrack_free(srv->track);
 	connlimit_free(srv->conns);
 	free(srv->exempt);
 	free(srv);
@@ -1089,6 +1115,10 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 	srv->gens = gens;
 	atomic_init(&srv->inflight, 0);
 	rc = make_connlimit(srv);
+	if (rc == 0)
+		rc = conntrack_new((int64_t)cfg->daemon.request_timeout * 1000, &srv->track);
+	if (rc == 0)
+		rc = conntrack_start(srv->track);
 	if (rc == 0 && cfg->daemon.ssl)
 		rc = load_tls(srv);
 	if (rc == 0)
@@ -1121,6 +1151,7 @@ http_stop(struct http_server *srv, int drain_ms)
 	 * hold no request and do not delay the stop. */
 	for (int waited = 0; waited < drain_ms && atomic_load(&srv->inflight) > 0; waited += 20)
 		nanosleep(&tick, NULL);
+	conntrack_stop(srv->track); /* before MHD closes (and untracks) what is left */
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct listener *l = &srv->listeners[i];
 
