@@ -29,7 +29,8 @@ struct conntrack {
 	int64_t deadline_ms;
 	struct conntrack_conn *head;
 	size_t count;
-	struct offenders *off;
+	struct offenders *off;	   /* slow: no request in time */
+	struct offenders *refused; /* refused at accept (a zeroed key: all in use) */
 
 	pthread_mutex_t run_mu; /* the sweeper's life */
 	pthread_cond_t run_cv;	/* CLOCK_MONOTONIC */
@@ -49,7 +50,9 @@ conntrack_new(int64_t deadline_ms, struct conntrack **out)
 	ct = calloc(1, sizeof(*ct));
 	if (!ct)
 		return ERR_NOMEM;
-	if (offenders_new(CONNTRACK_REPORT_MS, &ct->off) < 0) {
+	if (offenders_new(CONNTRACK_REPORT_MS, &ct->off) < 0 ||
+	    offenders_new(CONNTRACK_REPORT_MS, &ct->refused) < 0) {
+		offenders_free(ct->off);
 		free(ct);
 		return ERR_NOMEM;
 	}
@@ -76,6 +79,7 @@ conntrack_free(struct conntrack *ct)
 		free(c);
 	}
 	offenders_free(ct->off);
+	offenders_free(ct->refused);
 	pthread_cond_destroy(&ct->run_cv);
 	pthread_mutex_destroy(&ct->run_mu);
 	pthread_mutex_destroy(&ct->mu);
@@ -171,6 +175,33 @@ report(void *arg, const struct addr *key, unsigned long n)
 		  (long long)(rc->ct->deadline_ms / 1000));
 }
 
+static void
+report_refused(void *arg, const struct addr *key, unsigned long n)
+{
+	char name[ADDR_STRLEN + 8];
+
+	(void)arg;
+	if (key->family == 0)
+		log_warnx("%lu connection%s refused: all connections in use", n, n == 1 ? "" : "s");
+	else
+		log_warnx("client %s: %lu connection%s refused: too many open at once",
+			  client_name(key, name, sizeof(name)), n, n == 1 ? "" : "s");
+}
+
+void
+conntrack_refused(struct conntrack *ct, const struct addr *peer, bool client, int64_t now_ms)
+{
+	struct addr key;
+	unsigned long due;
+
+	memset(&key, 0, sizeof(key));
+	if (client && !addr_client_key(peer, &key))
+		key = *peer;
+	due = offenders_note(ct->refused, &key, 1, now_ms);
+	if (due)
+		report_refused(NULL, &key, due);
+}
+
 static int
 cmp_key(const void *a, const void *b)
 {
@@ -184,7 +215,8 @@ report_sweep(struct conntrack *ct, struct addr *keys, size_t n, int64_t now_ms)
 {
 	struct report_ctx rc = {ct};
 
-	qsort(keys, n, sizeof(*keys), cmp_key);
+	if (n > 1)
+		qsort(keys, n, sizeof(*keys), cmp_key);
 	for (size_t i = 0, j; i < n; i = j) {
 		unsigned long due;
 
@@ -195,6 +227,7 @@ report_sweep(struct conntrack *ct, struct addr *keys, size_t n, int64_t now_ms)
 			report(&rc, &keys[i], due);
 	}
 	offenders_flush(ct->off, now_ms, report, &rc);
+	offenders_flush(ct->refused, now_ms, report_refused, NULL);
 }
 
 size_t

@@ -6,6 +6,7 @@
 #ifndef CONNTRACK_H
 #define CONNTRACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,12 @@ void conntrack_idle(struct conntrack *ct, struct conntrack_conn *c, int64_t now_
 /* conntrack_remove: the connection is closing (before its socket is closed); frees
  * the entry. NULL c ok. */
 void conntrack_remove(struct conntrack *ct, struct conntrack_conn *c);
+
+/* conntrack_refused: a connection from `peer` was refused when it came (the accept
+ * policy): `client` true when for the client's own count (too many open), false when
+ * all connections were in use. Logged like the slow ones: one line per address (one
+ * for "all in use") and minute, the rest held back and counted into the next line. */
+void conntrack_refused(struct conntrack *ct, const struct addr *peer, bool client, int64_t now_ms);
 
 /* conntrack_sweep: shuts down the sockets of the connections waiting longer than the
  * deadline at `now_ms` (each once) and logs the offenders (see above). Returns how

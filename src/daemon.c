@@ -23,6 +23,7 @@
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
+#include "fdlimit.h"
 #include "gen.h"
 #include "http.h"
 #include "log.h"
@@ -322,6 +323,21 @@ main_loop(struct daemon_state *st, const sigset_t *set)
 	}
 }
 
+/* Every connection costs a file descriptor, so the daemon takes all it may have: the
+ * soft limit (systemd's default 1024) up to the hard one (524288). The connection limit
+ * follows from the limit it ends up with (see http.c). */
+static void
+raise_fd_limit(void)
+{
+	unsigned long long before = 0, after = 0;
+
+	if (fdlimit_raise(&before, &after) < 0)
+		log_warn("file descriptors: cannot raise the soft limit %llu to the hard one",
+			 before);
+	else if (after != before)
+		log_info("file descriptors: soft limit raised from %llu to %llu", before, after);
+}
+
 /* Blocks the signals the main loop waits for. Done before any thread exists (mail
  * worker, MHD's pool), so that every thread inherits the mask and only sigtimedwait
  * ever sees them. */
@@ -350,6 +366,7 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 		return 1;
 	}
 	warn_key_files(st->boot);
+	raise_fd_limit();
 	if ((rc = block_signals(set)) != 0)
 		return rc;
 	auth_init(0);

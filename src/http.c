@@ -28,6 +28,7 @@
 #include "conntrack.h"
 #include "db.h"
 #include "err.h"
+#include "fdlimit.h"
 #include "gen.h"
 #include "log.h"
 
@@ -67,6 +68,7 @@ struct http_server {
 	/* Every open connection and the deadline for its request to arrive (MHD has only
 	 * an inactivity timeout, which a client trickling bytes never meets). */
 	struct conntrack *track;
+	unsigned max_conns; /* connections at once, from the file descriptor budget */
 	struct listener listeners[HTTP_MAX_LISTENERS];
 	size_t nlisteners;
 };
@@ -970,17 +972,25 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
+/* MHD's accept policy (in the worker thread that accepted): the connection budget
+ * (connlimit.h), the refusals logged once per address and minute. The worker's
+ * database connection is opened first, so that what a request needs is there
+ * before more connections are admitted. */
 static enum MHD_Result
 on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 {
 	struct http_server *srv = cls;
+	enum connlimit_result r;
 	struct addr a;
 
 	(void)len;
-	if (addr_from_sockaddr(sa, &a) < 0 || connlimit_acquire(srv->conns, &a))
+	if (addr_from_sockaddr(sa, &a) < 0)
 		return MHD_YES;
-	log_debug("connection refused: client has %u connections open",
-		  (unsigned)HTTP_PER_IP_CONNECTIONS);
+	(void)thread_db(srv);
+	r = connlimit_acquire(srv->conns, &a);
+	if (r == CONNLIMIT_OK)
+		return MHD_YES;
+	conntrack_refused(srv->track, &a, r != CONNLIMIT_FULL, clock_mono_ms());
 	return MHD_NO;
 }
 
@@ -1027,7 +1037,8 @@ make_connlimit(struct http_server *srv)
 			if (cidr_parse(l->items[i], &srv->exempt[srv->nexempt]) == 0)
 				srv->nexempt++;
 	}
-	return connlimit_new(HTTP_PER_IP_CONNECTIONS, srv->exempt, srv->nexempt, &srv->conns);
+	return connlimit_new(HTTP_PER_IP_CONNECTIONS, srv->max_conns, srv->exempt, srv->nexempt,
+			     &srv->conns);
 }
 
 static unsigned int
@@ -1043,6 +1054,38 @@ pool_size(void)
 	return (unsigned int)n;
 }
 
+/* How many connections the file descriptor limit allows beside the daemon's own
+ * needs (http.h HTTP_FDS_*), counted once the listen addresses are known. Under
+ * systemd without LimitNOFILE that is some 900 of the default 1024 with one listener:
+ * an attacker holding every connection still leaves the database, DNS and the expiry
+ * pass their descriptors. */
+static int
+connection_budget(struct http_server *srv)
+{
+	unsigned long long limit = fdlimit_current();
+	unsigned in_use = fdlimit_in_use(HTTP_FDS_BASE);
+	unsigned reserve =
+		HTTP_FDS_BASE + (unsigned)srv->nlisteners *
+					(HTTP_FDS_PER_LISTENER + pool_size() * HTTP_FDS_PER_THREAD);
+
+	srv->max_conns = fdlimit_connections(limit, in_use, reserve, HTTP_CONNECTION_MAX);
+	if (srv->max_conns < HTTP_CONNECTION_MIN) {
+		log_error("the file descriptor limit (%llu) leaves room for %u connections, fewer "
+			  "than %d: raise it (systemd: LimitNOFILE=; OpenRC: rc_ulimit=\"-n N\")",
+			  limit, srv->max_conns, HTTP_CONNECTION_MIN);
+		return ERR_IO;
+	}
+	log_info("at most %u connections at once (file descriptors: limit %llu, %u open, %u "
+		 "kept for the database, DNS and mail)",
+		 srv->max_conns, limit, in_use, reserve);
+	return 0;
+}
+
+/* MHD's own connection limit (per listener, split between its threads) is twice
+ * srv->max_conns: the accept policy (on_accept) keeps the total, over all listeners,
+ * and refuses what is beyond it at once, so a client is told rather than left waiting
+ * in the listen queue, and no thread of MHD stops accepting early because its own
+ * part of the limit is used up while others have room. */
 static int
 start_listener(struct http_server *srv, struct listener *l)
 {
@@ -1068,11 +1111,11 @@ start_listener(struct http_server *srv, struct listener *l)
 		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
 		srv, MHD_OPTION_LISTEN_SOCKET, l->fd, MHD_OPTION_THREAD_POOL_SIZE, pool_size(),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
-		cfg->daemon.ssl ? tls : tls + 3, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT, 2 * srv->max_conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, srv, MHD_OPTION_ARRAY, cfg->daemon.ssl ? tls : tls + 3,
+		MHD_OPTION_END);
 	listener_name(l, name, sizeof(name));
 	if (!l->mhd) {
 		log_error("cannot start the HTTP server on %s%s", name,
@@ -1114,15 +1157,17 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 	srv->boot = cfg;
 	srv->gens = gens;
 	atomic_init(&srv->inflight, 0);
-	rc = make_connlimit(srv);
+	rc = cfg->daemon.ssl ? load_tls(srv) : 0;
+	if (rc == 0)
+		rc = resolve_listeners(srv, cfg->daemon.host, cfg->daemon.port);
+	if (rc == 0)
+		rc = connection_budget(srv);
+	if (rc == 0)
+		rc = make_connlimit(srv);
 	if (rc == 0)
 		rc = conntrack_new((int64_t)cfg->daemon.request_timeout * 1000, &srv->track);
 	if (rc == 0)
 		rc = conntrack_start(srv->track);
-	if (rc == 0 && cfg->daemon.ssl)
-		rc = load_tls(srv);
-	if (rc == 0)
-		rc = resolve_listeners(srv, cfg->daemon.host, cfg->daemon.port);
 	if (rc == 0 && pthread_key_create(&srv->db_key, close_thread_db) != 0)
 		rc = ERR_NOMEM;
 	if (rc == 0)

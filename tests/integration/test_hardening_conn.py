@@ -103,3 +103,132 @@ def test_trickled_request_is_closed_at_its_deadline(make_daemon):
     assert d.get("/nope").status == 404
     for s in slow + mute + [keep]:
         s.close()
+
+
+class LimitedDaemon:
+    """Starts a Daemon under a file descriptor limit (soft, hard), as systemd's default
+    LimitNOFILE=1024:524288 does for a unit that sets none."""
+
+    def __init__(self, d, soft: int, hard: int):
+        self.d, self.soft, self.hard = d, soft, hard
+
+    def start(self):
+        d = self.d
+        log = open(d.log_path, "ab")
+        try:
+            d.proc = subprocess.Popen(
+                [BIN, "--daemon", "-c", str(d.config)], stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                      (self.soft, self.hard)))
+        finally:
+            log.close()
+        d.wait_listening()
+        return d
+
+
+def flood(port: int, addresses: range, per_address: int = 16) -> list[socket.socket]:
+    """Connections from 127.0.0.N (N in `addresses`), `per_address` each, every one
+    with an unfinished request; those the daemon closes at once are dropped."""
+    held = []
+    for n in addresses:
+        for _ in range(per_address):
+            try:
+                s = connect_from(f"127.0.0.{n}", port)
+                s.send(b"GET /update HTTP/1.1\r\nHost: x\r\n")
+                held.append(s)
+            except OSError:
+                pass
+    time.sleep(0.5)
+    kept = []
+    for s in held:
+        if is_closed(s):
+            s.close()
+        else:
+            kept.append(s)
+    return kept
+
+
+def connection_limit(d) -> int:
+    m = re.search(r"at most (\d+) connections at once", d.log())
+    assert m, d.log()
+    return int(m.group(1))
+
+
+@pytest.fixture(autouse=True)
+def enough_fds_for_the_test():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_share_of_the_connections_stays_for_light_clients(make_daemon):
+    """Many addresses holding their 16 connections each used to take every slot (and
+    here, under a limit of 200 descriptors, every descriptor): a new client got
+    through 1 time in 4. Now the last quarter of the limit is kept for clients that
+    hold fewer than two connections (an address can take two of it, so it takes
+    more addresses than 15 to use it up at this size)."""
+    d = make_daemon(users={"alice": ALICE[1]}, start=False,
+                    config={"daemon": {"request_timeout": 60}})
+    LimitedDaemon(d, 200, 200).start()
+    held = flood(d.port, range(10, 25))
+    try:
+        for i in range(5):  # a new client, every time
+            s = connect_from("127.0.0.99", d.port)
+            s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 404"), i
+            s.close()
+        limit = connection_limit(d)
+        assert len(held) <= limit - limit // 4 + 2 * 15, (len(held), limit)
+        # The heavy ones are refused meanwhile, and logged once per address.
+        extra = connect_from("127.0.0.10", d.port)
+        time.sleep(0.3)
+        assert is_closed(extra)
+        extra.close()
+    finally:
+        for s in held:
+            s.close()
+    refused = [x for x in d.log().splitlines() if "client 127.0.0.10:" in x and "refused" in x]
+    assert len(refused) == 1, refused
+
+
+def test_connections_never_take_the_fds_of_the_database_dns_and_expiry(make_daemon, bind):
+    """Under systemd's default soft limit the flood took the daemon to 1,023 fds: good
+    requests answered 911 (SQLite could not open) and the expiry pass failed."""
+    d = make_daemon(users={"alice": ALICE[1]}, start=False,
+                    config={"daemon": {"request_timeout": 60},
+                            "dns_service": {"cleanup_interval": 1}})
+    labels = [uid() for _ in range(7)]
+    for label in labels:
+        d.add_host("alice", label, Z, "--expiry-ttl", "60")
+    LimitedDaemon(d, 140, 140).start()
+    held = flood(d.port, range(10, 18))
+    try:
+        for i, label in enumerate(labels[:6]):
+            r = d.get(f"/update?hostname={label}.{Z}&myip=192.0.2.{60 + i}", auth=ALICE,
+                      host="127.0.0.1")
+            assert r.text == f"good 192.0.2.{60 + i}\n", (i, r.text)
+        # The expiry pass (every second) deletes a host that is due, flood or not.
+        fqdn = f"{labels[0]}.{Z}"
+        d.backdate(fqdn, 3600)
+        deadline = time.monotonic() + 15
+        while bind.query(fqdn, "A") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert bind.query(fqdn, "A") == [], d.log()[-3000:]
+        assert len(held) <= connection_limit(d)
+    finally:
+        for s in held:
+            s.close()
+    assert "cannot open the database" not in d.log()
+    assert "Too many open files" not in d.log()
+
+
+def test_soft_fd_limit_is_raised_to_the_hard_one(make_daemon):
+    d = make_daemon(users={}, start=False)
+    LimitedDaemon(d, 128, 2048).start()
+    limits = Path(f"/proc/{d.proc.pid}/limits").read_text()
+    line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+    assert line.split()[3:5] == ["2048", "2048"], line
+    assert "file descriptors: soft limit raised from 128 to 2048" in d.log(), d.log()
