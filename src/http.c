@@ -593,14 +593,19 @@ close_thread_db(void *p)
 	db_close(p);
 }
 
-/* The calling worker thread's database connection, opened on first use: a connection
- * is not thread-safe, and opening one per request would cost more than the update.
- * One that failed for a reason only a new connection gets over (a file not writable
- * when it was opened: db.h usable) is replaced, so that fixing the file's mode is
- * enough, without a restart. */
+/* After a failed open a worker tries again only this much later: with the database
+ * down, every request (and connection) would otherwise add a connect and a log line. */
+#define HTTP_DB_RETRY_MS 1000
+
+/* The calling worker thread's database connection, opened on first use (or when it
+ * accepts its first connection): a connection is not thread-safe, and opening one per
+ * request would cost more than the update. One that failed for a reason only a new
+ * connection gets over (a file not writable when it was opened: db.h usable) is
+ * replaced, so that fixing the file's mode is enough, without a restart. */
 static struct db *
 thread_db(struct http_server *srv)
 {
+	static _Thread_local int64_t retry_at;
 	struct db *db = pthread_getspecific(srv->db_key);
 	int rc;
 
@@ -610,7 +615,10 @@ thread_db(struct http_server *srv)
 		(void)pthread_setspecific(srv->db_key, NULL);
 		db_close(db);
 	}
+	if (retry_at && clock_mono_ms() < retry_at)
+		return NULL;
 	rc = db_open(srv->boot, &db);
+	retry_at = rc < 0 ? clock_mono_ms() + HTTP_DB_RETRY_MS : 0;
 	if (rc < 0) {
 		log_error("cannot open the database: %s", err_str(rc));
 		return NULL;
