@@ -31,6 +31,7 @@
 #include "fdlimit.h"
 #include "gen.h"
 #include "log.h"
+#include "offenders.h"
 
 /* Workers block on the DNS server (up to dns_timeout) as well as on Argon2, whose
  * concurrency auth_init bounds separately; twice the cores keeps a slow DNS server
@@ -69,6 +70,9 @@ struct http_server {
 	 * an inactivity timeout, which a client trickling bytes never meets). */
 	struct conntrack *track;
 	unsigned max_conns; /* connections at once, from the file descriptor budget */
+	/* MHD's messages: warnings while the listeners start, then (see mhd_logger). */
+	atomic_bool started;
+	struct offenders *mhd_trouble;
 	struct listener listeners[HTTP_MAX_LISTENERS];
 	size_t nlisteners;
 };
@@ -965,17 +969,52 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	}
 }
 
+/* Whether a message of MHD's is about the server rather than one connection: it
+ * cannot accept, start a thread, poll, or ran into a resource limit. */
+static bool
+is_server_trouble(const char *msg)
+{
+	static const char *const marks[] = {
+		"accept", "thread", "epoll", "resource", "Too many open files", "connection limit"};
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strstr(msg, marks[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* MHD's messages. While the listeners start they are warnings. Once they run, almost
+ * all are about one connection and what its client did or failed to do (closed early,
+ * a malformed header, a request too big): one line per connection would let any
+ * client flood the log, so those go to DEBUG (the daemon logs what matters itself:
+ * the request log, the slow and refused clients). Trouble of the server's own stays a
+ * warning, one line a minute with the count of those held back. */
 __attribute__((format(printf, 2, 0))) static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+	struct http_server *srv = cls;
+	struct addr all;
 	char msg[512];
-	size_t n;
+	unsigned long n;
+	size_t len;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_warnx("http: %s", msg);
+	len = strlen(msg);
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	if (!atomic_load(&srv->started)) {
+		log_warnx("http: %s", msg);
+	} else if (!is_server_trouble(msg)) {
+		log_debug("http: %s", msg);
+	} else {
+		memset(&all, 0, sizeof(all));
+		n = offenders_note(srv->mhd_trouble, &all, 1, clock_mono_ms());
+		if (n == 1)
+			log_warnx("http: %s", msg);
+		else if (n > 1)
+			log_warnx("http: %s (and %lu more such messages in the last minute)", msg,
+				  n - 1);
+	}
 }
 
 /* ---- start and stop ---- */
@@ -1147,6 +1186,7 @@ server_free(struct http_server *srv)
 	}
 	free(srv->cert);
 	conntrack_free(srv->track);
+	offenders_free(srv->mhd_trouble);
 	connlimit_free(srv->conns);
 	free(srv->exempt);
 	free(srv);
@@ -1165,6 +1205,7 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 	srv->boot = cfg;
 	srv->gens = gens;
 	atomic_init(&srv->inflight, 0);
+	atomic_init(&srv->started, false);
 	rc = cfg->daemon.ssl ? load_tls(srv) : 0;
 	if (rc == 0)
 		rc = resolve_listeners(srv, cfg->daemon.host, cfg->daemon.port);
@@ -1176,6 +1217,8 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 		rc = conntrack_new((int64_t)cfg->daemon.request_timeout * 1000, &srv->track);
 	if (rc == 0)
 		rc = conntrack_start(srv->track);
+	if (rc == 0)
+		rc = offenders_new(CONNTRACK_REPORT_MS, &srv->mhd_trouble);
 	if (rc == 0 && pthread_key_create(&srv->db_key, close_thread_db) != 0)
 		rc = ERR_NOMEM;
 	if (rc == 0)
@@ -1186,6 +1229,7 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 		http_stop(srv, 0);
 		return rc;
 	}
+	atomic_store(&srv->started, true);
 	*out = srv;
 	return 0;
 }
