@@ -65,6 +65,8 @@ struct config {
 		char *user;
 		char *password; /* never logged */
 		char *name;
+		/* Not from the file: set by the daemon, which must write (db.h db_open). */
+		bool require_write;
 	} database;
 
 	struct {

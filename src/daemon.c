@@ -402,6 +402,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	st.config_path = config_path ? config_path : cfg->path;
 	st.debug = debug;
 	st.boot = cfg;
+	cfg->database.require_write = true; /* a read-only connection is of no use here */
 	if (debug)
 		cfg->daemon.log.level = LOG_LVL_DEBUG;
 	rc = daemon_prepare(&st, &set);

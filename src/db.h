@@ -149,7 +149,10 @@ struct db_ops {
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
- * and applies pending migrations. */
+ * and applies pending migrations. With cfg->database.require_write (the daemon) a
+ * SQLite database this process cannot write (the file, its -wal/-shm, its directory)
+ * is not opened at all: ERR_IO, each file logged. A read-only connection would fail
+ * every update, and keep later connections of the process read-only too. */
 int db_open(const struct config *cfg, struct db **out);
 void db_close(struct db *db);
 /* db_is_usable: see struct db_ops.usable. A caller that keeps a connection across

@@ -463,20 +463,20 @@ check_access(const char *path, int mode, const char *who)
 	return 1;
 }
 
-/* The daemon's start-up check (db.h check_writable): SQLite needs to write the file,
- * its -wal and -shm files (left behind by another user, they make every write fail
- * even after the file itself is fixed), and its directory (where it creates them). */
+/* What SQLite needs to write: the file, its -wal and -shm files (left behind by
+ * another user, they make every write fail even after the file itself is fixed), and
+ * its directory (where it creates them). Returns how many of them this process cannot
+ * write, each logged; *who gets the user. */
 static int
-sqlite_check_writable(const struct config *cfg)
+count_unwritable(const char *path, char *who, size_t wholen)
 {
-	const char *path = cfg->database.path;
 	const char *slash = strrchr(path, '/');
-	char side[4096], who[128];
+	char side[4096];
 	int bad = 0;
 
 	if (strcmp(path, ":memory:") == 0)
 		return 0;
-	user_desc(who, sizeof(who));
+	user_desc(who, wholen);
 	bad += check_access(path, W_OK, who);
 	snprintf(side, sizeof(side), "%s-wal", path);
 	bad += check_access(side, W_OK, who);
@@ -487,7 +487,17 @@ sqlite_check_writable(const struct config *cfg)
 	else
 		snprintf(side, sizeof(side), "%.*s", (int)(slash - path), path);
 	bad += check_access(side, W_OK | X_OK, who);
-	if (!bad)
+	return bad;
+}
+
+/* The daemon's start-up check (db.h check_writable). */
+static int
+sqlite_check_writable(const struct config *cfg)
+{
+	const char *path = cfg->database.path;
+	char who[128];
+
+	if (count_unwritable(path, who, sizeof(who)) == 0)
 		return 0;
 	log_error("database %s: not writable by user %s, who runs the daemon: give that user "
 		  "write access to it, its -wal and -shm files and its directory (e.g. chown)",
@@ -551,6 +561,23 @@ align_side_files(const char *path)
 	}
 }
 
+/* Before a connection opens: a missing file is created (create_file), side files get
+ * its mode back (align_side_files), and for a writer (cfg->database.require_write,
+ * the daemon) the files must be writable: a connection SQLite opens read-only stays
+ * so, and shares a read-only -shm with every later connection of the process, so for
+ * a writer no connection is better than one. 0 or ERR_IO (logged). */
+static int
+prepare_files(const struct config *cfg)
+{
+	char who[128];
+
+	create_file(cfg->database.path);
+	align_side_files(cfg->database.path);
+	if (cfg->database.require_write && count_unwritable(cfg->database.path, who, sizeof(who)))
+		return ERR_IO;
+	return 0;
+}
+
 static int
 sqlite_open(const struct config *cfg, struct db **out)
 {
@@ -562,17 +589,20 @@ sqlite_open(const struct config *cfg, struct db **out)
 		log_error("sqlite: no database path configured");
 		return ERR_INVAL;
 	}
+	if (prepare_files(cfg) < 0)
+		return ERR_IO;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return ERR_NOMEM;
 	s->base.ops = &db_sqlite_ops;
 	s->cfg = cfg;
-	create_file(cfg->database.path);
-	align_side_files(cfg->database.path);
 	/* One connection is used by one thread at a time (db.h), so no mutex. */
 	rc = sqlite3_open_v2(cfg->database.path, &s->h,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
+	if (rc == SQLITE_OK && cfg->database.require_write &&
+	    sqlite3_db_readonly(s->h, "main") == 1)
+		rc = SQLITE_READONLY;
 	if (rc != SQLITE_OK) {
 		log_error("cannot open database %s: %s", cfg->database.path,
 			  s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
