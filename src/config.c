@@ -268,6 +268,7 @@ static const struct key_def keys[] = {
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
 	{K("daemon", "ssl_key_file"), OFF(daemon.ssl_key_file), STR(NULL),
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
+	{K("daemon", "request_timeout"), OFF(daemon.request_timeout), INT(1, 300, 10)},
 	{K("daemon", "proxy_header"), OFF(daemon.proxy_header), STR(""), .may_be_empty = true,
 	 .check = check_header_name},
 	{K("daemon", "trusted_proxies"), OFF(daemon.trusted_proxies), .type = KT_STRLIST,
@@ -1049,6 +1050,23 @@ check_build(struct ctx *c)
 	return 0;
 }
 
+/* A proxy header believed from nobody changes nothing, so the operator cannot have
+ * meant it: behind the proxy every client would then be the proxy, sharing one
+ * rate-limit bucket (one attacker's bad logins would lock everybody out). */
+static int
+check_proxy(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t i = key_index("daemon.proxy_header");
+
+	if (cfg->daemon.proxy_header == NULL || cfg->daemon.proxy_header[0] == '\0' ||
+	    cfg->daemon.trusted_proxies.len > 0)
+		return 0;
+	return fail(c, c->key_line[i], keys[i].full,
+		    "needs daemon.trusted_proxies, the addresses of the proxies that set it "
+		    "(without them every client would count as the proxy)");
+}
+
 static int
 load_default_key(struct ctx *c)
 {
@@ -1128,6 +1146,8 @@ build(struct ctx *c, const struct toml_value *root)
 		rc = check_required(c);
 	if (rc == 0)
 		rc = check_build(c);
+	if (rc == 0)
+		rc = check_proxy(c);
 	if (rc == 0)
 		rc = load_default_key(c);
 	if (rc == 0 && c->cfg->endpoints_len == 0)
@@ -1238,6 +1258,16 @@ config_is_world_readable(const char *path)
 	if (stat(path, &st) < 0)
 		return ERR_IO;
 	return (st.st_mode & S_IROTH) ? 1 : 0;
+}
+
+int
+config_is_world_writable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return ERR_IO;
+	return (st.st_mode & S_IWOTH) ? 1 : 0;
 }
 
 /* zone_eq: `zone` from a request (any case, maybe with a trailing dot) against a

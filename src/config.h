@@ -52,7 +52,8 @@ struct config {
 		bool ssl;
 		char *ssl_cert_file;
 		char *ssl_key_file;
-		char *proxy_header;		       /* "" = disabled */
+		int request_timeout; /* seconds for the request line and headers, 10 */
+		char *proxy_header;  /* "" = disabled */
 		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
 		char *metrics_path;		       /* "/metrics" */
 		char *health_path;		       /* "/health" */
@@ -76,6 +77,8 @@ struct config {
 		char *user;
 		char *password; /* never logged */
 		char *name;
+		/* Not from the file: set by the daemon, which must write (db.h db_open). */
+		bool require_write;
 	} database;
 
 	struct {
@@ -161,6 +164,10 @@ int config_parse(const char *text, size_t len, const char *path, struct config *
 /* config_is_world_readable: whether `path` can be read by others (the daemon refuses,
  * the CLI warns). Returns 1, 0, or ERR_IO. */
 int config_is_world_readable(const char *path);
+/* config_is_world_writable: whether others can write `path` (and so change where
+ * updates go and which keys sign them): the daemon refuses, the CLI warns. Returns 1,
+ * 0, or ERR_IO. */
+int config_is_world_writable(const char *path);
 
 /* config_zone_key: the TSIG key for `zone` ([dns_service.zone_keys], else the default
  * key), or NULL for unsigned updates. Borrowed from cfg. */

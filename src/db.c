@@ -63,6 +63,22 @@ db_close(struct db *db)
 		db->ops->close(db);
 }
 
+bool
+db_is_usable(struct db *db)
+{
+	return db != NULL && (db->ops->usable == NULL || db->ops->usable(db));
+}
+
+int
+db_check_writable(const struct config *cfg)
+{
+	const struct db_ops *ops = backend_ops(cfg);
+
+	if (ops == NULL)
+		return ERR_INVAL;
+	return ops->check_writable ? ops->check_writable(cfg) : 0;
+}
+
 int
 db_schema_version(struct db *db, int *version)
 {

@@ -223,12 +223,30 @@ struct db_ops {
 	int (*acme_count)(struct db *db, int64_t host_id, int64_t *count);
 	int (*acme_due)(struct db *db, int64_t before, int64_t limit, struct db_acme **out,
 			size_t *len);
+	/* Optional (NULL: always usable, nothing to check). usable: false once an
+	 * operation failed for a reason only a new connection can get over (SQLite: the
+	 * file was not writable when the connection opened it, or its -wal/-shm files
+	 * were not): the owner closes it and opens a new one for its next operation. */
+	bool (*usable)(struct db *db);
+	/* check_writable: whether this process can write the storage `cfg` names (SQLite:
+	 * the file, its -wal and -shm files where they exist, and its directory), with
+	 * each problem logged naming the file and the user. 0 or ERR_IO. */
+	int (*check_writable)(const struct config *cfg);
 };
 
 /* db_open: opens the backend named by cfg->database (borrowed; must outlive the handle)
- * and applies pending migrations. */
+ * and applies pending migrations. With cfg->database.require_write (the daemon) a
+ * SQLite database this process cannot write (the file, its -wal/-shm, its directory)
+ * is not opened at all: ERR_IO, each file logged. A read-only connection would fail
+ * every update, and keep later connections of the process read-only too. */
 int db_open(const struct config *cfg, struct db **out);
 void db_close(struct db *db);
+/* db_is_usable: see struct db_ops.usable. A caller that keeps a connection across
+ * requests asks before each one and reopens when it is false, so that a fixed file
+ * mode is picked up without a restart. NULL: false. */
+bool db_is_usable(struct db *db);
+/* db_check_writable: see struct db_ops.check_writable; 0 for a backend without files. */
+int db_check_writable(const struct config *cfg);
 
 /* The front functions: the contracts of struct db_ops, their argument checks and
  * defaults done here (db.c), the SQL by the backend. A family mask other than DB_V4,

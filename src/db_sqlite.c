@@ -3,12 +3,16 @@
  * conditional updates that keep concurrent writers (daemon, CLI, cleanup) honest. */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -25,6 +29,10 @@
 #define SQLITE_LEASE_SLACK_MS  5000
 #define SQLITE_LEASE_POLL_MS   2
 #define SQLITE_BUSY_TIMEOUT_MS 5000
+/* The mode of a database file we create: it holds password hashes and e-mail
+ * addresses, so not for everyone (SQLite's own default is 0644). SQLite gives the -wal
+ * and -shm files the mode of the database file. */
+#define SQLITE_FILE_MODE 0640
 
 /*
  * Schema migrations: MIGRATIONS[i] takes the schema from version i to i + 1. Append
@@ -256,6 +264,7 @@ struct db_sqlite {
 	int64_t busy_since_ms;	    /* CLOCK_MONOTONIC when the current wait began */
 	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, finalized by close */
 	bool leased;		    /* host_lock holds the lease of lease_host */
+	bool stale; /* failed for a reason only a new connection gets over (usable) */
 	int64_t lease_host;
 	int64_t lease_token;
 };
@@ -269,17 +278,61 @@ to_sqlite(struct db *db)
 	return (struct db_sqlite *)db;
 }
 
+/* "nobody (uid 65534)": the user a permission problem is about. */
+static void
+user_desc(char *out, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	uid_t uid = geteuid();
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, len, "%s (uid %u)", res->pw_name, (unsigned)uid);
+	else
+		snprintf(out, len, "uid %u", (unsigned)uid);
+}
+
+/* Whether a failure comes from the files' permissions (or a read-only file system): a
+ * connection that opened the database, or its -wal/-shm, read-only stays so until it
+ * is reopened, whatever the operator fixes meanwhile. */
+static bool
+is_permission_error(struct db_sqlite *s, int rc)
+{
+	int e = sqlite3_system_errno(s->h);
+
+	switch (rc & 0xff) {
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM: return true;
+	case SQLITE_IOERR: return e == EACCES || e == EPERM || e == EROFS;
+	default: return false;
+	}
+}
+
 /* Maps a failed sqlite3 call to an ERR_* code, logging what is not the caller's
- * business (a duplicate is an answer, a full disk is a log line). */
+ * business (a duplicate is an answer, a full disk is a log line). A permission
+ * failure marks the connection stale (db.h usable). */
 static int
 fail(struct db_sqlite *s, int rc, const char *what)
 {
+	char who[128];
+
 	switch (rc) {
 	case SQLITE_CONSTRAINT_UNIQUE:
 	case SQLITE_CONSTRAINT_PRIMARYKEY: return ERR_EXISTS;
 	case SQLITE_NOMEM: return ERR_NOMEM;
-	default: log_error("sqlite: %s: %s", what, sqlite3_errmsg(s->h)); return ERR_DB;
+	default: break;
 	}
+	if (!is_permission_error(s, rc)) {
+		log_error("sqlite: %s: %s", what, sqlite3_errmsg(s->h));
+		return ERR_DB;
+	}
+	user_desc(who, sizeof(who));
+	log_error("database %s: %s: cannot write as user %s: %s; a new connection is tried "
+		  "for the next request",
+		  s->cfg->database.path, what, who, sqlite3_errmsg(s->h));
+	s->stale = true;
+	return ERR_DB;
 }
 
 /* The cached statement `id`, reset and ready for binding; NULL on failure (logged). */
@@ -468,6 +521,65 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+static bool
+sqlite_usable(struct db *db)
+{
+	return !to_sqlite(db)->stale;
+}
+
+/* check_access: whether `path` is writable (W_OK, plus X_OK for a directory) by this
+ * process's effective user; a file that does not exist yet is fine. Logs a problem. */
+static int
+check_access(const char *path, int mode, const char *who)
+{
+	if (faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0 || errno == ENOENT)
+		return 0;
+	log_error("%s is not writable by user %s: %s", path, who, strerror(errno));
+	return 1;
+}
+
+/* What SQLite needs to write: the file, its -wal and -shm files (left behind by
+ * another user, they make every write fail even after the file itself is fixed), and
+ * its directory (where it creates them). Returns how many of them this process cannot
+ * write, each logged; *who gets the user. */
+static int
+count_unwritable(const char *path, char *who, size_t wholen)
+{
+	const char *slash = strrchr(path, '/');
+	char side[4096];
+	int bad = 0;
+
+	if (strcmp(path, ":memory:") == 0)
+		return 0;
+	user_desc(who, wholen);
+	bad += check_access(path, W_OK, who);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	bad += check_access(side, W_OK, who);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	bad += check_access(side, W_OK, who);
+	if (!slash || slash == path)
+		snprintf(side, sizeof(side), "%s", slash ? "/" : ".");
+	else
+		snprintf(side, sizeof(side), "%.*s", (int)(slash - path), path);
+	bad += check_access(side, W_OK | X_OK, who);
+	return bad;
+}
+
+/* The daemon's start-up check (db.h check_writable). */
+static int
+sqlite_check_writable(const struct config *cfg)
+{
+	const char *path = cfg->database.path;
+	char who[128];
+
+	if (count_unwritable(path, who, sizeof(who)) == 0)
+		return 0;
+	log_error("database %s: not writable by user %s, who runs the daemon: give that user "
+		  "write access to it, its -wal and -shm files and its directory (e.g. chown)",
+		  path, who);
+	return ERR_IO;
+}
+
 static void
 sqlite_close(struct db *db)
 {
@@ -481,6 +593,66 @@ sqlite_close(struct db *db)
 	free(s);
 }
 
+/* Creates a missing database file with SQLITE_FILE_MODE (the umask may only take more
+ * away), so that SQLite finds an empty file rather than making one world-readable.
+ * ":memory:" and an existing file are left alone; a failure here is left for
+ * sqlite3_open_v2 to report. */
+static void
+create_file(const char *path)
+{
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, SQLITE_FILE_MODE);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* SQLite creates the -wal and -shm files with the mode the database file has at that
+ * moment, and keeps them while any connection is open. Created while the file was not
+ * writable, they stay so after the operator fixes the file, and every new connection
+ * opens them read-only: each write fails until a restart. So before a connection
+ * opens, side files of ours get the database file's mode back (what SQLite would give
+ * them now); another user's are left for the start-up check to name. */
+static void
+align_side_files(const char *path)
+{
+	static const char *const suffix[] = {"-wal", "-shm"};
+	struct stat db, st;
+	char side[4096];
+
+	if (stat(path, &db) < 0)
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(side, sizeof(side), "%s%s", path, suffix[i]);
+		if (lstat(side, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    (st.st_mode & 07777) == (db.st_mode & 07777))
+			continue;
+		if (chmod(side, db.st_mode & 07777) == 0)
+			log_info("database %s: %s had mode %04o, now the database file's %04o",
+				 path, side, (unsigned)(st.st_mode & 07777),
+				 (unsigned)(db.st_mode & 07777));
+	}
+}
+
+/* Before a connection opens: a missing file is created (create_file), side files get
+ * its mode back (align_side_files), and for a writer (cfg->database.require_write,
+ * the daemon) the files must be writable: a connection SQLite opens read-only stays
+ * so, and shares a read-only -shm with every later connection of the process, so for
+ * a writer no connection is better than one. 0 or ERR_IO (logged). */
+static int
+prepare_files(const struct config *cfg)
+{
+	char who[128];
+
+	create_file(cfg->database.path);
+	align_side_files(cfg->database.path);
+	if (cfg->database.require_write && count_unwritable(cfg->database.path, who, sizeof(who)))
+		return ERR_IO;
+	return 0;
+}
+
 static int
 sqlite_open(const struct config *cfg, struct db **out)
 {
@@ -492,6 +664,8 @@ sqlite_open(const struct config *cfg, struct db **out)
 		log_error("sqlite: no database path configured");
 		return ERR_INVAL;
 	}
+	if (prepare_files(cfg) < 0)
+		return ERR_IO;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return ERR_NOMEM;
@@ -501,6 +675,9 @@ sqlite_open(const struct config *cfg, struct db **out)
 	rc = sqlite3_open_v2(cfg->database.path, &s->h,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
+	if (rc == SQLITE_OK && cfg->database.require_write &&
+	    sqlite3_db_readonly(s->h, "main") == 1)
+		rc = SQLITE_READONLY;
 	if (rc != SQLITE_OK) {
 		log_error("cannot open database %s: %s", cfg->database.path,
 			  s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
@@ -1426,4 +1603,6 @@ const struct db_ops db_sqlite_ops = {
 	.acme_delete = sqlite_acme_delete,
 	.acme_count = sqlite_acme_count,
 	.acme_due = sqlite_acme_due,
+	.usable = sqlite_usable,
+	.check_writable = sqlite_check_writable,
 };

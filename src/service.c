@@ -534,6 +534,8 @@ service_handle(const struct service_ctx *ctx, const struct service_request *req,
 			outcome_single(o, UPDATE_BADAUTH);
 			out->http_status = 401;
 			out->challenge = true;
+			out->count =
+				req->bad_authorization ? SERVICE_COUNT_BAD : SERVICE_COUNT_NONE;
 		} else {
 			handle_authenticated(ctx, req, o);
 			out->count = outcome_count(o);

@@ -59,10 +59,15 @@ struct service_request {
 	bool offline;	      /* offline=YES: delete the hosts' records instead */
 	const char *user;     /* NULL when the request carried no user name */
 	const char *password; /* NULL when it carried no password; never logged */
-	struct addr client;   /* the client after proxy handling */
-	int64_t now;	      /* unix time (database) */
-	int64_t mono;	      /* CLOCK_MONOTONIC seconds (rate limiter: must not jump) */
-	bool want_json;	      /* Accept: application/json */
+	/* An Authorization header came but held no usable Basic credentials (not Basic,
+	 * not base64, no ':'): with no user and password otherwise, the request answers
+	 * badauth with the 401 challenge but counts as bad, like a wrong password, so that
+	 * a client cannot send garbage headers without limit. */
+	bool bad_authorization;
+	struct addr client; /* the client after proxy handling */
+	int64_t now;	    /* unix time (database) */
+	int64_t mono;	    /* CLOCK_MONOTONIC seconds (rate limiter: must not jump) */
+	bool want_json;	    /* Accept: application/json */
 };
 
 /* How the rate limiter should count a request (SERVICE_COUNT_*). */
@@ -87,7 +92,8 @@ struct service_reply {
  * notfqdn, badip or numhost (a client that keeps sending those is misconfigured or
  * probing); a request with only dnserr/911 lines counts as neither (our fault, not the
  * client's), nor does `abuse` (counting it would extend the ban forever) nor a request
- * without any credentials (browsers and routers send one before the 401 challenge). */
+ * without any credentials (browsers and routers send one before the 401 challenge);
+ * an unusable Authorization header is not "without credentials": it counts as bad. */
 int service_handle(const struct service_ctx *ctx, const struct service_request *req,
 		   struct service_reply *out);
 

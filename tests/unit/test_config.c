@@ -349,6 +349,11 @@ test_errors_values(void)
 	expect_error(DB "[daemon]\nproxy_header = \"X Forwarded\"\n",
 		     "t.toml:4: daemon.proxy_header: \"X Forwarded\" is not an HTTP header name",
 		     "proxy_header with a space");
+	expect_error(DB "[daemon]\nport = 1\nproxy_header = \"X-Forwarded-For\"\n",
+		     "t.toml:5: daemon.proxy_header: needs daemon.trusted_proxies, the addresses "
+		     "of the proxies that set it (without them every client would count as the "
+		     "proxy)",
+		     "proxy_header without trusted_proxies");
 	expect_error(DB "[daemon]\nhost = \"\"\n", "t.toml:4: daemon.host: must not be empty",
 		     "empty host");
 	expect_error(DB "[daemon]\nhost = \"a\\u0000b\"\n",
@@ -813,6 +818,11 @@ test_files(void)
 	chmod(tpath("c.toml"), 0644);
 	is_int(config_is_world_readable(tpath("c.toml")), 1, "0644 is world-readable");
 	is_int(config_is_world_readable(tpath("none.toml")), ERR_IO, "missing file: ERR_IO");
+	is_int(config_is_world_writable(tpath("c.toml")), 0, "0644 is not world-writable");
+	chmod(tpath("c.toml"), 0602);
+	is_int(config_is_world_readable(tpath("c.toml")), 0, "0602 is not world-readable");
+	is_int(config_is_world_writable(tpath("c.toml")), 1, "0602 is world-writable");
+	is_int(config_is_world_writable(tpath("none.toml")), ERR_IO, "missing file: ERR_IO");
 
 	write_file(tpath("bad.toml"), DB "[daemon]\nport = true\n", 0600);
 	rc = config_load(tpath("bad.toml"), &c, &err);

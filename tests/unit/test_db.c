@@ -1630,6 +1630,37 @@ test_due_families(void)
 	is_int(db_host_due_families(&h, INT64_MAX / 2), 0, "due: expiry_ttl 0 never");
 }
 
+/* File modes: a new database is 0640 whatever the umask allows beyond it, -wal and
+ * -shm files of ours with another mode get the database file's on the next open, and
+ * a connection starts usable. (Permission failures themselves need a user other than
+ * root: tests/integration/test_hardening_storage.py.) */
+static void
+test_sqlite_files(void)
+{
+	struct config cfg;
+	char path[128], side[160];
+	struct db *db = NULL;
+	struct stat st;
+	mode_t old = umask(022);
+
+	fresh_config(&cfg, path, sizeof(path));
+	is_int(db_open(&cfg, &db), 0, "open a new database");
+	umask(old);
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "created with mode 0640 (%o)",
+	   (unsigned)(st.st_mode & 0777));
+	ok(db_is_usable(db), "a new connection is usable");
+	ok(!db_is_usable(NULL), "NULL is not");
+	is_int(db_check_writable(&cfg), 0, "the file, its side files and directory are writable");
+	db_close(db);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	close(open(side, O_WRONLY | O_CREAT | O_TRUNC, 0444));
+	chmod(side, 0444);
+	is_int(db_open(&cfg, &db), 0, "open with a -wal file of mode 0444");
+	ok(stat(side, &st) != 0 || (st.st_mode & 0777) == 0640,
+	   "the -wal file has the database file's mode again");
+	db_close(db);
+}
+
 int
 main(void)
 {
@@ -1643,6 +1674,7 @@ main(void)
 		run_backend(&SQLITE_BACKEND);
 		test_sqlite_leases();
 		test_sqlite_ping_busy();
+		test_sqlite_files();
 	}
 	if (wanted("mariadb"))
 		run_mariadb();
