@@ -5,6 +5,11 @@
 in a temp dir. Knot DNS and PowerDNS can be added as further subclasses (see
 /work/shared/RECIPES-knot-pdns.md): they only need to write their config, start, stop.
 
+A server counts as ready only when the process we started is alive, answers
+`id.server CH TXT` with the unique identity written into its config, and serves the SOA
+of every zone: another server already on the port (named keeps running with only part
+of its sockets) can never pass for ours.
+
 Use from pytest:
 
     srv = BindServer(tmp_path, 15320, {"dyn.example.com": "hmac-sha256", "open.test": None})
@@ -27,6 +32,7 @@ import ctypes
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +43,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.query
+import dns.rdataclass
 import dns.rdatatype
 import dns.rcode
 
@@ -88,6 +95,11 @@ class DnsServer(abc.ABC):
 
     address = "127.0.0.1"
     address6 = "::1"
+    program = ""  # the server binary, for "is it installed"
+
+    @classmethod
+    def installed(cls) -> bool:
+        return shutil.which(cls.program) is not None
 
     def __init__(self, workdir: str | os.PathLike, port: int, zones: dict[str, str | None]):
         for alg in zones.values():
@@ -97,13 +109,16 @@ class DnsServer(abc.ABC):
         self.port = port
         self._zones = dict(zones)
         self._keys: dict[str, Path] = {}
+        self.identity = ""  # id.server CH TXT of this instance, set by the first start
+        self.ready_timeout = READY_TIMEOUT
         self.proc: subprocess.Popen | None = None
         self.workdir.mkdir(parents=True, exist_ok=True)
 
     # --- the interface -------------------------------------------------------------------
     @abc.abstractmethod
     def _write_config(self) -> None:
-        """Writes keys, config and zone files into workdir (called once)."""
+        """Writes keys (with _generate_key), config and zone files into workdir, the
+        config with self.identity as the server's identity (called once per workdir)."""
 
     @abc.abstractmethod
     def _command(self) -> list[str]:
@@ -146,9 +161,7 @@ class DnsServer(abc.ABC):
     def start(self) -> None:
         if self.proc is not None:
             raise RuntimeError(f"{self.name} already running")
-        if not self._keys and not (self.workdir / ".configured").exists():
-            self._write_config()
-            (self.workdir / ".configured").touch()
+        self._configure()
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
@@ -172,7 +185,8 @@ class DnsServer(abc.ABC):
         self.proc = None
 
     def restart(self) -> None:
-        """Stop and start again; the zone contents (journal) survive."""
+        """Stop and start again; the zone contents (journal, zone file, database)
+        survive."""
         self.stop()
         self.start()
 
@@ -186,6 +200,19 @@ class DnsServer(abc.ABC):
         want = dns.rdatatype.from_text(rdtype)
         return sorted(rd.to_text() for rrset in reply.answer if rrset.rdtype == want
                       for rd in rrset)
+
+    def server_identity(self, address: str | None = None, tcp: bool = False,
+                        timeout: float = 2.0) -> str | None:
+        """What the server answers to `id.server CH TXT` (None: no such record)."""
+        msg = dns.message.make_query("id.server", "TXT", dns.rdataclass.CH)
+        msg.flags &= ~dns.flags.RD
+        send = dns.query.tcp if tcp else dns.query.udp
+        reply = send(msg, address or self.address, timeout=timeout, port=self.port)
+        for rrset in reply.answer:
+            for rd in rrset:
+                if rrset.rdtype == dns.rdatatype.TXT:
+                    return b"".join(rd.strings).decode(errors="replace")
+        return None
 
     def soa_serial(self, zone: str) -> int:
         soa = self.query(zone, "SOA")
@@ -201,24 +228,60 @@ class DnsServer(abc.ABC):
         self.stop()
 
     # --- helpers -------------------------------------------------------------------------
+    def _configure(self) -> None:
+        """Writes the config on the first start in workdir; later starts (also by a new
+        object on the same workdir) find the identity and keys there."""
+        marker, ident = self.workdir / ".configured", self.workdir / "identity"
+        if marker.exists():
+            self.identity = ident.read_text().strip()
+            for zone, alg in self._zones.items():
+                path = self.workdir / f"{self.key_name(zone)}.key"
+                if alg is not None and path.exists():
+                    self._keys[zone] = path
+            return
+        self.identity = f"ddns-test-{os.getpid()}-{secrets.token_hex(6)}"
+        ident.write_text(self.identity + "\n")
+        self._write_config()
+        marker.touch()
+
+    def _generate_key(self, zone: str) -> Path:
+        """A new key file for `zone` as tsig-keygen writes it, named key_name(zone)."""
+        name = self.key_name(zone)
+        path = self.workdir / f"{name}.key"
+        with open(path, "w") as out:
+            subprocess.run(["tsig-keygen", "-a", self._zones[zone], name], check=True,
+                           stdout=out)
+        self._keys[zone] = path
+        return path
+
+    def _is_ready(self) -> bool:
+        """Ours answers on both addresses over UDP and TCP (a server that got only one of
+        its sockets while another server holds the other must not pass), and serves
+        every zone's SOA."""
+        try:
+            for address in (self.address, self.address6):
+                for tcp in (False, True):
+                    if self.server_identity(address, tcp, timeout=0.2) != self.identity:
+                        return False
+            return all(self.query(zone, "SOA", timeout=0.2) for zone in self.zones)
+        except (OSError, dns.exception.DNSException):
+            return False
+
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        zone = self.zones[0]
+        deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
                 self.proc = None
                 raise RuntimeError(f"{self.name} exited with {code} during start-up:\n"
                                    f"{self.log_tail()}")
-            try:
-                if self.query(zone, "SOA", timeout=0.2):
-                    return
-            except (OSError, dns.exception.DNSException):
-                pass
+            if self._is_ready():
+                return
             time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"{self.name} on port {self.port} did not answer within "
-                           f"{READY_TIMEOUT} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} on port {self.port} did not answer as "
+                           f"{self.identity!r} for all zones within {self.ready_timeout} s:\n"
+                           f"{self.log_tail()}")
 
     def _zone_text(self, zone: str) -> str:
         return (f"$ORIGIN {zone}.\n$TTL 300\n"
@@ -229,6 +292,8 @@ class DnsServer(abc.ABC):
 class BindServer(DnsServer):
     """BIND 9 (`named -g`, as root without privilege drop: RECIPES.md section 1)."""
 
+    program = "named"
+
     def _write_config(self) -> None:
         d = self.workdir
         includes, zones = [], []
@@ -238,11 +303,7 @@ class BindServer(DnsServer):
                 policy = "allow-update { 127.0.0.1; ::1; };"
             else:
                 name = self.key_name(zone)
-                path = d / f"{name}.key"
-                subprocess.run(["tsig-keygen", "-a", alg, name], check=True,
-                               stdout=open(path, "w"))
-                self._keys[zone] = path
-                includes.append(f'include "{path}";')
+                includes.append(f'include "{self._generate_key(zone)}";')
                 policy = f"update-policy {{ grant {name} zonesub ANY; }};"
             zones.append(f'zone "{zone}" {{ type primary; file "{d}/{zone}.zone"; {policy} }};')
         conf = "\n".join(includes) + f"""
@@ -250,6 +311,8 @@ options {{
     directory "{d}";
     pid-file "{d}/named.pid";
     session-keyfile "{d}/session.key";
+    server-id "{self.identity}";   // id.server CH TXT: the readiness check
+    reuseport no;   // a second named on our port gets no TCP socket instead of sharing it
     managed-keys-directory "{d}";
     listen-on port {self.port} {{ 127.0.0.1; }};
     listen-on-v6 port {self.port} {{ ::1; }};
@@ -265,15 +328,6 @@ controls {{ }};
                                capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"named-checkconf failed:\n{check.stdout}{check.stderr}")
-
-    def start(self) -> None:
-        if not self._keys:
-            # A restarted server keeps its keys: read them back from the work dir.
-            for zone, alg in self._zones.items():
-                path = self.workdir / f"{self.key_name(zone)}.key"
-                if alg is not None and path.exists():
-                    self._keys[zone] = path
-        super().start()
 
     def _command(self) -> list[str]:
         return ["named", "-g", "-c", str(self.workdir / "named.conf")]

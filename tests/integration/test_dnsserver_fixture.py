@@ -114,3 +114,16 @@ def test_bad_start_shows_log(tmp_path):
     assert "exited" in str(e.value) and "missing.conf" in str(e.value)
     assert time.monotonic() - t0 < 5
     assert srv.proc is None
+
+
+def test_busy_port_is_never_ready(tmp_path):
+    """A second named on the port of the first gets its UDP sockets (SO_REUSEADDR) but
+    not TCP, and would answer the SOA: it must not count as ready."""
+    with BindServer(tmp_path / "first", PORT + 3, {"solo.test": "hmac-sha256"}) as first:
+        second = BindServer(tmp_path / "second", PORT + 3, {"solo.test": "hmac-sha256"})
+        second.ready_timeout = 2.0
+        with pytest.raises(RuntimeError):
+            second.start()
+        assert second.proc is None
+        for tcp in (False, True):
+            assert first.server_identity(tcp=tcp) == first.identity
