@@ -1,24 +1,26 @@
 # SPDX-License-Identifier: MIT
 """Throwaway authoritative DNS servers on loopback for RFC 2136 + TSIG tests.
 
-`DnsServer` is the interface the tests code against; `BindServer` runs BIND 9 (named -g)
-in a temp dir. Knot DNS and PowerDNS can be added as further subclasses (see
-/work/shared/RECIPES-knot-pdns.md): they only need to write their config, start, stop.
+`DnsServer` is the interface the tests code against; its subclasses run a real server in
+a temp dir, each with the same zones, keys and policies: `BindServer` (BIND 9, named -g),
+`KnotServer` (Knot DNS 3.2, knotd) and `PowerDnsServer` (PowerDNS Authoritative 4.7 with
+the gsqlite3 backend). SERVERS maps the short names bind/knot/pdns to them.
 
 A server counts as ready only when the process we started is alive, answers
 `id.server CH TXT` with the unique identity written into its config, and serves the SOA
-of every zone: another server already on the port (named keeps running with only part
-of its sockets) can never pass for ours.
+of every zone: another server already on the port (Knot shares UDP ports through
+SO_REUSEPORT; named keeps running without its sockets) can never pass for ours.
 
 Use from pytest:
 
-    srv = BindServer(tmp_path, 15320, {"dyn.example.com": "hmac-sha256", "open.test": None})
+    srv = KnotServer(tmp_path, 15320, {"dyn.example.com": "hmac-sha256", "open.test": None})
     with srv:
         srv.query("ns1.dyn.example.com", "A")
 
 or from a C test as a supervisor process (stops the server when stdin closes):
 
-    python3 dnsserver.py serve --workdir D --port P --zone dyn.example.com=hmac-sha256 ...
+    python3 dnsserver.py serve [--server bind|knot|pdns] --workdir D --port P \
+        --zone dyn.example.com=hmac-sha256 ...
 
 which prints one JSON line with the key file paths once the server answers.
 """
@@ -34,6 +36,7 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -333,7 +336,142 @@ controls {{ }};
         return ["named", "-g", "-c", str(self.workdir / "named.conf")]
 
 
-SERVERS = {"bind": BindServer}
+class KnotServer(DnsServer):
+    """Knot DNS 3.2 (`knotd -c`, foreground, as root: RECIPES-knot-pdns.md section 1).
+
+    Each zone has an ACL of its own: its key (Knot knows every zone's key, so another
+    zone's key is a valid key the zone does not allow: NOTAUTH/BADKEY), or for an
+    unsigned zone the loopback addresses. Knot writes every update into the zone file
+    (zonefile-sync 0), so a restart serves what was there before. The control socket
+    lives in workdir: a workdir path longer than about 90 bytes makes knotd exit."""
+
+    program = "knotd"
+
+    def _write_config(self) -> None:
+        d = self.workdir
+        for sub in ("run", "db", "zones"):
+            (d / sub).mkdir(exist_ok=True)
+        keys, acls, zones = [], [], []
+        for i, (zone, alg) in enumerate(self._zones.items()):
+            (d / "zones" / f"{zone}.zone").write_text(self._zone_text(zone))
+            if alg is None:
+                acls.append(f"  - id: acl-{i}\n    address: [127.0.0.1, ::1]\n"
+                            "    action: update")
+            else:
+                name, alg, secret = read_key_file(self._generate_key(zone))
+                keys.append(f"  - id: {name}\n    algorithm: {alg}\n    secret: {secret}")
+                acls.append(f"  - id: acl-{i}\n    key: {name}\n    action: update")
+            zones.append(f"  - domain: {zone}\n    acl: acl-{i}")
+        conf = f"""server:
+    rundir: "{d}/run"
+    pidfile: "{d}/run/knot.pid"
+    listen: [ {self.address}@{self.port}, {self.address6}@{self.port} ]
+    identity: "{self.identity}"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "{d}/run/knot.sock"
+log:
+  - target: stderr
+    any: info
+database:
+    storage: "{d}/db"
+"""
+        conf += ("key:\n" + "\n".join(keys) + "\n") if keys else ""
+        conf += "acl:\n" + "\n".join(acls) + "\n"
+        conf += (f'template:\n  - id: default\n    storage: "{d}/zones"\n'
+                 '    file: "%s.zone"\n')
+        conf += "zone:\n" + "\n".join(zones) + "\n"
+        (d / "knot.conf").write_text(conf)
+        check = subprocess.run(["knotc", "-c", str(d / "knot.conf"), "conf-check"],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"knotc conf-check failed:\n{check.stdout}{check.stderr}")
+
+    def _command(self) -> list[str]:
+        return ["knotd", "-c", str(self.workdir / "knot.conf")]
+
+
+class PowerDnsServer(DnsServer):
+    """PowerDNS Authoritative 4.7 with gsqlite3 (`pdns_server --config-dir`, foreground,
+    no guardian: RECIPES-knot-pdns.md section 2).
+
+    Updates are off globally (`allow-dnsupdate-from=` empty): a zone takes them only from
+    loopback (ALLOW-DNSUPDATE-FROM) and, when signed, only with its key
+    (TSIG-ALLOW-DNSUPDATE); without that metadata PowerDNS would take unsigned updates.
+    SOA-EDIT-DNSUPDATE=INCREASE makes the serial count +1 per update as on BIND and Knot.
+    The caches are off, so every query sees the database as it is now (an update purges
+    them anyway; off, a test may also look right after a change made behind the server's
+    back). A refused TSIG (bad secret, unknown key) gets an unsigned REFUSED, not
+    NOTAUTH/BADSIG."""
+
+    program = "pdns_server"
+
+    SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+
+    def _write_config(self) -> None:
+        d = self.workdir
+        (d / "run").mkdir(exist_ok=True)
+        (d / "pdns.conf").write_text(f"""launch=gsqlite3
+gsqlite3-database={d}/pdns.sqlite3
+gsqlite3-dnssec=no
+local-address={self.address}, {self.address6}
+local-port={self.port}
+server-id={self.identity}
+socket-dir={d}/run
+daemon=no
+guardian=no
+disable-syslog=yes
+log-timestamp=yes
+loglevel=6
+security-poll-suffix=
+api=no
+webserver=no
+dnsupdate=yes
+allow-dnsupdate-from=
+zone-cache-refresh-interval=0
+cache-ttl=0
+negquery-cache-ttl=0
+query-cache-ttl=0
+""")
+        self._seed_database(d / "pdns.sqlite3")
+
+    def _seed_database(self, path: Path) -> None:
+        """Schema, zones, keys and per-zone update policy in one transaction."""
+        con = sqlite3.connect(path)
+        try:
+            con.executescript(self.SCHEMA.read_text())
+            with con:
+                for zone_id, (zone, alg) in enumerate(self._zones.items(), start=1):
+                    self._seed_zone(con, zone_id, zone, alg)
+        finally:
+            con.close()
+
+    def _seed_zone(self, con: sqlite3.Connection, zone_id: int, zone: str,
+                   alg: str | None) -> None:
+        con.execute("INSERT INTO domains (id, name, type) VALUES (?, ?, 'NATIVE')",
+                    (zone_id, zone))
+        records = [(zone, "SOA", f"ns1.{zone} hostmaster.{zone} 1 3600 600 86400 60"),
+                   (zone, "NS", f"ns1.{zone}"), (f"ns1.{zone}", "A", "127.0.0.1")]
+        con.executemany("INSERT INTO records (domain_id, name, type, content, ttl, prio, "
+                        "disabled, auth) VALUES (?, ?, ?, ?, 300, 0, 0, 1)",
+                        [(zone_id, *r) for r in records])
+        meta = [("ALLOW-DNSUPDATE-FROM", "127.0.0.0/8"), ("ALLOW-DNSUPDATE-FROM", "::1"),
+                ("SOA-EDIT-DNSUPDATE", "INCREASE")]
+        if alg is not None:
+            name, alg, secret = read_key_file(self._generate_key(zone))
+            con.execute("INSERT INTO tsigkeys (name, algorithm, secret) VALUES (?, ?, ?)",
+                        (name, alg, secret))
+            meta.append(("TSIG-ALLOW-DNSUPDATE", name))
+        con.executemany("INSERT INTO domainmetadata (domain_id, kind, content) "
+                        "VALUES (?, ?, ?)", [(zone_id, *m) for m in meta])
+
+    def _command(self) -> list[str]:
+        return ["pdns_server", f"--config-dir={self.workdir}"]
+
+
+SERVERS = {"bind": BindServer, "knot": KnotServer, "pdns": PowerDnsServer}
 
 
 def _serve(argv: list[str]) -> int:
