@@ -600,8 +600,10 @@ close_thread_db(void *p)
 	db_close(p);
 }
 
-/* After a failed open a worker tries again only this much later: with the database
- * down, every request (and connection) would otherwise add a connect and a log line. */
+/* After a failed open, the open that a worker does ahead of time when it accepts a
+ * connection waits this long: with the database down, every connection would otherwise
+ * add a connect and a log line. A request that needs the database tries at once: it
+ * would fail anyway, and the first one after the database is back must not. */
 #define HTTP_DB_RETRY_MS 1000
 
 /* The calling worker thread's database connection, opened on first use (or when it
@@ -610,7 +612,7 @@ close_thread_db(void *p)
  * connection gets over (a file not writable when it was opened: db.h usable) is
  * replaced, so that fixing the file's mode is enough, without a restart. */
 static struct db *
-thread_db(struct http_server *srv)
+thread_db(struct http_server *srv, bool ahead)
 {
 	static _Thread_local int64_t retry_at;
 	struct db *db = pthread_getspecific(srv->db_key);
@@ -622,7 +624,7 @@ thread_db(struct http_server *srv)
 		(void)pthread_setspecific(srv->db_key, NULL);
 		db_close(db);
 	}
-	if (retry_at && clock_mono_ms() < retry_at)
+	if (ahead && retry_at && clock_mono_ms() < retry_at)
 		return NULL;
 	rc = db_open(srv->boot, &db);
 	retry_at = rc < 0 ? clock_mono_ms() + HTTP_DB_RETRY_MS : 0;
@@ -854,7 +856,7 @@ handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connectio
 	enum MHD_Result ret;
 
 	memset(&req, 0, sizeof(req));
-	gen_service_ctx(g, thread_db(srv), &ctx);
+	gen_service_ctx(g, thread_db(srv, false), &ctx);
 	creds_get(conn, ep, &c);
 	req.hostname = param_value(conn, ep, PARAM_HOSTNAME);
 	req.ipv4 = param_value(conn, ep, PARAM_IPV4);
@@ -931,7 +933,7 @@ handle_acme(struct http_server *srv, struct request *rq, struct MHD_Connection *
 	enum MHD_Result ret;
 	int rc;
 
-	gen_service_ctx(rq->g, thread_db(srv), &ctx);
+	gen_service_ctx(rq->g, thread_db(srv, false), &ctx);
 	c.basic_user = MHD_basic_auth_get_username_password(conn, &c.basic_pass);
 	req.user = c.basic_user;
 	req.password = c.basic_pass;
@@ -1159,7 +1161,7 @@ on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 	(void)len;
 	if (addr_from_sockaddr(sa, &a) < 0)
 		return MHD_YES;
-	(void)thread_db(srv);
+	(void)thread_db(srv, true);
 	r = connlimit_acquire(srv->conns, &a);
 	if (r == CONNLIMIT_OK)
 		return MHD_YES;
