@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "metrics.h"
 
 /*
  * A verification holds AUTH_M_COST KiB and a core for a quarter second; letting every
@@ -157,6 +158,7 @@ auth_verify(const char *phc, const char *password)
 	gate_enter();
 	rc = argon2_verify(phc, password, pwlen, (argon2_type)type);
 	gate_leave();
+	metrics_count_auth(rc == ARGON2_OK ? METRICS_AUTH_OK : METRICS_AUTH_FAIL);
 	switch (rc) {
 	case ARGON2_OK: return 0;
 	case ARGON2_VERIFY_MISMATCH: return ERR_AUTH;

@@ -24,6 +24,15 @@ clock_mono_s(void)
 }
 
 int64_t
+clock_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 clock_elapsed_ms(int64_t start_ms)
 {
 	return clock_mono_ms() - start_ms;

@@ -12,6 +12,9 @@
 int64_t clock_mono_ms(void);
 int64_t clock_mono_s(void);
 
+/* clock_mono_us: CLOCK_MONOTONIC in microseconds, for durations that metrics measure. */
+int64_t clock_mono_us(void);
+
 /* clock_elapsed_ms: milliseconds since `start_ms`, a clock_mono_ms() reading. */
 int64_t clock_elapsed_ms(int64_t start_ms);
 

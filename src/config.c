@@ -42,12 +42,13 @@ struct key_def {
 	const char *name;
 	const char *full; /* "section.name" */
 	enum key_type type;
-	size_t offset;	    /* of the field in struct config */
-	long long min, max; /* bounds of an integer */
-	const char *def;    /* default of a string or enum; NULL = unset */
-	long long def_num;  /* default of an integer or boolean */
-	bool may_be_empty;  /* "" is a meaningful value (proxy_header) */
-	bool secret;	    /* wiped before it is freed */
+	size_t offset;		     /* of the field in struct config */
+	long long min, max;	     /* bounds of an integer */
+	const char *def;	     /* default of a string or enum; NULL = unset */
+	const char *const *def_list; /* default of a string list, NULL-terminated; NULL = empty */
+	long long def_num;	     /* default of an integer or boolean */
+	bool may_be_empty;	     /* "" is a meaningful value (proxy_header) */
+	bool secret;		     /* wiped before it is freed */
 	int (*parse_enum)(const char *s, int *out);
 	const char *choices;				    /* the enum's values, for messages */
 	int (*check)(const char *s, char *why, size_t len); /* value (or item) checker */
@@ -55,18 +56,20 @@ struct key_def {
 	const char *required_when; /* the condition, for messages */
 };
 
+static const char *const section_names[] = {"daemon", "defaults",   "database", "dns_service",
+					    "email",  "rate_limit", "acme"};
+
+#define NSECTIONS (sizeof(section_names) / sizeof(section_names[0]))
+
 /* Parser state; lines are 0 when a key or section is absent. */
 struct ctx {
 	const char *path;
 	struct config_error *err;
 	struct config *cfg;
 	int *key_line; /* one per table entry */
-	int section_line[6];
+	int section_line[NSECTIONS];
 	int end_line; /* the last line of the file (1 when empty) */
 };
-
-static const char *const section_names[] = {"daemon",	   "defaults", "database",
-					    "dns_service", "email",    "rate_limit"};
 
 /* Enum parsers with one signature for the table. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are int-sized");
@@ -154,6 +157,29 @@ check_email(const char *s, char *why, size_t len)
 	return ERR_INVAL;
 }
 
+/* An HTTP path of ours (metrics, health, acme): absolute, without blanks, controls,
+ * query or fragment. */
+static int
+check_path(const char *s, char *why, size_t len)
+{
+	if (s[0] != '/') {
+		snprintf(why, len, "\"%s\" does not start with '/'", s);
+		return ERR_INVAL;
+	}
+	if (strlen(s) > CONFIG_MAX_PATH) {
+		snprintf(why, len, "longer than %d bytes", CONFIG_MAX_PATH);
+		return ERR_INVAL;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#') {
+			snprintf(why, len,
+				 "\"%s\" contains a space, '?', '#' or a control character", s);
+			return ERR_INVAL;
+		}
+	}
+	return 0;
+}
+
 /* Conditions under which a key is required. */
 static bool
 when_ssl(const struct config *c)
@@ -214,6 +240,9 @@ when_smtp_password(const struct config *c)
 #define SECONDS(d)	   INT(1, 86400, d)
 #define TTL(lo, d)	   INT(lo, INT32_MAX, d)
 
+/* metrics_allow's default: the monitoring endpoints answer local scrapers only. */
+static const char *const loopback[] = {"127.0.0.1", "::1", NULL};
+
 /* The keys of config.toml with the seed's defaults (and our MariaDB/SMTP additions). */
 static const struct key_def keys[] = {
 	{K("daemon", "host"), OFF(daemon.host), STR("localhost")},
@@ -239,10 +268,24 @@ static const struct key_def keys[] = {
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
 	{K("daemon", "ssl_key_file"), OFF(daemon.ssl_key_file), STR(NULL),
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
+	{K("daemon", "request_timeout"), OFF(daemon.request_timeout), INT(1, 300, 10)},
 	{K("daemon", "proxy_header"), OFF(daemon.proxy_header), STR(""), .may_be_empty = true,
 	 .check = check_header_name},
 	{K("daemon", "trusted_proxies"), OFF(daemon.trusted_proxies), .type = KT_STRLIST,
 	 .check = check_cidr},
+	{K("daemon", "metrics_path"), OFF(daemon.metrics_path), STR("/metrics"),
+	 .check = check_path},
+	{K("daemon", "health_path"), OFF(daemon.health_path), STR("/health"), .check = check_path},
+	{K("daemon", "metrics_allow"), OFF(daemon.metrics_allow), .type = KT_STRLIST,
+	 .def_list = loopback, .check = check_cidr},
+	{K("daemon", "allow_private_addresses"), OFF(daemon.allow_private_addresses), BOOL(true)},
+	/* A week bounds how long a verified password is trusted without Argon2 (a changed
+	 * stored hash ends it at once anyway); ten million entries of ~100 bytes bound the
+	 * memory at ~1 GB. */
+	{K("daemon", "credential_cache_ttl"), OFF(daemon.credential_cache_ttl),
+	 INT(0, 604800, 600)},
+	{K("daemon", "credential_cache_size"), OFF(daemon.credential_cache_size),
+	 INT(0, 10000000, 100000)},
 
 	{K("database", "backend"), OFF(database.backend),
 	 ENUM("sqlite", parse_backend, "sqlite, mariadb")},
@@ -263,6 +306,7 @@ static const struct key_def keys[] = {
 	{K("dns_service", "dns_timeout"), OFF(dns.dns_timeout), INT(1, 300, 5)},
 	{K("dns_service", "ddns_default_key_file"), OFF(dns.ddns_default_key_file), STR(NULL)},
 	{K("dns_service", "cleanup_interval"), OFF(dns.cleanup_interval), SECONDS(60)},
+	{K("dns_service", "reconcile_on_start"), OFF(dns.reconcile_on_start), BOOL(false)},
 
 	{K("defaults", "dns_ttl"), OFF(defaults.dns_ttl), TTL(0, 60)},
 	{K("defaults", "expiry_ttl"), OFF(defaults.expiry_ttl), TTL(0, 3600)},
@@ -291,17 +335,25 @@ static const struct key_def keys[] = {
 	{K("rate_limit", "bad_max_requests"), OFF(rate_limit.bad_max_requests),
 	 INT(1, RATELIMIT_MAX_REQUESTS, 3)},
 	{K("rate_limit", "cleanup_interval"), OFF(rate_limit.cleanup_interval), SECONDS(60)},
+
+	{K("acme", "enabled"), OFF(acme.enabled), BOOL(false)},
+	{K("acme", "path"), OFF(acme.path), STR("/acme"), .check = check_path},
+	{K("acme", "txt_ttl"), OFF(acme.txt_ttl), INT(0, 86400, 60)},
+	/* A validation takes seconds to minutes; a week is long past any client. */
+	{K("acme", "max_age"), OFF(acme.max_age), INT(60, 7 * 86400, 3600)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const param_names[PARAM_COUNT] = {"hostname", "ipv4",     "ipv6",
-						     "username", "password", "notify_change"};
+static const char *const param_names[PARAM_COUNT] = {
+	"hostname", "ipv4", "ipv6", "username", "password", "notify_change", "offline"};
 
-/* The seed's "default accepted parameter names" (first match wins). */
+/* The seed's "default accepted parameter names" (first match wins); `offline` is
+ * Dyn's name for it. */
 static const char *const default_aliases[PARAM_COUNT][4] = {
 	{"hostname", "host"}, {"myip", "ipv4", "ip4"},	     {"myip6", "ipv6", "ip6"},
 	{"username", "user"}, {"password", "pass", "token"}, {"notify_change"},
+	{"offline"},
 };
 
 size_t
@@ -474,7 +526,10 @@ set_defaults(struct config *cfg)
 			k->parse_enum(k->def, &v);
 			memcpy(field(cfg, k), &v, sizeof(v));
 			break;
-		case KT_STRLIST: break;
+		case KT_STRLIST:
+			if (k->def_list != NULL && strlist_from(field(cfg, k), k->def_list) != 0)
+				return ERR_NOMEM;
+			break;
 		}
 	}
 	return 0;
@@ -728,21 +783,19 @@ endpoint_path(struct ctx *c, struct config_endpoint *ep, const struct toml_kv *k
 {
 	const struct toml_value *v = kv->value;
 	const struct config *cfg = c->cfg;
+	char why[CONFIG_MAX_PATH + 64];
 	const char *p;
 
 	if (v->type != TOML_STRING)
 		return fail(c, kv->line, "endpoints.path", "expected a string, got %s",
 			    a_type(v->type));
 	p = v->u.s.ptr;
-	if (v->u.s.len == 0 || p[0] != '/')
-		return fail(c, kv->line, "endpoints.path", "\"%s\" does not start with '/'", p);
-	if (v->u.s.len > CONFIG_MAX_PATH)
-		return fail(c, kv->line, "endpoints.path", "longer than %d bytes", CONFIG_MAX_PATH);
-	for (size_t i = 0; i < v->u.s.len; i++) {
-		if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f || p[i] == '?' || p[i] == '#')
-			return fail(c, kv->line, "endpoints.path",
-				    "\"%s\" contains a space, '?', '#' or a control character", p);
-	}
+	/* A NUL inside the string would hide the rest of it from check_path. */
+	if (memchr(p, '\0', v->u.s.len) != NULL)
+		return fail(c, kv->line, "endpoints.path",
+			    "\"%s\" contains a space, '?', '#' or a control character", p);
+	if (check_path(p, why, sizeof(why)) != 0)
+		return fail(c, kv->line, "endpoints.path", "%s", why);
 	for (size_t i = 0; i < cfg->endpoints_len; i++) {
 		if (cfg->endpoints[i].path != NULL && strcmp(cfg->endpoints[i].path, p) == 0)
 			return fail(c, kv->line, "endpoints.path", "duplicate path \"%s\"", p);
@@ -807,7 +860,7 @@ endpoint_params(struct ctx *c, struct config_endpoint *ep, const struct toml_kv 
 		if (which < 0)
 			return fail(c, p->line, name,
 				    "unknown parameter (one of hostname, ipv4, "
-				    "ipv6, username, password, notify_change)");
+				    "ipv6, username, password, notify_change, offline)");
 		rc = alias_list(c, &ep->params[which], p, name);
 	}
 	return rc;
@@ -932,10 +985,10 @@ parse_root(struct ctx *c, const struct toml_value *root)
 			rc = parse_endpoints(c, kv);
 			continue;
 		}
-		while (s < 6 && !kv_is(kv, section_names[s]))
+		while (s < NSECTIONS && !kv_is(kv, section_names[s]))
 			s++;
 		key_display(name, sizeof(name), "", kv->key, kv->key_len);
-		if (s == 6)
+		if (s == NSECTIONS)
 			return fail(c, kv->line, name,
 				    kv->value->type == TOML_TABLE
 					    ? "unknown section"
@@ -951,7 +1004,7 @@ parse_root(struct ctx *c, const struct toml_value *root)
 static int
 section_line(const struct ctx *c, const char *sec)
 {
-	for (int s = 0; s < 6; s++) {
+	for (size_t s = 0; s < NSECTIONS; s++) {
 		if (strcmp(section_names[s], sec) == 0 && c->section_line[s] > 0)
 			return c->section_line[s];
 	}
@@ -997,6 +1050,23 @@ check_build(struct ctx *c)
 	return 0;
 }
 
+/* A proxy header believed from nobody changes nothing, so the operator cannot have
+ * meant it: behind the proxy every client would then be the proxy, sharing one
+ * rate-limit bucket (one attacker's bad logins would lock everybody out). */
+static int
+check_proxy(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t i = key_index("daemon.proxy_header");
+
+	if (cfg->daemon.proxy_header == NULL || cfg->daemon.proxy_header[0] == '\0' ||
+	    cfg->daemon.trusted_proxies.len > 0)
+		return 0;
+	return fail(c, c->key_line[i], keys[i].full,
+		    "needs daemon.trusted_proxies, the addresses of the proxies that set it "
+		    "(without them every client would count as the proxy)");
+}
+
 static int
 load_default_key(struct ctx *c)
 {
@@ -1010,6 +1080,29 @@ load_default_key(struct ctx *c)
 		      &cfg->dns.default_key);
 	cfg->dns.has_default_key = rc == 0;
 	return rc;
+}
+
+/* The monitoring paths are routed before the endpoints: a clash would hide one of them. */
+static int
+check_monitoring_paths(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t mi = key_index("daemon.metrics_path"), hi = key_index("daemon.health_path");
+
+	if (strcmp(cfg->daemon.metrics_path, cfg->daemon.health_path) == 0)
+		return fail(c, c->key_line[hi] ? c->key_line[hi] : c->key_line[mi], keys[hi].full,
+			    "\"%s\" is also daemon.metrics_path", cfg->daemon.health_path);
+	for (size_t i = 0; i < cfg->endpoints_len; i++) {
+		const char *p = cfg->endpoints[i].path;
+		size_t k = strcmp(p, cfg->daemon.metrics_path) == 0  ? mi
+			   : strcmp(p, cfg->daemon.health_path) == 0 ? hi
+								     : NKEYS;
+
+		if (k < NKEYS)
+			return fail(c, c->key_line[k] ? c->key_line[k] : section_line(c, "daemon"),
+				    keys[k].full, "\"%s\" is also an endpoint path", p);
+	}
+	return 0;
 }
 
 /* ---- entry points ---- */
@@ -1054,9 +1147,13 @@ build(struct ctx *c, const struct toml_value *root)
 	if (rc == 0)
 		rc = check_build(c);
 	if (rc == 0)
+		rc = check_proxy(c);
+	if (rc == 0)
 		rc = load_default_key(c);
 	if (rc == 0 && c->cfg->endpoints_len == 0)
 		rc = default_endpoint(c->cfg);
+	if (rc == 0)
+		rc = check_monitoring_paths(c);
 	return rc;
 }
 
@@ -1161,6 +1258,16 @@ config_is_world_readable(const char *path)
 	if (stat(path, &st) < 0)
 		return ERR_IO;
 	return (st.st_mode & S_IROTH) ? 1 : 0;
+}
+
+int
+config_is_world_writable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return ERR_IO;
+	return (st.st_mode & S_IWOTH) ? 1 : 0;
 }
 
 /* zone_eq: `zone` from a request (any case, maybe with a trailing dot) against a

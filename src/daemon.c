@@ -5,11 +5,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "build_config.h"
@@ -20,17 +22,24 @@
 #include "auth.h"
 #include "authpool.h"
 #include "clock.h"
+#include "credcache.h"
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
+#include "fdlimit.h"
 #include "gen.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "ratelimit.h"
+#include "reconcile.h"
 #include "writers.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
+/* How often the credential cache forgets what its time to live ended and shrinks to a
+ * size a reload lowered (expired entries are never used; this frees their memory). */
+#define DAEMON_CACHE_PURGE_SECONDS 60
 /* A stop answers every request it accepted. It lets the Argon2 pool and the zone
  * writers work for DAEMON_DRAIN_MS (a full Argon2 queue is ~20 s on two cores), then
  * answers what still waits at once (911 for a verification, dnserr for a DNS change)
@@ -53,8 +62,12 @@ struct daemon_state {
 	struct authpool *auth;	 /* Argon2 verifications off the HTTP threads */
 	struct writers *writers; /* one per zone: every DNS change of the daemon */
 	struct db *db;		 /* the main thread's connection, for the expiry pass */
+	pthread_t reconcile;	 /* reconcile_on_start's run */
+	bool reconcile_started;
+	atomic_bool reconcile_stop; /* set at shutdown: the run starts no further host */
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
+	int64_t last_cache_purge;
 };
 
 /* An expired host: its owner gets the expiry mail (the address came with the row). */
@@ -73,6 +86,10 @@ run_expiry(struct daemon_state *st)
 	struct expiry_stats stats;
 
 	/* The database is the start-up one: a reload does not move it. */
+	if (st->db && !db_is_usable(st->db)) {
+		db_close(st->db);
+		st->db = NULL;
+	}
 	if (!st->db && db_open(st->boot, &st->db) < 0) {
 		log_error("expiry: cannot open the database; retrying on the next pass");
 		st->db = NULL;
@@ -86,6 +103,25 @@ run_expiry(struct daemon_state *st)
 	}
 }
 
+/* The ddns_hosts gauge: a full count, so once per cleanup interval (with the expiry
+ * pass), never per scrape. */
+static void
+refresh_host_count(struct daemon_state *st)
+{
+	int64_t n = 0;
+
+	if (st->db && db_host_count(st->db, &n) == 0)
+		metrics_set_hosts(n);
+}
+
+/* Every configured endpoint gets its series before its first request. */
+static void
+register_endpoints(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->endpoints_len; i++)
+		metrics_register_endpoint(cfg->endpoints[i].path);
+}
+
 /* daemon_tick: the periodic work, run once per tick from the main thread with the
  * monotonic time `now`. Each job keeps its own interval. */
 static void
@@ -95,47 +131,139 @@ daemon_tick(struct daemon_state *st, int64_t now)
 
 	if (now - st->last_expiry >= cfg->dns.cleanup_interval) {
 		run_expiry(st);
+		refresh_host_count(st);
 		st->last_expiry = now;
 	}
 	if (now - st->last_rl_cleanup >= cfg->rate_limit.cleanup_interval) {
 		size_t n = ratelimit_cleanup(st->cur->rl, now);
 
+		metrics_set_ratelimit_clients((int64_t)ratelimit_count(st->cur->rl));
 		if (n)
 			log_debug("rate limiter: forgot %zu idle clients", n);
 		st->last_rl_cleanup = now;
 	}
+	if (now - st->last_cache_purge >= DAEMON_CACHE_PURGE_SECONDS) {
+		credcache_purge(st->cur->cache, now, cfg->daemon.credential_cache_ttl,
+				(size_t)cfg->daemon.credential_cache_size);
+		st->last_cache_purge = now;
+	}
 }
 
-/* The config file holds the database password and TSIG paths; a daemon that runs
- * with it world-readable would advertise the operator's mistake to every local user. */
+/* Why the config file's mode is unsafe, or NULL when it is fine. It holds the
+ * database password and TSIG paths: readable by others it gives them away, writable
+ * by others it lets them point updates anywhere. *rc gets ERR_IO when it cannot be
+ * checked. */
+static const char *
+config_mode_problem(const char *path, int *rc)
+{
+	int r = config_is_world_readable(path);
+	int w = r < 0 ? r : config_is_world_writable(path);
+
+	*rc = r < 0 ? r : w < 0 ? w : 0;
+	if (*rc < 0)
+		return "cannot be checked for its permissions";
+	if (r == 1)
+		return "is readable by other users and holds secrets (chmod o-rwx)";
+	if (w == 1)
+		return "is writable by other users, who could change what the daemon does "
+		       "(chmod o-rwx)";
+	return NULL;
+}
+
 static int
 check_config_file(const char *path)
 {
+	const char *why;
 	int rc;
 
 	if (!path)
 		return 0;
-	rc = config_is_world_readable(path);
-	if (rc == 1) {
-		log_error("%s is readable by other users and holds secrets; refusing to start "
-			  "(chmod o-rwx %s)",
-			  path, path);
-		return 1;
-	}
-	if (rc < 0) {
-		log_error("%s: cannot check its permissions: %s", path, err_str(rc));
+	why = config_mode_problem(path, &rc);
+	if (why) {
+		log_error("%s %s%s%s; refusing to start", path, why, rc < 0 ? ": " : "",
+			  rc < 0 ? err_str(rc) : "");
 		return 1;
 	}
 	return 0;
 }
 
-/* Applies pending migrations once, before the workers open their own connections. */
+/* reconcile_on_start: one run in the background, its changes in the log. */
+static void *
+reconcile_main(void *arg)
+{
+	struct daemon_state *st = arg;
+	struct reconcile_opts o = {.stop = &st->reconcile_stop};
+
+	log_info("reconcile: comparing DNS with the database (reconcile_on_start)");
+	(void)reconcile_run(st->boot, &o, NULL);
+	return NULL;
+}
+
+static void
+reconcile_start(struct daemon_state *st)
+{
+	atomic_init(&st->reconcile_stop, false);
+	if (!st->boot->dns.reconcile_on_start)
+		return;
+	if (pthread_create(&st->reconcile, NULL, reconcile_main, st) == 0)
+		st->reconcile_started = true;
+	else
+		log_error("reconcile_on_start: cannot start a thread; not reconciling");
+}
+
+/* Stops the run between two hosts; the host in progress finishes (one DNS exchange). */
+static void
+reconcile_stop(struct daemon_state *st)
+{
+	if (!st->reconcile_started)
+		return;
+	atomic_store(&st->reconcile_stop, true);
+	pthread_join(st->reconcile, NULL);
+	st->reconcile_started = false;
+}
+
+/* A TSIG key lets whoever reads it change the zones it signs for: a key file that
+ * others can read deserves a warning (not a refusal: the file is the operator's, and
+ * the daemon cannot tell a shared group from a mistake). */
+static void
+warn_key_file(const char *path)
+{
+	struct stat st;
+
+	if (path && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("TSIG key file %s is readable by other users, who could sign updates "
+			  "with it: chmod o-rwx %s (640, owner root, group of the daemon)",
+			  path, path);
+}
+
+static void
+warn_key_files(const struct config *cfg)
+{
+	warn_key_file(cfg->dns.ddns_default_key_file);
+	for (size_t i = 0; i < cfg->dns.zone_keys_len; i++) {
+		const char *p = cfg->dns.zone_keys[i].key_file;
+		bool seen = p && cfg->dns.ddns_default_key_file &&
+			    strcmp(p, cfg->dns.ddns_default_key_file) == 0;
+
+		for (size_t j = 0; !seen && j < i; j++)
+			seen = strcmp(p, cfg->dns.zone_keys[j].key_file) == 0;
+		if (!seen)
+			warn_key_file(p);
+	}
+}
+
+/* Checks that the database can be written (a daemon that cannot would answer 911
+ * to every update), then applies pending migrations once, before the workers open
+ * their own connections. */
 static int
 migrate_database(const struct config *cfg)
 {
 	struct db *db = NULL;
-	int rc = db_open(cfg, &db);
+	int rc = db_check_writable(cfg);
 
+	if (rc < 0)
+		return 1;
+	rc = db_open(cfg, &db);
 	if (rc < 0) {
 		log_error("cannot open the database: %s", err_str(rc));
 		return 2;
@@ -196,6 +324,7 @@ reload_load(struct daemon_state *st)
 {
 	struct config_error err;
 	struct config *cfg = NULL;
+	const char *why;
 	int rc;
 
 	memset(&err, 0, sizeof(err));
@@ -203,11 +332,9 @@ reload_load(struct daemon_state *st)
 		log_error("SIGHUP: %s", err.msg[0] ? err.msg : st->config_path);
 		return NULL;
 	}
-	rc = config_is_world_readable(st->config_path);
-	if (rc != 0) {
-		log_error("SIGHUP: %s %s", st->config_path,
-			  rc == 1 ? "is readable by other users and holds secrets (chmod o-rwx)"
-				  : "cannot be checked for its permissions");
+	why = config_mode_problem(st->config_path, &rc);
+	if (why) {
+		log_error("SIGHUP: %s %s", st->config_path, why);
 		config_free(cfg);
 		return NULL;
 	}
@@ -247,8 +374,10 @@ daemon_reload(struct daemon_state *st)
 	}
 	log_info("SIGHUP: log reopened");
 	warn_restart_only(st->boot, g->cfg);
+	warn_key_files(g->cfg);
 	gen_slot_publish(st->gens, g);
 	st->cur = g;
+	register_endpoints(g->cfg);
 	log_info("SIGHUP: configuration reloaded from %s", st->config_path);
 }
 
@@ -278,6 +407,21 @@ main_loop(struct daemon_state *st, const sigset_t *set)
 	}
 }
 
+/* Every connection costs a file descriptor, so the daemon takes all it may have: the
+ * soft limit (systemd's default 1024) up to the hard one (524288). The connection limit
+ * follows from the limit it ends up with (see http.c). */
+static void
+raise_fd_limit(void)
+{
+	unsigned long long before = 0, after = 0;
+
+	if (fdlimit_raise(&before, &after) < 0)
+		log_warn("file descriptors: cannot raise the soft limit %llu to the hard one",
+			 before);
+	else if (after != before)
+		log_info("file descriptors: soft limit raised from %llu to %llu", before, after);
+}
+
 /* Blocks the signals the main loop waits for. Done before any thread exists (mail
  * worker, MHD's pool), so that every thread inherits the mask and only sigtimedwait
  * ever sees them. */
@@ -305,6 +449,8 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 		log_warn("cannot open the configured log");
 		return 1;
 	}
+	warn_key_files(st->boot);
+	raise_fd_limit();
 	if ((rc = block_signals(set)) != 0)
 		return rc;
 	auth_init(0);
@@ -397,6 +543,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	st.config_path = config_path ? config_path : cfg->path;
 	st.debug = debug;
 	st.boot = cfg;
+	cfg->database.require_write = true; /* a read-only connection is of no use here */
 	if (debug)
 		cfg->daemon.log.level = LOG_LVL_DEBUG;
 	rc = daemon_prepare(&st, &set);
@@ -406,14 +553,19 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 		rc = 1;
 		goto out;
 	}
+	metrics_start((int64_t)time(NULL));
+	register_endpoints(cfg);
 	log_info("ddns-service started");
+	reconcile_start(&st);
 	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = clock_mono_s();
+	st.last_cache_purge = st.last_rl_cleanup;
 	/* The first expiry pass runs on the first tick: records that went stale while the
 	 * daemon was down are removed at once. */
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;
 	main_loop(&st, &set);
 	daemon_notify("STOPPING=1");
+	reconcile_stop(&st);
 	daemon_stop(&st);
 	log_info("ddns-service stopped");
 	rc = 0;

@@ -18,6 +18,7 @@
 #include "email.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "utf8.h"
 
 /* RFC 5322 §2.1.1: lines SHOULD stay within 78 characters, MUST within 998. */
@@ -452,6 +453,7 @@ mail_build(const char *from, const char *to, const char *rendered, int64_t now, 
 
 struct mail_item {
 	struct mail_item *next;
+	int kind; /* enum metrics_mail_kind */
 	char *to;
 	char *msg; /* the built message, CRLF */
 	size_t len;
@@ -632,17 +634,20 @@ deliver(struct mail_queue *q, const struct mail_item *it)
 		if (i > 0 && !backoff(q, q->delays[i - 1])) {
 			log_warnx("mail: shutting down: dropped message to %s", it->to);
 			count(q, &q->stats.dropped_shutdown);
+			metrics_count_mail(it->kind, METRICS_MAIL_DROPPED);
 			return;
 		}
 		count(q, &q->stats.attempts);
 		if (send_once(q, it, &code, why, sizeof(why)) == 0) {
 			log_info("mail: sent to %s", it->to);
 			count(q, &q->stats.sent);
+			metrics_count_mail(it->kind, METRICS_MAIL_SENT);
 			return;
 		}
 		if (atomic_load(&q->abort)) {
 			log_warnx("mail: shutting down: aborted sending to %s", it->to);
 			count(q, &q->stats.dropped_shutdown);
+			metrics_count_mail(it->kind, METRICS_MAIL_DROPPED);
 			return;
 		}
 		log_warnx("mail: to %s: attempt %zu of %zu failed: %s", it->to, i + 1, tries, why);
@@ -652,6 +657,7 @@ deliver(struct mail_queue *q, const struct mail_item *it)
 	}
 	log_error("mail: giving up on message to %s", it->to);
 	count(q, &q->stats.failed);
+	metrics_count_mail(it->kind, METRICS_MAIL_FAILED);
 }
 
 /* The worker leaves the process's signals to the main thread, and a peer closing the
@@ -688,6 +694,7 @@ worker(void *arg)
 		if (!q->head)
 			q->tail = NULL;
 		q->len--;
+		metrics_mail_queued(-1);
 		pthread_mutex_unlock(&q->mu);
 		deliver(q, it);
 		item_free(it);
@@ -896,6 +903,7 @@ enqueue(struct mail_queue *q, struct mail_item *it)
 		q->tail = it;
 		q->len++;
 		q->stats.queued++;
+		metrics_mail_queued(1);
 		pthread_cond_signal(&q->wake);
 	}
 	pthread_mutex_unlock(&q->mu);
@@ -904,6 +912,12 @@ enqueue(struct mail_queue *q, struct mail_item *it)
 
 int
 mail_queue_push(struct mail_queue *q, const char *to, const char *rendered)
+{
+	return mail_queue_push_kind(q, METRICS_MAIL_OTHER, to, rendered);
+}
+
+int
+mail_queue_push_kind(struct mail_queue *q, int kind, const char *to, const char *rendered)
 {
 	const char *who = email_address_is_valid(to) ? to : "(invalid address)";
 	struct mail_item *it = NULL;
@@ -915,15 +929,18 @@ mail_queue_push(struct mail_queue *q, const char *to, const char *rendered)
 	if (rc == 0 && ((it = calloc(1, sizeof(*it))) == NULL || (it->to = strdup(to)) == NULL))
 		rc = ERR_NOMEM;
 	if (rc) {
+		metrics_count_mail(kind, METRICS_MAIL_FAILED);
 		log_warnx("mail: message to %s not queued: %s", who, err_str(rc));
 		buf_free(&b);
 		item_free(it);
 		return rc;
 	}
+	it->kind = kind;
 	it->len = b.len;
 	it->msg = buf_steal(&b);
 	rc = it->msg ? enqueue(q, it) : ERR_NOMEM;
 	if (rc) {
+		metrics_count_mail(kind, METRICS_MAIL_DROPPED);
 		log_warnx("mail: message to %s dropped: %s", who,
 			  rc == ERR_BUSY ? "queue full or stopping" : err_str(rc));
 		item_free(it);
@@ -940,9 +957,11 @@ drop_queued(struct mail_queue *q)
 
 	while ((it = q->head) != NULL) {
 		q->head = it->next;
+		metrics_count_mail(it->kind, METRICS_MAIL_DROPPED);
 		item_free(it);
 		n++;
 	}
+	metrics_mail_queued(-(long)n);
 	q->tail = NULL;
 	q->len = 0;
 	return n;

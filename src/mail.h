@@ -65,6 +65,12 @@ int mail_queue_start(const struct mail_settings *s, struct mail_queue **out);
  * Thread-safe. `to` and `rendered` are borrowed. */
 int mail_queue_push(struct mail_queue *q, const char *to, const char *rendered);
 
+/* mail_queue_push_kind: mail_queue_push for a message of `kind` (enum
+ * metrics_mail_kind): what ddns_mails_total{kind} counts it under when it is sent,
+ * given up or dropped. mail_queue_push counts as METRICS_MAIL_OTHER. Every message also
+ * counts in ddns_mail_queue_length while it waits. */
+int mail_queue_push_kind(struct mail_queue *q, int kind, const char *to, const char *rendered);
+
 /* mail_queue_stop: stops accepting mail, lets the worker send what is queued for at
  * most `drain_ms` milliseconds (retry back-offs are cut short at that deadline), then
  * aborts the transfer in flight, drops the rest with a WARNING, joins the worker and

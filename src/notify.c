@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "template.h"
 
 struct notify {
@@ -204,7 +205,9 @@ render_and_queue(struct notify *n, const struct template *t, const struct templa
 		log_error("%s mail for %s: %s", what, fqdn, err[0] ? err : err_str(rc));
 		return rc;
 	}
-	rc = mail_queue_push(n->queue, to, text);
+	rc = mail_queue_push_kind(
+		n->queue, strcmp(what, "expiry") == 0 ? METRICS_MAIL_EXPIRY : METRICS_MAIL_CHANGE,
+		to, text);
 	if (rc == 0)
 		log_debug("%s mail for %s queued to %s", what, fqdn, to);
 	free(text);

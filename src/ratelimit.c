@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "metrics.h"
 
 /* The times of a client's last `max` requests of one kind, oldest at `head` once full.
  * With the ring full, the client is limited exactly when its oldest entry is still in
@@ -161,17 +162,27 @@ ring_in_window(const struct ring *r, int window, int64_t now)
 	return n;
 }
 
-/* Over a limit, counting the requests still in flight as if each could be of
- * either kind: parallel requests must not all pass before the first is counted. */
+/* Over the good (or the bad) limit, counting the requests still in flight as if each
+ * could be of either kind: parallel requests must not all pass before the first is
+ * counted. */
+static bool
+over_good(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
+{
+	return ring_in_window(&e->good, rl->cfg.good_window_seconds, now) + e->pending >=
+	       rl->cfg.good_max_requests;
+}
+
+static bool
+over_bad(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
+{
+	return ring_in_window(&e->bad, rl->cfg.bad_window_seconds, now) + e->pending >=
+	       rl->cfg.bad_max_requests;
+}
+
 static bool
 entry_limited(const struct ratelimit *rl, const struct rl_entry *e, int64_t now)
 {
-	const struct ratelimit_config *c = &rl->cfg;
-
-	return ring_in_window(&e->good, c->good_window_seconds, now) + e->pending >=
-		       c->good_max_requests ||
-	       ring_in_window(&e->bad, c->bad_window_seconds, now) + e->pending >=
-		       c->bad_max_requests;
+	return over_good(rl, e, now) || over_bad(rl, e, now);
 }
 
 static void
@@ -333,6 +344,8 @@ ratelimit_admit(struct ratelimit *rl, const struct addr *a, int64_t now)
 		admitted = false;
 	else if (e)
 		e->pending++;
+	if (!admitted)
+		metrics_count_ratelimit(over_good(rl, e, now) ? METRICS_RL_GOOD : METRICS_RL_BAD);
 	pthread_mutex_unlock(&rl->lock);
 	return admitted;
 }

@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "authpool.h"
+#include "credentials.h"
 #include "err.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -50,9 +51,9 @@ struct service_job {
 	size_t strings_len;
 	void (*done)(struct service_job *job, void *arg);
 	void *done_arg;
-	struct db_user user; /* the authenticated user (pw_hash wiped after the check) */
-	bool admitted;	     /* the rate limiter admitted it: settle at the end */
-	bool counted;	     /* credentials came: the outcome counts (service.h) */
+	struct credentials who; /* who authenticated (wiped when the job is freed) */
+	bool admitted;		/* the rate limiter admitted it: settle at the end */
+	bool counted;		/* credentials came: the outcome counts (service.h) */
 	bool challenge;
 	/* The flow's reference plus one per host at a writer; the one that drops it to
 	 * zero finishes the request. */
@@ -252,7 +253,7 @@ notify_change(const struct service_job *job, const struct zw_item *it, const str
 	    !(it->plan.v4_changed || it->plan.v6_changed))
 		return;
 	ch.host = &it->before;
-	ch.email = job->user.email;
+	ch.email = job->who.email;
 	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
 	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
 	ch.v4_changed = it->plan.v4_changed;
@@ -278,7 +279,11 @@ host_done(struct zw_item *it)
 		snprintf(r->ipv4, sizeof(r->ipv4), "%s", it->plan.ipv4);
 		snprintf(r->ipv6, sizeof(r->ipv6), "%s", it->plan.ipv6);
 	}
-	if (it->status == UPDATE_GOOD) {
+	if (it->status == UPDATE_BADIP)
+		log_info("%s: badip: %s", r->fqdn, it->plan.why);
+	if (it->status == UPDATE_GOOD && it->plan.offline_families) {
+		log_info("%s: records deleted (offline)", r->fqdn);
+	} else if (it->status == UPDATE_GOOD) {
 		log_info("%s: updated to %s%s%s", r->fqdn, r->ipv4,
 			 r->ipv4[0] && r->ipv6[0] ? "," : "", r->ipv6);
 		notify_change(job, it, r);
@@ -304,7 +309,8 @@ to_writer(struct service_job *job, size_t line, const char *zone, const struct u
 	memcpy(hi->it.fqdn, job->out.lines[line].fqdn, sizeof(hi->it.fqdn));
 	hi->it.now = job->req.now;
 	hi->it.want = *want;
-	snprintf(hi->it.user, sizeof(hi->it.user), "%s", job->req.user);
+	_Static_assert(sizeof(hi->it.user) == sizeof(job->who.user), "user sizes");
+	memcpy(hi->it.user, job->who.user, sizeof(hi->it.user));
 	hi->it.done = host_done;
 	atomic_fetch_add(&job->pending, 1);
 	writers_submit(job->ctx.writers, job->ctx.cfg, zone, &hi->it);
@@ -334,14 +340,17 @@ try_unlocked(struct service_job *job, struct db *db, const struct update_addrs *
 		r->status = rc == ERR_NOTFOUND ? UPDATE_NOHOST : UPDATE_911;
 		return true;
 	}
-	update_decide(want, &row, job->req.user, job->req.now, &plan);
+	update_decide(want, &row, job->who.user, job->req.now, &plan);
 	r->status = plan.status;
-	if (plan.status == UPDATE_NOHOST)
+	if (plan.status == UPDATE_NOHOST || plan.status == UPDATE_BADIP) {
+		if (plan.status == UPDATE_BADIP)
+			log_info("%s: badip: %s", r->fqdn, plan.why);
 		return true;
+	}
 	memcpy(zone, row.zone, sizeof(row.zone));
-	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0 || row.leased)
+	if (plan.status != UPDATE_NOCHG || update_has_dns(&plan) || row.leased)
 		return false;
-	touch = plan.touch_families;
+	touch = plan.touch_families; /* none: offline with nothing published */
 	if ((touch & DB_V4) && row.v4.updated >= job->req.now)
 		touch &= ~DB_V4;
 	if ((touch & DB_V6) && row.v6.updated >= job->req.now)
@@ -359,21 +368,83 @@ try_unlocked(struct service_job *job, struct db *db, const struct update_addrs *
 	return true;
 }
 
-/* After authentication: split, detect, then every host in request order: answered
- * here or handed to its zone's writer. */
+/*
+ * Which hosts the request means for the authenticated account: the names its hostname
+ * parameter lists, or, when it names none, the account's only host (a router's update
+ * URL often has no hostname; an account with no or several hosts gets notfqdn as
+ * before). A credential bound to one host (a per-host token) selects that host here.
+ * Returns 0 with hosts[0..*n), or -1 with the status of the one-line answer in *fail
+ * (numhost, 911).
+ */
+static int
+select_hosts(struct service_job *job, struct db *db, struct update_host *hosts, size_t *n,
+	     enum update_status *fail)
+{
+	const struct credentials *who = &job->who;
+	const char *names = job->req.hostname;
+	struct db_host row;
+	int rc;
+
+	/* A token names its host: a router that sends its FQDN as user name need not
+	 * send it again. */
+	if (who->kind == CREDENTIALS_HOST && !update_names_hosts(names))
+		names = who->fqdn;
+	if (update_split_hosts(names, hosts, UPDATE_MAX_HOSTS, n) < 0) {
+		*fail = UPDATE_NUMHOST;
+		return -1;
+	}
+	if (update_names_hosts(names))
+		return 0;
+	rc = db_host_sole(db, who->user, &row);
+	if (rc != 0 && rc != ERR_NOTFOUND && rc != ERR_EXISTS) {
+		log_error("user %s: host lookup failed: %s", who->user, err_str(rc));
+		*fail = UPDATE_911;
+		return -1;
+	}
+	if (rc == 0) {
+		_Static_assert(sizeof(hosts[0].fqdn) == sizeof(row.fqdn), "fqdn sizes");
+		memcpy(hosts[0].fqdn, row.fqdn, sizeof(hosts[0].fqdn));
+		hosts[0].status = UPDATE_GOOD;
+	}
+	return 0;
+}
+
+/* What the request asks for: offline=YES, or the addresses it names (or the client's),
+ * judged by the configuration. Returns 0, or -1 for a badip answer. */
+static int
+request_want(const struct service_job *job, struct update_addrs *want)
+{
+	const struct service_request *req = &job->req;
+
+	if (req->offline) {
+		memset(want, 0, sizeof(*want));
+		want->offline = true;
+		return 0;
+	}
+	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client,
+				!job->ctx.cfg->daemon.allow_private_addresses, want) < 0) {
+		log_info("badip: %s", want->why);
+		return -1;
+	}
+	return 0;
+}
+
+/* After authentication: the hosts, what to do, then every host in request order (a
+ * token's request: its host only): answered here or handed to its zone's writer. */
 static void
 handle_hosts(struct service_job *job, struct db *db)
 {
 	struct update_host hosts[UPDATE_MAX_HOSTS];
 	struct outcome *o = &job->out;
 	struct update_addrs want;
+	enum update_status fail = UPDATE_911;
 	size_t n = 0;
 
-	if (update_split_hosts(job->req.hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
-		outcome_single(o, UPDATE_NUMHOST);
+	if (select_hosts(job, db, hosts, &n, &fail) < 0) {
+		outcome_single(o, fail);
 		return;
 	}
-	if (update_detect_addrs(job->req.ipv4, job->req.ipv6, &job->req.client, &want) < 0) {
+	if (request_want(job, &want) < 0) {
 		outcome_single(o, UPDATE_BADIP);
 		return;
 	}
@@ -387,6 +458,8 @@ handle_hosts(struct service_job *job, struct db *db)
 		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
 		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
 			r->status = UPDATE_NOTFQDN;
+		else if (job->who.kind == CREDENTIALS_HOST && strcmp(r->fqdn, job->who.fqdn) != 0)
+			r->status = UPDATE_NOHOST; /* a token updates its host and nothing else */
 		else if (!try_unlocked(job, db, &want, r, zone))
 			to_writer(job, i, zone, &want);
 	}
@@ -394,33 +467,56 @@ handle_hosts(struct service_job *job, struct db *db)
 
 /* ---- credentials ---- */
 
-/* Checks the password against the user's row read by authenticate() (a dummy
- * verification for an unknown or invalid user, so that timing does not tell which user
- * names exist), then goes on with the hosts. Runs on the Argon2 pool (or inline). */
+/* What a credential step of the job uses: the job's clock and cache, the thread's
+ * database connection. */
+static struct credentials_ctx
+cred_ctx(const struct service_ctx *ctx, struct db *db, int64_t mono)
+{
+	struct credentials_ctx cc = {
+		.db = db,
+		.cache = ctx->cache,
+		.ttl = ctx->cfg->daemon.credential_cache_ttl,
+		.size = (size_t)ctx->cfg->daemon.credential_cache_size,
+		.now = mono,
+	};
+
+	return cc;
+}
+
+int
+service_authenticate(const struct service_ctx *ctx, const char *user, const char *password,
+		     int64_t mono, struct credentials *who)
+{
+	struct credentials_ctx cc = cred_ctx(ctx, ctx->db, mono);
+
+	return credentials_check(&cc, user, password, who);
+}
+
+/* After the decision on the credentials: the hosts, or badauth. */
 static void
-verify_and_continue(struct service_job *job, struct db *db)
+after_credentials(struct service_job *job, struct db *db)
 {
 	const struct service_request *req = &job->req;
-	int rc;
 
-	if (job->user.name[0] == '\0') {
-		auth_verify_dummy(req->password ? req->password : "");
-		rc = ERR_AUTH;
-	} else {
-		rc = auth_verify(job->user.pw_hash, req->password);
-		if (rc == ERR_INVAL)
-			log_warnx("user %s: stored password hash is unusable", job->user.name);
-	}
-	explicit_bzero(job->user.pw_hash, sizeof(job->user.pw_hash));
-	if (rc != 0) {
+	if (job->who.kind != CREDENTIALS_USER && job->who.kind != CREDENTIALS_HOST) {
 		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
-		job->user.name[0] = '\0';
 		outcome_single(&job->out, UPDATE_BADAUTH);
 	} else if (db == NULL) {
 		outcome_single(&job->out, UPDATE_911);
 	} else {
 		handle_hosts(job, db);
 	}
+}
+
+/* The verification of a pending decision (credentials_verify: Argon2, or joining the
+ * same credentials' running one), then the hosts. */
+static void
+verify_and_continue(struct service_job *job, struct db *db)
+{
+	struct credentials_ctx cc = cred_ctx(&job->ctx, db, job->req.mono);
+
+	credentials_verify(&cc, job->req.password, &job->who);
+	after_credentials(job, db);
 }
 
 static void
@@ -437,34 +533,44 @@ pool_cancel(struct authpool_job *aj)
 {
 	struct service_job *job = (struct service_job *)aj;
 
-	explicit_bzero(job->user.pw_hash, sizeof(job->user.pw_hash));
+	credentials_wipe(&job->who);
 	outcome_single(&job->out, UPDATE_911);
 	job_release(job);
 }
 
-/* The user's row, then the verification: on the Argon2 pool when there is one. Returns
- * true when the flow went to the pool (which then owns the flow's reference). */
+/* Whether a pending decision can be verified where the request runs: no pool, or a
+ * stored hash cheaper than a database read (tests, benchmarks). An unknown user's dummy
+ * verification costs a real one: the pool, too. */
+static bool
+verify_here(const struct service_job *job)
+{
+	return job->ctx.auth == NULL || (job->who.known && auth_is_cheap(job->who.phc));
+}
+
+/* The credentials: a token, a cache hit, or the verification, on the Argon2 pool when
+ * there is one. Returns true when the flow went to the pool (which then owns the
+ * flow's reference). */
 static bool
 authenticate(struct service_job *job, struct db *db)
 {
-	const struct service_request *req = &job->req;
-	int rc = ERR_NOTFOUND;
+	struct credentials_ctx cc = cred_ctx(&job->ctx, db, job->req.mono);
+	int rc;
 
 	if (db == NULL) {
 		outcome_single(&job->out, UPDATE_911);
 		return false;
 	}
-	if (req->user && req->password && auth_username_is_valid(req->user))
-		rc = db_user_get(db, req->user, &job->user);
-	if (rc < 0 && rc != ERR_NOTFOUND) {
-		log_error("user lookup failed");
+	rc = credentials_lookup(&cc, job->req.user, job->req.password, &job->who);
+	if (rc < 0) {
+		log_error("credential lookup failed: the database could not be read");
 		outcome_single(&job->out, UPDATE_911);
 		return false;
 	}
-	if (rc == ERR_NOTFOUND)
-		memset(&job->user, 0, sizeof(job->user));
-	/* An unknown user's dummy verification costs a real one: the pool, too. */
-	if (job->ctx.auth == NULL || (rc == 0 && auth_is_cheap(job->user.pw_hash))) {
+	if (job->who.kind != CREDENTIALS_PENDING) {
+		after_credentials(job, db);
+		return false;
+	}
+	if (verify_here(job)) {
 		verify_and_continue(job, db);
 		return false;
 	}
@@ -472,7 +578,7 @@ authenticate(struct service_job *job, struct db *db)
 	job->aj.cancel = pool_cancel;
 	if (authpool_submit(job->ctx.auth, &job->aj) == 0)
 		return true;
-	explicit_bzero(job->user.pw_hash, sizeof(job->user.pw_hash));
+	credentials_wipe(&job->who);
 	outcome_single(&job->out, UPDATE_911);
 	return false;
 }
@@ -493,6 +599,7 @@ service_job_start(struct service_job *job, struct db *db)
 		if (!req->user && !req->password) {
 			outcome_single(&job->out, UPDATE_BADAUTH);
 			job->challenge = true;
+			job->counted = req->bad_authorization; /* garbage counts as bad */
 		} else {
 			job->counted = true;
 			if (authenticate(job, db))
@@ -571,7 +678,7 @@ service_job_free(struct service_job *job)
 		explicit_bzero(job->strings, job->strings_len);
 		free(job->strings);
 	}
-	explicit_bzero(&job->user, sizeof(job->user));
+	credentials_wipe(&job->who);
 	service_reply_free(&job->reply);
 	free(job);
 }

@@ -10,9 +10,11 @@
 
 #include "addr.h"
 #include "config.h"
+#include "credentials.h"
 #include "db.h"
 #include "update.h"
 
+struct credcache;
 struct ratelimit;
 
 /* SERVICE_BODY_MAX: a reply is at most UPDATE_MAX_HOSTS lines (or JSON objects) of a
@@ -35,13 +37,20 @@ struct authpool;
 struct writers;
 
 /* Everything a request needs besides itself, borrowed from the request's configuration
- * generation (gen_service_ctx) and valid while the request runs. `rl` NULL or
- * cfg->rate_limit.enabled false disables rate limiting. `auth` NULL runs credential
- * verifications on the thread that starts the request (tests and tools); `writers` NULL
- * answers 911 for every host that needs a DNS change (tests without a DNS server). */
+ * generation (gen_service_ctx) and valid while the request runs. `db` is the calling
+ * thread's own connection for the synchronous callers (service_authenticate, the ACME
+ * API; NULL when it could not be opened: they answer 911); a job ignores it and runs
+ * with the connection of the thread it is on. `rl` NULL or cfg->rate_limit.enabled
+ * false disables rate limiting. `cache` is the process's verified-credential cache
+ * (NULL: every password costs Argon2), used with cfg's credential_cache_ttl and
+ * credential_cache_size. `auth` NULL runs credential verifications on the thread that
+ * starts the request (tests and tools); `writers` NULL answers 911 for every host that
+ * needs a DNS change (tests without a DNS server). */
 struct service_ctx {
 	const struct config *cfg;
+	struct db *db;
 	struct ratelimit *rl;
+	struct credcache *cache;
 	/* Called after a `good` that changed an address when the request asked for
 	 * notify_change; must not block (the mail module queues). May be NULL. Runs on a
 	 * zone writer's thread. */
@@ -58,12 +67,18 @@ struct service_request {
 	const char *ipv4;
 	const char *ipv6;
 	bool notify_change;
+	bool offline;	      /* offline=YES: delete the hosts' records instead */
 	const char *user;     /* NULL when the request carried no user name */
 	const char *password; /* NULL when it carried no password; never logged */
-	struct addr client;   /* the client after proxy handling */
-	int64_t now;	      /* unix time (database) */
-	int64_t mono;	      /* CLOCK_MONOTONIC seconds (rate limiter: must not jump) */
-	bool want_json;	      /* Accept: application/json */
+	/* An Authorization header came but held no usable Basic credentials (not Basic,
+	 * not base64, no ':'): with no user and password otherwise, the request answers
+	 * badauth with the 401 challenge but counts as bad, like a wrong password, so that
+	 * a client cannot send garbage headers without limit. */
+	bool bad_authorization;
+	struct addr client; /* the client after proxy handling */
+	int64_t now;	    /* unix time (database) */
+	int64_t mono;	    /* CLOCK_MONOTONIC seconds (rate limiter: must not jump) */
+	bool want_json;	    /* Accept: application/json */
 };
 
 /* How the rate limiter should count a request (SERVICE_COUNT_*). */
@@ -83,8 +98,10 @@ struct service_reply {
  * One request in flight: a small state machine that runs on whichever thread has its
  * next step:
  *
- *   HTTP thread: rate-limit admission -> credentials: the user's row, and
- *     (a verification is needed) -> the Argon2 pool (authpool.h), which goes on with:
+ *   HTTP thread: rate-limit admission -> credentials (credentials_lookup: a host
+ *     token, or the user's row and the verified-credential cache), and (a
+ *     verification is needed: a cache miss, an unknown user) -> the Argon2 pool
+ *     (authpool.h), which goes on with:
  *   per host the unlocked read and decision: nohost, notfqdn and a nochg of a live
  *     record are answered there (the nochg refreshed without a lock);
  *     a host that needs DNS (or whose row changed meanwhile, or that has a lease) ->
@@ -102,7 +119,8 @@ struct service_reply {
  * notfqdn, badip or numhost (a client that keeps sending those is misconfigured or
  * probing); a request with only dnserr/911 lines counts as neither (our fault, not the
  * client's), nor does `abuse` (counting it would extend the ban forever) nor a request
- * without any credentials (browsers and routers send one before the 401 challenge).
+ * without any credentials (browsers and routers send one before the 401 challenge);
+ * an unusable Authorization header is not "without credentials": it counts as bad.
  */
 struct service_job;
 
@@ -129,7 +147,20 @@ void service_job_free(struct service_job *job);
 /* service_reply_free: releases the body. NULL ok. */
 void service_reply_free(struct service_reply *r);
 
-/* service_flag_is_true: "1", "true", "yes", "on" (any case) → true; used for
+/* service_authenticate: the one credential step of every authenticated request (the
+ * update endpoints and the ACME API): `user` and `password` (NULL when absent; never
+ * logged) as a user's password (through the verified-credential cache of ctx) or a
+ * per-host token (credentials.h). `mono` is the cache's clock (CLOCK_MONOTONIC
+ * seconds). *who says who authenticated (CREDENTIALS_USER, CREDENTIALS_HOST) or
+ * CREDENTIALS_FAILED; the caller wipes it with credentials_wipe. Returns 0, or ERR_DB
+ * when the database could not be read. */
+int service_authenticate(const struct service_ctx *ctx, const char *user, const char *password,
+			 int64_t mono, struct credentials *who);
+
+/* service_reply_free: releases the body. NULL ok. */
+void service_reply_free(struct service_reply *r);
+
+/* service_flag_is_true: "1", "true", "yes", "on" (any case) → true; used for offline and
  * notify_change. */
 bool service_flag_is_true(const char *v);
 

@@ -17,10 +17,10 @@
 enum zw_dns { ZW_DNS_NONE, ZW_DNS_OK, ZW_DNS_FAILED, ZW_DNS_UNSENT };
 
 struct zw_host {
-	struct zw_item *first, *last; /* linked by item->next */
-	struct db_host row;	      /* the leased row as the items so far leave it */
-	struct dns_change change;     /* KEEP, KEEP: nothing to send */
-	int set, touch, expire;	      /* what host_end_many records (DB_V4|DB_V6) */
+	struct zw_item *first, *last;	 /* linked by item->next */
+	struct db_host row;		 /* the leased row as the items so far leave it */
+	struct dns_change change;	 /* KEEP, KEEP: nothing to send */
+	int set, touch, expire, offline; /* what host_end_many records (DB_V4|DB_V6) */
 	char ipv4[ADDR_STRLEN], ipv6[ADDR_STRLEN];
 	int64_t now; /* the latest item's time */
 	enum zw_dns dns;
@@ -335,7 +335,18 @@ fold_family(struct zw_host *h, const struct zw_item *it, int fam)
 		snprintf(rr->ip, sizeof(rr->ip), "%s", ip);
 		rr->updated = it->now;
 		rr->expired = false;
+		rr->offline = false;
 		h->set |= fam;
+		h->offline &= ~fam; /* offline, then an update: published again */
+	} else if ((v4 ? p->change.v4 : p->change.v6) == DNS_DELETE) {
+		/* offline=YES, or the republish of an uncertain row (no offline mark). */
+		*(v4 ? &h->change.v4 : &h->change.v6) = DNS_DELETE;
+		(v4 ? h->change.ipv4 : h->change.ipv6)[0] = '\0';
+		if (p->offline_families & fam) {
+			rr->expired = true;
+			rr->offline = true;
+			h->offline |= fam; /* recorded after set_families: the later wins */
+		}
 	} else if (p->touch_families & fam) {
 		h->touch |= fam;
 		if (rr->updated < it->now)
@@ -348,8 +359,8 @@ fold_update(struct zw_host *h, struct zw_item *it)
 {
 	update_decide(&it->want, &h->row, it->user, it->now, &it->plan);
 	it->status = it->plan.status;
-	if (it->status == UPDATE_NOHOST)
-		return;
+	if (it->status != UPDATE_GOOD && it->status != UPDATE_NOCHG)
+		return; /* nohost, badip: nothing of it changes */
 	fold_family(h, it, DB_V4);
 	fold_family(h, it, DB_V6);
 }
@@ -518,6 +529,7 @@ end_of(const struct zw_host *h, const struct db_lease *l, struct db_host_end *e)
 		e->set_families = h->set;
 		e->touch_families = h->touch & ~h->set;
 		e->expire_families = h->expire;
+		e->offline_families = h->offline;
 		e->ipv4 = h->ipv4;
 		e->ipv6 = h->ipv6;
 		e->now = h->now;
@@ -532,7 +544,7 @@ static void
 settle_item(struct zw_item *it, const struct zw_host *h, const struct db_host_end *e, int ended)
 {
 	if (h->dns == ZW_DNS_FAILED || h->dns == ZW_DNS_UNSENT) {
-		if (it->status != UPDATE_NOHOST)
+		if (it->status == UPDATE_GOOD || it->status == UPDATE_NOCHG)
 			it->status = UPDATE_DNSERR;
 		it->expired = 0;
 		it->repaired = false;
@@ -542,7 +554,7 @@ settle_item(struct zw_item *it, const struct zw_host *h, const struct db_host_en
 		it->repaired = false;
 	} else if (e->lost) {
 		/* The lease lapsed and its new holder republished what the database holds. */
-		if (it->status != UPDATE_NOHOST)
+		if (it->status == UPDATE_GOOD || it->status == UPDATE_NOCHG)
 			it->status = UPDATE_DNSERR;
 		it->expired = 0;
 		it->repaired = false;
