@@ -75,19 +75,35 @@ class DnsProxy:
     def __init__(self, server, port: int | None = None, host: str = "127.0.0.1"):
         self.server = server
         self.host = host
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, port or 0))
+        self.udp, self.tcp = self._bind(host, port)
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
-        self.tcp.listen(256)
         self._lock = threading.Lock()
         self._rules: dict[str, tuple[str, float]] = {}
         self._seen: dict[str, dict[int, tuple[int, int]]] = {}  # zone: {id: ...}
         self._stop = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _bind(host: str, port: int | None) -> tuple[socket.socket, socket.socket]:
+        """A UDP and a TCP socket on one port: `port`, or one the kernel picks for UDP
+        that TCP can have as well (another process may hold its TCP side: try again)."""
+        for _ in range(50):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((host, port or 0))
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind((host, udp.getsockname()[1]))
+            except OSError:
+                udp.close()
+                tcp.close()
+                if port:
+                    raise
+                continue
+            tcp.listen(256)
+            return udp, tcp
+        raise OSError("no port free for both UDP and TCP")
 
     # --- what the daemon's config needs -----------------------------------------------
     @property
