@@ -17,6 +17,7 @@
 #include "err.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "update.h"
 
 #define ACME_ERROR_MAX 240 /* bytes of the reason a client reads */
 
@@ -232,6 +233,35 @@ cleanup_locked(const struct service_ctx *ctx, const struct db_host *row, const c
 	}
 }
 
+/* An uncertain host (an update of it was cut short between DNS and the database) is
+ * republished from its row before anything else happens under its lease, as every
+ * holder of a lapsed lease does. 0, or the DNS failure recorded in `o` with the host
+ * left uncertain for its next holder. */
+static int
+repair_uncertain(const struct service_ctx *ctx, const struct db_host *row, struct outcome *o)
+{
+	struct dns_server srv;
+	const struct tsig_key *key = config_dns_server(ctx->cfg, row->zone, &srv);
+	struct dns_change ch;
+	struct dns_result res;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	update_host_change(row, &ch);
+	update_republish(row, &ch);
+	if ((rc = dns_update(&srv, key, &ch, &res)) == 0) {
+		log_warnx("%s: an update was cut short between DNS and the database; "
+			  "republished what the database holds",
+			  row->fqdn);
+		return 0;
+	}
+	log_warnx("acme: %s: republishing the host failed: %s", row->fqdn,
+		  res.msg[0] ? res.msg : err_str(rc));
+	dns_failed(o, rc, &res);
+	(void)db_rollback_uncertain(ctx->db);
+	return rc;
+}
+
 /* The change itself, in the host's critical section (db.h host_lock) like an update:
  * the row is read again and the owner checked again under the lock. */
 static void
@@ -251,10 +281,15 @@ change_value(const struct service_ctx *ctx, const struct acme_service_request *r
 		return;
 	}
 	if (!owns(who, &row)) {
-		(void)db_rollback(ctx->db);
+		if (row.uncertain)
+			(void)db_rollback_uncertain(ctx->db);
+		else
+			(void)db_rollback(ctx->db);
 		forbidden(o);
 		return;
 	}
+	if (row.uncertain && repair_uncertain(ctx, &row, o) != 0)
+		return;
 	if (req->op == ACME_OP_PRESENT)
 		present_locked(ctx, req, &row, value, o);
 	else

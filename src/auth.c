@@ -105,6 +105,45 @@ phc_type(const char *phc)
 	return -1;
 }
 
+/* The decimal after `key` (e.g. "m=") in the parameter part of a PHC string; -1 when
+ * absent or out of range. */
+static long
+phc_param(const char *params, const char *key)
+{
+	const char *p = strstr(params, key);
+	long v = 0;
+
+	if (p == NULL)
+		return -1;
+	p += strlen(key);
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > 1L << 32)
+			return -1;
+	}
+	return v;
+}
+
+bool
+auth_is_cheap(const char *phc)
+{
+	const char *params;
+	long m, t;
+
+	if (phc_type(phc) < 0 || strnlen(phc, AUTH_PHC_MAX) >= AUTH_PHC_MAX)
+		return false;
+	/* $argon2id$v=19$m=65536,t=3,p=4$salt$hash: the parameters follow the 3rd '$'. */
+	params = strchr(phc + 1, '$');
+	params = params ? strchr(params + 1, '$') : NULL;
+	if (params == NULL)
+		return false;
+	m = phc_param(params, "m=");
+	t = phc_param(params, "t=");
+	return m > 0 && t > 0 && m * t <= AUTH_INLINE_COST;
+}
+
 int
 auth_verify(const char *phc, const char *password)
 {

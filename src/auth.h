@@ -30,6 +30,16 @@ int auth_hash(const char *password, char *out, size_t outlen);
  * Returns 0 on match, ERR_AUTH on mismatch, ERR_INVAL for an unparsable hash. */
 int auth_verify(const char *phc, const char *password);
 
+/* AUTH_INLINE_COST: the largest Argon2 cost (memory in KiB times passes) of a stored
+ * hash that is verified where the request runs instead of on the Argon2 pool: such a
+ * verification takes less than a database read (our own hashes cost 65536 x 3, ~0.3 s;
+ * this is ~1 ms), so moving it to another thread would cost more than it saves. */
+#define AUTH_INLINE_COST 4096
+
+/* auth_is_cheap: whether verifying against `phc` costs at most AUTH_INLINE_COST (its
+ * m= and t= parameters). An unparsable string is not cheap. */
+bool auth_is_cheap(const char *phc);
+
 /* auth_verify_dummy: costs what a verification with our parameters costs and always
  * fails (ERR_AUTH), so that unknown users cannot be told apart by timing. */
 int auth_verify_dummy(const char *password);

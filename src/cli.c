@@ -853,6 +853,18 @@ send_change(const struct config *cfg, const struct dns_change *ch, struct dns_re
 	return dns_update(&srv, key, ch, res);
 }
 
+/* Ends the host's critical section after a failed UPDATE: the host stays uncertain
+ * (its next holder republishes it) when DNS may have applied the change anyway (no
+ * answer, or one we could not trust) or was not known to be right before. */
+static void
+rollback_after_dns(struct db *db, const struct dns_result *res, const struct db_host *h)
+{
+	if (h->uncertain || res->maybe_applied)
+		(void)db_rollback_uncertain(db);
+	else
+		(void)db_rollback(db);
+}
+
 static int
 dns_failed(int rc, const struct dns_result *res, const char *consequence)
 {
@@ -893,18 +905,20 @@ cmd_host_delete(struct cli_ctx *c)
 		return rc;
 	/* The challenge values first: should the address delete fail afterwards, they are
 	 * gone from DNS but not the host, and the next attempt clears them again. */
+	memset(&res, 0, sizeof(res));
 	if ((rc = clear_challenges(c, &h, &res)) != 0) {
-		db_rollback(c->db);
+		rollback_after_dns(c->db, &res, &h);
 		return rc;
 	}
-	/* The record is what users see; a host without live records needs no update. */
-	if (is_live(&h.v4) || is_live(&h.v6)) {
+	/* The record is what users see; a host without live records needs no update,
+	 * unless an update of it was cut short (uncertain): DNS may serve one anyway. */
+	if (is_live(&h.v4) || is_live(&h.v6) || h.uncertain) {
 		update_host_change(&h, &ch);
 		ch.v4 = DNS_DELETE;
 		ch.v6 = DNS_DELETE;
 		memset(&res, 0, sizeof(res));
 		if ((rc = send_change(c->cfg, &ch, &res)) != 0) {
-			db_rollback(c->db);
+			rollback_after_dns(c->db, &res, &h);
 			return dns_failed(rc, &res, "hostname kept");
 		}
 	}
@@ -919,22 +933,15 @@ cmd_host_delete(struct cli_ctx *c)
 	return 0;
 }
 
-/* Re-publishes the live records of h with the TTL `ttl`. */
+/* Re-publishes h's state (live records set, the others deleted) with the TTL `ttl`. */
 static int
 republish(const struct config *cfg, const struct db_host *h, int ttl, struct dns_result *res)
 {
 	struct dns_change ch;
 
 	update_host_change(h, &ch);
+	update_republish(h, &ch);
 	ch.ttl = ttl;
-	if (is_live(&h->v4)) {
-		ch.v4 = DNS_SET;
-		snprintf(ch.ipv4, sizeof(ch.ipv4), "%s", h->v4.ip);
-	}
-	if (is_live(&h->v6)) {
-		ch.v6 = DNS_SET;
-		snprintf(ch.ipv6, sizeof(ch.ipv6), "%s", h->v6.ip);
-	}
 	memset(res, 0, sizeof(*res));
 	return send_change(cfg, &ch, res);
 }
@@ -966,15 +973,16 @@ cmd_host_modify(struct cli_ctx *c)
 	dns_ttl = h.dns_ttl;
 	expiry_ttl = h.expiry_ttl;
 	if ((rc = check_ttls(c->a, &dns_ttl, &expiry_ttl)) != 0) {
-		db_rollback(c->db);
+		(void)(h.uncertain ? db_rollback_uncertain(c->db) : db_rollback(c->db));
 		return rc;
 	}
 	/* DNS first: if the server refuses, the database keeps the TTL it serves. A new
 	 * identifier needs no DNS now: the AAAA is the router's prefix and the
-	 * identifier, and the router's next update publishes the new combination. */
-	if (dns_ttl != h.dns_ttl && (is_live(&h.v4) || is_live(&h.v6)) &&
+	 * identifier, and the router's next update publishes the new combination. An
+	 * uncertain host (an update cut short) is republished whatever changed. */
+	if (((dns_ttl != h.dns_ttl && (is_live(&h.v4) || is_live(&h.v6))) || h.uncertain) &&
 	    (rc = republish(c->cfg, &h, dns_ttl, &res)) != 0) {
-		db_rollback(c->db);
+		rollback_after_dns(c->db, &res, &h);
 		return dns_failed(rc, &res, "hostname not modified");
 	}
 	rc = db_host_set_ttls(c->db, h.fqdn, dns_ttl, expiry_ttl);
@@ -1158,6 +1166,11 @@ cmd_cleanup(struct cli_ctx *c)
 	notify_close(notify, CLI_MAIL_DRAIN_MS);
 	if (rc != 0)
 		return db_error(rc, "the expiry pass failed");
+	if (st.repair_failures)
+		fprintf(stderr,
+			"warning: %zu host(s) cut short between DNS and the database could not be "
+			"republished; the next update or pass does it\n",
+			st.repair_failures);
 	if (st.dns_failures)
 		return err_line(CLI_EXIT_INTERNAL,
 				"%zu host(s) could not be deleted from DNS; they stay due for the "

@@ -20,6 +20,7 @@
 #endif
 
 #include "auth.h"
+#include "authpool.h"
 #include "clock.h"
 #include "credcache.h"
 #include "db.h"
@@ -33,14 +34,22 @@
 #include "notify.h"
 #include "ratelimit.h"
 #include "reconcile.h"
+#include "writers.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
 /* How often the credential cache forgets what its time to live ended and shrinks to a
  * size a reload lowered (expired entries are never used; this frees their memory). */
 #define DAEMON_CACHE_PURGE_SECONDS 60
-/* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
- * verification and the database writes). */
-#define DAEMON_DRAIN_EXTRA_MS 3000
+/* A stop answers every request it accepted. It lets the Argon2 pool and the zone
+ * writers work for DAEMON_DRAIN_MS (a full Argon2 queue is ~20 s on two cores), then
+ * answers what still waits at once (911 for a verification, dnserr for a DNS change)
+ * and waits for the requests being worked on (a DNS exchange: dns_timeout at most).
+ * All of it stays within systemd's TimeoutStopSec (30 s in our unit) at the default
+ * dns_timeout. A request counts as answered when no new one appears for
+ * DAEMON_SETTLE_MS: connections handed over by http_quiesce present theirs by then. */
+#define DAEMON_DRAIN_MS	     18000
+#define DAEMON_SETTLE_MS     200
+#define DAEMON_FINAL_WAIT_MS 10000
 
 /* State of the main loop. Times are CLOCK_MONOTONIC seconds. */
 struct daemon_state {
@@ -50,8 +59,10 @@ struct daemon_state {
 	struct gen_slot *gens; /* the generation requests use, and replaced ones in use */
 	struct gen *cur;       /* the one the main thread published last; the slot owns it */
 	struct http_server *srv;
-	struct db *db;	     /* the main thread's connection, for the expiry pass */
-	pthread_t reconcile; /* reconcile_on_start's run */
+	struct authpool *auth;	 /* Argon2 verifications off the HTTP threads */
+	struct writers *writers; /* one per zone: every DNS change of the daemon */
+	struct db *db;		 /* the main thread's connection, for the expiry pass */
+	pthread_t reconcile;	 /* reconcile_on_start's run */
 	bool reconcile_started;
 	atomic_bool reconcile_stop; /* set at shutdown: the run starts no further host */
 	int64_t last_rl_cleanup;
@@ -84,8 +95,8 @@ run_expiry(struct daemon_state *st)
 		st->db = NULL;
 		return;
 	}
-	if (expiry_run(st->cur->cfg, st->db, (int64_t)time(NULL), notify_expiry_hook, st, NULL,
-		       &stats) < 0) {
+	if (expiry_run_writers(st->cur->cfg, st->db, st->writers, (int64_t)time(NULL),
+			       notify_expiry_hook, st, &stats) < 0) {
 		/* A broken connection is reopened on the next pass. */
 		db_close(st->db);
 		st->db = NULL;
@@ -445,8 +456,12 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 	auth_init(0);
 	if ((rc = migrate_database(st->boot)) != 0)
 		return rc;
+	if (authpool_new(st->boot, 0, &st->auth) < 0 || writers_new(st->boot, &st->writers) < 0)
+		return 2;
 	if (gen_new(st->boot, false, NULL, &st->cur) < 0)
 		return 1;
+	st->cur->auth = st->auth; /* later generations take them from their predecessor */
+	st->cur->writers = st->writers;
 	if (gen_slot_new(st->cur, &st->gens) < 0) {
 		gen_abandon(st->cur, NULL);
 		st->cur = NULL;
@@ -455,12 +470,65 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 	return 0;
 }
 
+/* Waits until no request is in progress for DAEMON_SETTLE_MS, or until `until`
+ * (monotonic ms). Returns whether it got there. */
+static bool
+wait_answered(struct daemon_state *st, int64_t until)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	int64_t idle_since = -1;
+
+	for (;;) {
+		int64_t now = clock_mono_ms();
+
+		if (http_inflight(st->srv) > 0)
+			idle_since = -1;
+		else if (idle_since < 0)
+			idle_since = now;
+		if (idle_since >= 0 && now - idle_since >= DAEMON_SETTLE_MS)
+			return true;
+		if (now >= until)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* The stop: no new connections, every accepted request answered (see DAEMON_DRAIN_MS),
+ * then the HTTP workers, the pool and the writers end. */
+static void
+daemon_stop(struct daemon_state *st)
+{
+	int64_t start = clock_mono_ms();
+	size_t shed;
+
+	http_quiesce(st->srv);
+	if (!wait_answered(st, start + DAEMON_DRAIN_MS)) {
+		shed = authpool_cancel_all(st->auth);
+		shed += writers_fail_all(st->writers, UPDATE_DNSERR);
+		log_warnx("stopping: %zu request(s) still waited for Argon2 or DNS; answered "
+			  "911/dnserr",
+			  shed);
+	}
+	/* The pool and the writers end before the HTTP server: what they still hold is
+	 * answered (and its connection resumed) while the server can send it. */
+	authpool_free(st->auth);
+	st->auth = NULL;
+	writers_free(st->writers);
+	st->writers = NULL;
+	if (!wait_answered(st, clock_mono_ms() + DAEMON_FINAL_WAIT_MS))
+		log_error("stopping: %d request(s) never finished", http_inflight(st->srv));
+	http_stop(st->srv, 0);
+	st->srv = NULL;
+}
+
 static void
 daemon_cleanup(struct daemon_state *st)
 {
 	/* After the listeners: a request in progress may still have queued a mail, which
 	 * gets its drain when its generation goes. */
 	gen_slot_free(st->gens);
+	authpool_free(st->auth);
+	writers_free(st->writers);
 	db_close(st->db);
 	config_free(st->boot);
 }
@@ -498,7 +566,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	main_loop(&st, &set);
 	daemon_notify("STOPPING=1");
 	reconcile_stop(&st);
-	http_stop(st.srv, st.cur->cfg->dns.dns_timeout * 1000 + DAEMON_DRAIN_EXTRA_MS);
+	daemon_stop(&st);
 	log_info("ddns-service stopped");
 	rc = 0;
 out:

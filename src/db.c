@@ -376,6 +376,58 @@ db_rollback(struct db *db)
 	return db->ops->rollback(db);
 }
 
+int
+db_rollback_uncertain(struct db *db)
+{
+	return db->ops->rollback_uncertain(db);
+}
+
+int
+db_host_lease_many(struct db *db, struct db_lease *l, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (l[i].fqdn == NULL)
+			return ERR_INVAL;
+	return db->ops->host_lease_many(db, l, n);
+}
+
+/* The checks of one commit of host_end_many, as db_host_set_addr's and db_host_touch's. */
+static int
+check_end(const struct db_host_end *x)
+{
+	if ((x->set_families && !families_ok(x->set_families)) ||
+	    (x->touch_families && !families_ok(x->touch_families)) ||
+	    (x->expire_families && !families_ok(x->expire_families)) ||
+	    (x->offline_families && !families_ok(x->offline_families)) ||
+	    ((x->set_families & DB_V4) && x->ipv4 == NULL) ||
+	    ((x->set_families & DB_V6) && x->ipv6 == NULL))
+		return ERR_INVAL;
+	return addr_fits(x->ipv4) && addr_fits(x->ipv6) ? 0 : ERR_TOOBIG;
+}
+
+int
+db_host_end_many(struct db *db, struct db_host_end *e, size_t n)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		e[i].lost = false;
+		e[i].claimed = 0;
+		if (e[i].how == DB_END_COMMIT && (rc = check_end(&e[i])) != 0)
+			return rc;
+	}
+	return n == 0 ? 0 : db->ops->host_end_many(db, e, n);
+}
+
+int
+db_host_lapsed(struct db *db, int64_t now_ms, size_t limit, struct db_host **out, size_t *len)
+{
+	return db->ops->host_lapsed(db, now_ms, limit > INT64_MAX ? INT64_MAX : (int64_t)limit, out,
+				    len);
+}
+
 /* An ACME value that fits its column: 1..DB_ACME_VALUE_MAX bytes. */
 static int
 check_acme_value(const char *value)

@@ -18,6 +18,11 @@
 
 #define DB_SCHEMA_VERSION 5
 
+/* A per-host lease (host_lock, host_lease_many) lasts dns_timeout plus this: the
+ * holder's DNS exchange, bounded by dns_timeout, with room for the database writes on
+ * either side. A holder that dies blocks its host for that long at most. */
+#define DB_LEASE_SLACK_MS 5000
+
 struct db_user {
 	int64_t id;
 	char name[AUTH_USERNAME_MAX + 1];
@@ -50,9 +55,55 @@ struct db_host {
 	char ipv6_iid[ADDR_STRLEN];
 	struct db_rr v4, v6;
 	int64_t created;
+	/* A lease row exists for the host (see host_lock): a writer is at work on it, or
+	 * one died between its DNS change and its commit. Set by host_get; the unlocked
+	 * fast path leaves such a host to the locked one. */
+	bool leased;
+	/* Set by host_lock and host_lease_many when they took over a lapsed lease: the
+	 * holder died (or gave up on a DNS exchange without an answer) between its DNS
+	 * change and its commit, so DNS may serve what the row does not say. The new
+	 * holder republishes the row's whole state (update_republish). */
+	bool uncertain;
 };
 
 enum db_family { DB_V4 = 1, DB_V6 = 2 };
+
+/* One host of a batch of leases (host_lease_many): the zone writer takes the leases
+ * of every host of its next UPDATE in one short transaction. */
+enum db_lease_state {
+	DB_LEASE_HELD,	 /* the lease is ours; row read under it */
+	DB_LEASE_BUSY,	 /* another holder's lease is running: try again later */
+	DB_LEASE_NOHOST, /* no such host (deleted meanwhile) */
+};
+
+struct db_lease {
+	const char *fqdn;	   /* in; borrowed */
+	enum db_lease_state state; /* out */
+	struct db_host row;	   /* out, HELD: the row (row.uncertain: a lapsed lease) */
+	int64_t token;		   /* out, HELD: names the lease in host_end_many */
+};
+
+/* How host_end_many ends one lease. */
+enum db_end {
+	DB_END_COMMIT,	  /* write the results below, then drop the lease */
+	DB_END_RELEASE,	  /* nothing happened: drop the lease */
+	DB_END_UNCERTAIN, /* DNS may have changed (no answer): let the lease lapse now, so
+			   * that the next holder republishes the row (db_host.uncertain) */
+};
+
+struct db_host_end {
+	int64_t host_id, token; /* in: the lease (db_lease.row.id, db_lease.token) */
+	enum db_end how;
+	/* DB_END_COMMIT, applied in this order: the expiry claim of expire_families (only
+	 * where still due at `now`, as host_expire), host_set_addr of set_families with
+	 * ipv4/ipv6 (borrowed), a touch of touch_families (as host_touch), and the
+	 * offline mark of offline_families (as host_set_offline). */
+	int expire_families, set_families, touch_families, offline_families;
+	const char *ipv4, *ipv6;
+	int64_t now;
+	bool lost;   /* out: the lease was not ours any more; nothing was written */
+	int claimed; /* out: the families the expiry claim marked */
+};
 
 #define DB_TOKEN_HASH_LEN 64  /* a token's SHA-256 in lower-case hex */
 #define DB_TOKEN_NOTE_MAX 200 /* bytes of a token's note */
@@ -148,13 +199,16 @@ struct db_ops {
 	/* The host `user` owns when it owns exactly one (a request that names no host):
 	 * 0 and *out, ERR_NOTFOUND when it owns none, ERR_EXISTS when several. */
 	int (*host_sole)(struct db *db, const char *user, struct db_host *out);
-	/* nochg: refreshes `updated` for `families` without changing addresses. Leaves
-	 * `expired` alone: only host_set_addr brings an expired family back. */
+	/* nochg: refreshes `updated` for `families` without changing addresses, never
+	 * backwards (the later of the stored time and `now`: with several daemons a late
+	 * touch must not undo an earlier one's). Leaves `expired` alone: only
+	 * host_set_addr brings an expired family back. */
 	int (*host_touch)(struct db *db, int64_t host_id, int families, int64_t now);
 	/* nochg without the per-host lock: refreshes `updated` of each family in
 	 * `families` only where the row still holds that address (ipv4/ipv6), live and
-	 * not due at `now` — i.e. where the unlocked decision still holds. *touched gets
-	 * the families refreshed; the caller takes the locked path for the others. */
+	 * not due at `now` — i.e. where the unlocked decision still holds — never
+	 * backwards (as host_touch). *touched gets the families refreshed (also those
+	 * already at `now` or later); the caller takes the locked path for the others. */
 	int (*host_touch_live)(struct db *db, int64_t host_id, int families, const char *ipv4,
 			       const char *ipv6, int64_t now, int *touched);
 	/* Hosts with at least one live family whose updated + expiry_ttl <= now
@@ -167,15 +221,19 @@ struct db_ops {
 	int (*host_expire)(struct db *db, int64_t host_id, int families, int64_t now, int *claimed);
 
 	/* The per-host critical section of an update or an expiry (DNS and database must
-	 * change together): locks the host against every other writer of it (SQLite: a
-	 * lease row, the writes then go into one transaction opened at the first write;
-	 * MariaDB: a transaction with SELECT ... FOR UPDATE, an InnoDB lock on the host's
-	 * row) and reads the row afresh into *out. On 0 the caller holds the lock and must
-	 * end it with commit (the writes and the release in one step) or rollback; other
-	 * operations on this handle run inside it. On any
-	 * error (ERR_NOTFOUND included) no transaction is left open. Waiting for the lock
-	 * is bounded (busy timeout, innodb_lock_wait_timeout: dns_timeout plus slack),
-	 * then ERR_DB. Hold it for one host's DNS exchange at most. */
+	 * change together): takes the host's lease against every other writer of it (a
+	 * row in host_leases, taken and committed in a short transaction, on both
+	 * backends; see db_sqlite.c) and reads the row afresh into *out. On 0 the caller
+	 * holds the lock and must end it with commit (the writes, which go into one
+	 * transaction opened at the first of them, and the release in one step) or
+	 * rollback; other operations on this handle run inside it. No transaction stays
+	 * open across the DNS exchange. out->uncertain says the lease was taken over from
+	 * a holder that died between its DNS change and its commit: republish the row
+	 * (update_republish). A commit whose lease was taken over meanwhile (it lapsed)
+	 * writes nothing and fails with ERR_DB. On any error (ERR_NOTFOUND included) no
+	 * lease is left. Waiting for another holder is bounded (dns_timeout plus slack),
+	 * then ERR_DB. Hold it for one host's DNS exchange at most: it lapses after
+	 * dns_timeout plus 5 s. */
 	int (*host_lock)(struct db *db, const char *fqdn, struct db_host *out);
 	/* A token for the host t->fqdn with t->hash, t->note and t->created (0 = now):
 	 * *id gets its id. ERR_NOTFOUND when there is no such host (db.c resolves it into
@@ -198,6 +256,33 @@ struct db_ops {
 	 * always ends the transaction; without one it does nothing. */
 	int (*commit)(struct db *db);
 	int (*rollback)(struct db *db);
+	/* As rollback, but the lease lapses at once instead of going: the host stays
+	 * uncertain for its next holder. For a DNS exchange without an answer (the change
+	 * may have been applied) and for an uncertain host that could not be republished. */
+	int (*rollback_uncertain)(struct db *db);
+
+	/*
+	 * The same critical section for many hosts at once, as the zone writers use it:
+	 * host_lease_many takes the lease of every l[i].fqdn that no other holder has
+	 * (a lapsed one is taken over: row.uncertain) and reads the rows, all in one
+	 * short transaction, and commits it before returning, so that the leases are
+	 * the intent records of the DNS change that follows: a holder that dies before
+	 * host_end_many leaves them to lapse, and the next holder repairs the host. A
+	 * lease lasts dns_timeout plus slack (as host_lock's). Returns 0 with every l[i]
+	 * filled in, or an error with no lease taken.
+	 *
+	 * host_end_many ends the leases e[0..n) in one transaction, each as e[i].how
+	 * says; a lease that is not ours any more (it lapsed and another holder took it)
+	 * gets lost = true and none of its writes. Returns 0, or an error with nothing
+	 * written and the leases left to lapse. Neither may run inside host_lock.
+	 */
+	int (*host_lease_many)(struct db *db, struct db_lease *l, size_t n);
+	int (*host_end_many)(struct db *db, struct db_host_end *e, size_t n);
+	/* The hosts whose lease lapsed before `now_ms` (wall-clock ms): their holder died
+	 * or gave up between a DNS change and its commit. At most `limit`, ordered by
+	 * id; *out malloc'ed, caller frees. For the repair at start-up and in cleanup. */
+	int (*host_lapsed)(struct db *db, int64_t now_ms, int64_t limit, struct db_host **out,
+			   size_t *len);
 
 	/* The number of hostnames in *out. A full count (proportional to the table on
 	 * both backends): for the daemon's periodic work, never per request. */
@@ -280,6 +365,10 @@ int db_token_list(struct db *db, const char *user, struct db_token **out, size_t
 int db_token_delete(struct db *db, int64_t id);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
+int db_rollback_uncertain(struct db *db);
+int db_host_lease_many(struct db *db, struct db_lease *l, size_t n);
+int db_host_end_many(struct db *db, struct db_host_end *e, size_t n);
+int db_host_lapsed(struct db *db, int64_t now_ms, size_t limit, struct db_host **out, size_t *len);
 int db_host_count(struct db *db, int64_t *out);
 /* db_ping: the ping of cfg's backend (no struct db needed); ERR_INVAL when it is not
  * built. */

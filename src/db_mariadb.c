@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The MariaDB backend of db.h (libmariadb, Connector/C 3.x): the schema of db_sqlite.c on
  * InnoDB, server-side prepared statements only, migrations that undo themselves when a
- * step fails, row locks for the per-host critical section, and a connection that is
+ * step fails, lease rows for the per-host critical section, and a connection that is
  * re-established after the server went away (never silently inside a transaction). */
 #include "db.h"
 
@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "err.h"
@@ -28,9 +30,15 @@
 #define MARIADB_LOCK_WAIT_MIN	  10 /* ... but never less */
 #define MARIADB_IO_TIMEOUT_EXTRA  20 /* read/write timeout = lock wait + this */
 #define MARIADB_MIGRATE_LOCK_WAIT 60 /* GET_LOCK: another process is migrating */
+/* Leases (see maria_host_lock) last dns_timeout + DB_LEASE_SLACK_MS (db.h); a held
+ * one is polled for at this interval. */
+#define MARIADB_LEASE_POLL_MS 5
+/* A transaction that a Galera certification conflict (or an InnoDB deadlock) rolled
+ * back is run again this many times before the operation fails. */
+#define MARIADB_CONFLICT_RETRIES 10
 
 #define MAX_PARAMS 14  /* the most `?` of any statement (host_set_addr: 13) */
-#define MAX_COLS   19  /* the most columns of any result (HOST_SELECT: 19) */
+#define MAX_COLS   20  /* the most columns of any result (HOST_SELECT_LEASED: 20) */
 #define COL_TEXT   256 /* the longest text column + NUL (pw_hash, AUTH_PHC_MAX) */
 
 _Static_assert(COL_TEXT >= AUTH_PHC_MAX && COL_TEXT > AUTH_EMAIL_MAX && COL_TEXT > HOSTNAME_MAX,
@@ -98,9 +106,8 @@ static const struct ddl STEP_1[] = {
 	 "DROP TABLE IF EXISTS hostnames"},
 };
 
-/* 1 -> 2: the leases of SQLite's per-host critical section (db_sqlite.c). MariaDB locks
- * rows (SELECT ... FOR UPDATE) and leaves the table empty; it exists so that both
- * backends count schema versions alike. */
+/* 1 -> 2: the leases of the per-host critical section (maria_host_lock). Versions up to
+ * 0.x locked the host's row instead (SELECT ... FOR UPDATE) and left the table empty. */
 static const struct ddl STEP_2[] = {
 	{"CREATE TABLE host_leases ("
 	 " host_id BIGINT NOT NULL PRIMARY KEY,"
@@ -181,7 +188,15 @@ static const char PROGRESS_SQL[] =
 	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"          \
 	" FROM hostnames h JOIN users u ON u.id = h.user_id "
 #define HOST_COLS "iissssiisiisiiissii"
-#define USER_COLS "isssi"
+/* HOST_SELECT plus whether a lease row exists (db_host.leased), for host_get. */
+#define HOST_SELECT_LEASED                                                                         \
+	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
+	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
+	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline,"         \
+	" l.host_id IS NOT NULL FROM hostnames h"                                                  \
+	" JOIN users u ON u.id = h.user_id LEFT JOIN host_leases l ON l.host_id = h.id "
+#define HOST_COLS_LEASED HOST_COLS "i"
+#define USER_COLS	 "isssi"
 #define TOKEN_SELECT                                                                               \
 	"SELECT t.id, t.host_id, h.fqdn, u.name, u.email, t.note, t.created FROM host_tokens t"    \
 	" JOIN hostnames h ON h.id = t.host_id JOIN users u ON u.id = h.user_id "
@@ -232,10 +247,15 @@ enum stmt_id {
 	ST_HOST_EXPIRE_V6,
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
+	ST_LEASE_GET,
+	ST_LEASE_ADD,
+	ST_LEASE_TAKE,
+	ST_LEASE_DEL,
+	ST_LEASE_LAPSE,
+	ST_LEASE_LAPSED,
 	ST_HOST_SET_IID,
 	ST_HOST_SET_OFFLINE,
 	ST_HOST_SOLE,
-	ST_HOST_LOCK,
 	ST_HOST_COUNT,
 	ST_ACME_ADD,
 	ST_ACME_GET,
@@ -279,7 +299,7 @@ static const struct {
 		{"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
 		 " expiry_ttl, created, ipv6_iid) VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''))",
 		 NULL},
-	[ST_HOST_GET] = {HOST_SELECT "WHERE h.fqdn = ?", HOST_COLS},
+	[ST_HOST_GET] = {HOST_SELECT_LEASED "WHERE h.fqdn = ?", HOST_COLS_LEASED},
 	[ST_HOST_LIST] = {HOST_SELECT "ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_LIST_USER] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_SET_TTLS] = {"UPDATE hostnames SET dns_ttl = ?, expiry_ttl = ? WHERE fqdn = ?",
@@ -299,10 +319,12 @@ static const struct {
 			      " ipv6_offline = IF(? & 2, 0, ipv6_offline)"
 			      " WHERE id = ?",
 			      NULL},
-	/* Parameters: mask, now, mask, now, id. */
+	/* Parameters: mask, now, mask, now, id. Never backwards (see db_sqlite.c). */
 	[ST_HOST_TOUCH] = {"UPDATE hostnames SET"
-			   " ipv4_updated = IF(? & 1, ?, ipv4_updated),"
-			   " ipv6_updated = IF(? & 2, ?, ipv6_updated)"
+			   " ipv4_updated = IF(? & 1, GREATEST(coalesce(ipv4_updated, 0), ?),"
+			   "  ipv4_updated),"
+			   " ipv6_updated = IF(? & 2, GREATEST(coalesce(ipv6_updated, 0), ?),"
+			   "  ipv6_updated)"
 			   " WHERE id = ?",
 			   NULL},
 	[ST_HOST_DUE] = {db_mariadb_due_sql, HOST_COLS},
@@ -314,14 +336,30 @@ static const struct {
 			       " WHERE id = ? AND ipv6_deadline <= ?",
 			       NULL},
 	/* nochg outside the lock (see db_sqlite.c). Parameters: now, id, ip, now. */
-	[ST_HOST_TOUCH_LIVE_V4] = {"UPDATE hostnames SET ipv4_updated = ?"
+	[ST_HOST_TOUCH_LIVE_V4] = {"UPDATE hostnames SET"
+				   " ipv4_updated = GREATEST(coalesce(ipv4_updated, 0), ?)"
 				   " WHERE id = ? AND ipv4 = ? AND ipv4_expired = 0"
 				   " AND (ipv4_deadline IS NULL OR ipv4_deadline > ?)",
 				   NULL},
-	[ST_HOST_TOUCH_LIVE_V6] = {"UPDATE hostnames SET ipv6_updated = ?"
+	[ST_HOST_TOUCH_LIVE_V6] = {"UPDATE hostnames SET"
+				   " ipv6_updated = GREATEST(coalesce(ipv6_updated, 0), ?)"
 				   " WHERE id = ? AND ipv6 = ? AND ipv6_expired = 0"
 				   " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?)",
 				   NULL},
+	/* The per-host critical section is a lease row (see maria_host_lock). The read
+	 * locks the lease row, if there is one, for the short transaction that takes it. */
+	[ST_LEASE_GET] = {"SELECT until_ms FROM host_leases WHERE host_id = ? FOR UPDATE", "i"},
+	[ST_LEASE_ADD] = {"INSERT INTO host_leases (host_id, until_ms, token) VALUES (?, ?, ?)",
+			  NULL},
+	/* Parameters: until, token, id. Taken over only when lapsed (under the row lock). */
+	[ST_LEASE_TAKE] = {"UPDATE host_leases SET until_ms = ?, token = ? WHERE host_id = ?",
+			   NULL},
+	[ST_LEASE_DEL] = {"DELETE FROM host_leases WHERE host_id = ? AND token = ?", NULL},
+	[ST_LEASE_LAPSE] = {"UPDATE host_leases SET until_ms = 0 WHERE host_id = ? AND token = ?",
+			    NULL},
+	[ST_LEASE_LAPSED] = {HOST_SELECT "WHERE h.id IN (SELECT host_id FROM host_leases"
+					 " WHERE until_ms <= ?) ORDER BY h.id LIMIT ?",
+			     HOST_COLS},
 	/* Parameters: iid, fqdn. */
 	[ST_HOST_SET_IID] = {"UPDATE hostnames SET ipv6_iid = NULLIF(?, '') WHERE fqdn = ?", NULL},
 	/* Parameters: mask (4 times), id. See db_sqlite.c. */
@@ -333,9 +371,6 @@ static const struct {
 				 " WHERE id = ?",
 				 NULL},
 	[ST_HOST_SOLE] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn LIMIT 2", HOST_COLS},
-	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
-	 * (not the owner's), held until commit or rollback. */
-	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
 	[ST_HOST_COUNT] = {"SELECT count(*) FROM hostnames", "i"},
 	/* A present again restarts the value's max_age. Parameters: id, value, now. */
 	[ST_ACME_ADD] = {"INSERT INTO acme_challenges (host_id, value, created) VALUES (?, ?, ?)"
@@ -362,10 +397,13 @@ static const struct {
 struct db_mariadb {
 	struct db base; /* first: db.c sees a struct db */
 	const struct config *cfg;
-	MYSQL *m;		       /* NULL while disconnected */
-	MYSQL_STMT *st[ST_COUNT];      /* prepared on first use on the current connection */
-	bool in_tx;		       /* between host_lock and commit/rollback */
-	bool lost;		       /* the last statement lost the connection */
+	MYSQL *m;		  /* NULL while disconnected */
+	MYSQL_STMT *st[ST_COUNT]; /* prepared on first use on the current connection */
+	bool in_tx;		  /* a transaction is open */
+	bool lost;		  /* the last statement lost the connection */
+	bool conflict;		  /* ... or hit a deadlock / certification conflict */
+	bool leased;		  /* host_lock holds the lease of lease_host */
+	int64_t lease_host, lease_token;
 	unsigned int lock_wait;	       /* innodb_lock_wait_timeout, seconds */
 	char where[HOSTNAME_MAX + 64]; /* user@host:port/name for messages (no password) */
 };
@@ -469,8 +507,14 @@ fail_errno(struct db_mariadb *s, unsigned int e, const char *msg, const char *wh
 		s->lost = true;
 		return ERR_DB;
 	}
-	/* Lock wait timeouts and deadlocks (Galera certification conflicts surface as
-	 * deadlocks too) are retryable failures of one request. */
+	/* A deadlock (Galera certification conflicts surface as one too) rolled the
+	 * transaction back; the lease operations run it again (s->conflict). */
+	if (e == ER_LOCK_DEADLOCK) {
+		s->conflict = true;
+		log_debug("mariadb %s: %s: %s (%u); retrying", s->where, what, msg, e);
+		return ERR_DB;
+	}
+	/* Lock wait timeouts are retryable failures of one request. */
 	log_error("mariadb %s: %s: %s (%u)", s->where, what, msg, e);
 	return ERR_DB;
 }
@@ -785,6 +829,17 @@ read_host(const struct row *r, void *row)
 	    col_text(&r->c[16], h->ipv6_iid, sizeof(h->ipv6_iid)) != 0)
 		return ERR_DB;
 	return 0;
+}
+
+/* Reads one row of HOST_SELECT_LEASED. */
+static int
+read_host_leased(const struct row *r, void *row)
+{
+	int rc = read_host(r, row);
+
+	if (rc == 0)
+		((struct db_host *)row)->leased = col_int(&r->c[19]) != 0;
+	return rc;
 }
 
 /* Runs a one-row query: 0 and the row read, ERR_NOTFOUND, or an error. */
@@ -1166,7 +1221,7 @@ maria_host_get(struct db *db, const char *fqdn, struct db_host *out)
 {
 	const struct param p[] = {P_TEXT(fqdn)};
 
-	return get_one(to_maria(db), ST_HOST_GET, p, NPARAM(p), read_host, out);
+	return get_one(to_maria(db), ST_HOST_GET, p, NPARAM(p), read_host_leased, out);
 }
 
 static int
@@ -1182,12 +1237,23 @@ maria_host_list(struct db *db, const char *user, struct db_host **out, size_t *l
 	return rc;
 }
 
+static int lease_tx(struct db_mariadb *s);
+
+/* A write to a host: inside the host's critical section when one is held (lease_tx). */
+static int
+host_write(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t np)
+{
+	int rc = lease_tx(s);
+
+	return rc != 0 ? rc : run_one(s, id, p, np);
+}
+
 static int
 maria_host_set_ttls(struct db *db, const char *fqdn, int dns_ttl, int expiry_ttl)
 {
 	const struct param p[] = {P_INT(dns_ttl), P_INT(expiry_ttl), P_TEXT(fqdn)};
 
-	return run_one(to_maria(db), ST_HOST_SET_TTLS, p, NPARAM(p));
+	return host_write(to_maria(db), ST_HOST_SET_TTLS, p, NPARAM(p));
 }
 
 static int
@@ -1195,7 +1261,7 @@ maria_host_delete(struct db *db, const char *fqdn)
 {
 	const struct param p[] = {P_TEXT(fqdn)};
 
-	return run_one(to_maria(db), ST_HOST_DELETE, p, NPARAM(p));
+	return host_write(to_maria(db), ST_HOST_DELETE, p, NPARAM(p));
 }
 
 static int
@@ -1207,7 +1273,7 @@ maria_host_set_addr(struct db *db, int64_t host_id, int families, const char *ip
 		P_INT(families), P_INT(families), P_TEXT(ipv6),	   P_INT(families), P_INT(now),
 		P_INT(families), P_INT(families), P_INT(host_id)};
 
-	return run_one(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
+	return host_write(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
 }
 
 static int
@@ -1215,7 +1281,7 @@ maria_host_set_iid(struct db *db, const char *fqdn, const char *iid)
 {
 	const struct param p[] = {P_TEXT(iid), P_TEXT(fqdn)};
 
-	return run_one(to_maria(db), ST_HOST_SET_IID, p, NPARAM(p));
+	return host_write(to_maria(db), ST_HOST_SET_IID, p, NPARAM(p));
 }
 
 static int
@@ -1224,7 +1290,7 @@ maria_host_set_offline(struct db *db, int64_t host_id, int families)
 	const struct param p[] = {P_INT(families), P_INT(families), P_INT(families),
 				  P_INT(families), P_INT(host_id)};
 
-	return run_one(to_maria(db), ST_HOST_SET_OFFLINE, p, NPARAM(p));
+	return host_write(to_maria(db), ST_HOST_SET_OFFLINE, p, NPARAM(p));
 }
 
 static int
@@ -1250,7 +1316,7 @@ maria_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 	const struct param p[] = {P_INT(families), P_INT(now), P_INT(families), P_INT(now),
 				  P_INT(host_id)};
 
-	return run_one(to_maria(db), ST_HOST_TOUCH, p, NPARAM(p));
+	return host_write(to_maria(db), ST_HOST_TOUCH, p, NPARAM(p));
 }
 
 static int
@@ -1302,9 +1368,11 @@ static int
 maria_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int *claimed)
 {
 	const struct param p[] = {P_INT(host_id), P_INT(now)};
+	int rc = lease_tx(to_maria(db));
 
-	return update_families(to_maria(db), ST_HOST_EXPIRE_V4, p, ST_HOST_EXPIRE_V6, p, NPARAM(p),
-			       families, claimed);
+	return rc != 0 ? rc
+		       : update_families(to_maria(db), ST_HOST_EXPIRE_V4, p, ST_HOST_EXPIRE_V6, p,
+					 NPARAM(p), families, claimed);
 }
 
 /* ---- tokens ---- */
@@ -1373,10 +1441,30 @@ maria_token_delete(struct db *db, int64_t id)
 
 /* ---- the per-host critical section ---- */
 
+/*
+ * The per-host critical section is a lease row, as in db_sqlite.c (which says why it is
+ * also the intent record of the DNS change): host_lock takes it in one short
+ * transaction and commits, the DNS exchange runs with no transaction open, the writes
+ * then go into one transaction opened at the first of them (lease_tx), and commit
+ * deletes the lease and commits the writes in one step. Nothing is held across the
+ * DNS exchange, so a slow DNS server holds no InnoDB lock and no connection state; and
+ * several daemons writing through different Galera nodes conflict on the lease row at
+ * certification (a deadlock error at COMMIT), which is retried, instead of each holding
+ * a lock local to its node.
+ */
 static int
-maria_rollback(struct db *db)
+tx_begin(struct db_mariadb *s)
 {
-	struct db_mariadb *s = to_maria(db);
+	int rc = query(s, "START TRANSACTION", "begin");
+
+	if (rc == 0)
+		s->in_tx = true;
+	return rc;
+}
+
+static int
+maria_rollback_tx(struct db_mariadb *s)
+{
 	bool was = s->in_tx;
 
 	s->in_tx = false;
@@ -1389,12 +1477,8 @@ maria_rollback(struct db *db)
 }
 
 static int
-maria_commit(struct db *db)
+tx_commit(struct db_mariadb *s)
 {
-	struct db_mariadb *s = to_maria(db);
-
-	if (!s->in_tx)
-		return ERR_INTERNAL;
 	if (s->m == NULL) {
 		s->in_tx = false;
 		return ERR_DB;
@@ -1402,56 +1486,337 @@ maria_commit(struct db *db)
 	if (mysql_commit(s->m) != 0) {
 		int rc = conn_fail(s, "commit");
 
-		(void)maria_rollback(db);
+		(void)maria_rollback_tx(s);
 		return rc;
 	}
 	s->in_tx = false;
 	return 0;
 }
 
-/* One attempt of host_lock: begin, lock the row, read it (READ COMMITTED: the read
- * sees what the previous holder committed). */
 static int
-lock_once(struct db_mariadb *s, const char *fqdn, struct db_host *out)
+lease_tx(struct db_mariadb *s)
 {
-	const struct param p[] = {P_TEXT(fqdn)};
-	struct row r;
-	MYSQL_STMT *st = NULL;
-	int rc;
+	if (!s->leased || s->in_tx)
+		return 0;
+	return tx_begin(s);
+}
 
-	s->lost = false;
-	if ((rc = ensure_connected(s)) != 0 || (rc = query(s, "START TRANSACTION", "begin")) != 0)
-		return rc;
-	s->in_tx = true;
-	if ((rc = execute(s, ST_HOST_LOCK, p, NPARAM(p), &r, &st)) == 0) {
-		rc = fetch(s, st);
-		if (s->m != NULL)
-			mysql_stmt_free_result(st);
-		rc = rc == 1 ? 0 : rc == 0 ? ERR_NOTFOUND : rc;
-	}
-	if (rc == 0)
-		rc = get_one(s, ST_HOST_GET, p, NPARAM(p), read_host, out);
-	if (rc != 0)
-		(void)maria_rollback(&s->base);
+static int64_t
+lease_token(void)
+{
+	static _Atomic int64_t counter;
+	int64_t t = 0;
+
+	if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
+		t = clock_wall_ms() ^ ((int64_t)getpid() << 32);
+	return t ^ ++counter;
+}
+
+/* Deletes (ST_LEASE_DEL) or lapses (ST_LEASE_LAPSE) the lease (host_id, token);
+ * *mine is false when it was not ours any more. */
+static int
+lease_end(struct db_mariadb *s, enum stmt_id id, int64_t host_id, int64_t token, bool *mine)
+{
+	const struct param p[] = {P_INT(host_id), P_INT(token)};
+	uint64_t n = 0;
+	int rc = run(s, id, p, NPARAM(p), &n);
+
+	*mine = rc == 0 && n > 0;
 	return rc;
 }
 
-/* Nothing was written before the lock is held, so an attempt that found the
- * connection gone (a server restart since the last request) is repeated once on a
- * new connection. */
+/* Reads the row again once the lease is ours: the first read only found its id, and
+ * may predate the commit of the holder the lease row lock made us wait for. */
+static int
+lease_reread(struct db_mariadb *s, const char *fqdn, struct db_host *out, bool uncertain)
+{
+	int rc = maria_host_get(&s->base, fqdn, out);
+
+	out->leased = true;
+	out->uncertain = uncertain;
+	return rc;
+}
+
+/* Takes the lease of `fqdn` inside the caller's transaction, reading the row into *out:
+ * *busy when another holder's lease runs, or another transaction is inserting one
+ * right now (nothing taken). */
+static int
+lease_take(struct db_mariadb *s, const char *fqdn, int64_t token, struct db_host *out, bool *busy)
+{
+	int64_t now = clock_wall_ms(), until;
+	long long lease_until = 0;
+	int rc = maria_host_get(&s->base, fqdn, out);
+
+	*busy = false;
+	if (rc != 0)
+		return rc;
+	until = now + 1000 * (int64_t)s->cfg->dns.dns_timeout + DB_LEASE_SLACK_MS;
+	{
+		const struct param p[] = {P_INT(out->id)};
+
+		rc = query_int(s, ST_LEASE_GET, p, NPARAM(p), &lease_until);
+	}
+	if (rc == ERR_NOTFOUND) {
+		const struct param p[] = {P_INT(out->id), P_INT(until), P_INT(token)};
+
+		rc = run(s, ST_LEASE_ADD, p, NPARAM(p), NULL);
+		if (rc == ERR_EXISTS) { /* a concurrent holder inserted it first */
+			*busy = true;
+			return 0;
+		}
+		return rc != 0 ? rc : lease_reread(s, fqdn, out, false);
+	}
+	if (rc != 0)
+		return rc;
+	if (lease_until > now) {
+		*busy = true;
+		return 0;
+	}
+	{
+		const struct param p[] = {P_INT(until), P_INT(token), P_INT(out->id)};
+
+		rc = run(s, ST_LEASE_TAKE, p, NPARAM(p), NULL);
+	}
+	return rc != 0 ? rc : lease_reread(s, fqdn, out, true);
+}
+
+/* One attempt of host_lock: *busy when another holder has the lease. */
+static int
+lock_once(struct db_mariadb *s, const char *fqdn, int64_t token, struct db_host *out, bool *busy)
+{
+	int rc;
+
+	s->lost = false;
+	s->conflict = false;
+	if ((rc = ensure_connected(s)) != 0 || (rc = tx_begin(s)) != 0)
+		return rc;
+	rc = lease_take(s, fqdn, token, out, busy);
+	if (rc == 0 && !*busy)
+		return tx_commit(s);
+	(void)maria_rollback_tx(s);
+	return rc;
+}
+
+/* Whether a failed attempt may simply be run again: the connection was found gone
+ * before anything was written (a server restart since the last use), or a deadlock or
+ * certification conflict rolled the transaction back. */
+static bool
+is_retryable(const struct db_mariadb *s, int rc)
+{
+	return rc == ERR_DB && (s->lost || s->conflict);
+}
+
+/* Sleeps one poll interval; false once `start` (mono ms) is longer ago than the lock
+ * wait (dns_timeout plus slack, as InnoDB's lock wait was). */
+static bool
+lease_wait(const struct db_mariadb *s, int64_t start)
+{
+	struct timespec pause = {0, MARIADB_LEASE_POLL_MS * 1000000L};
+
+	if (clock_mono_ms() - start >= 1000 * (int64_t)s->lock_wait)
+		return false;
+	nanosleep(&pause, NULL);
+	return true;
+}
+
 static int
 maria_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 {
 	struct db_mariadb *s = to_maria(db);
+	int64_t start = clock_mono_ms();
+	int tries = 0, rc;
+
+	if (s->in_tx || s->leased)
+		return ERR_INTERNAL;
+	for (;;) {
+		int64_t token = lease_token();
+		bool busy = false;
+
+		rc = lock_once(s, fqdn, token, out, &busy);
+		if (rc == 0 && !busy) {
+			s->leased = true;
+			s->lease_host = out->id;
+			s->lease_token = token;
+			return 0;
+		}
+		if (rc != 0 && (!is_retryable(s, rc) || ++tries > MARIADB_CONFLICT_RETRIES))
+			return rc;
+		if (!lease_wait(s, start)) {
+			log_warnx("mariadb %s: %s: another update holds it for too long", s->where,
+				  fqdn);
+			return ERR_DB;
+		}
+	}
+}
+
+/* Ends the critical section without writing; the lease goes (ST_LEASE_DEL) or lapses
+ * (ST_LEASE_LAPSE). A failure leaves the lease to lapse on its own. */
+static int
+rollback_lease(struct db_mariadb *s, enum stmt_id end)
+{
+	int rc = maria_rollback_tx(s);
+	bool mine;
+
+	if (s->leased) {
+		s->leased = false;
+		if (s->m != NULL)
+			(void)lease_end(s, end, s->lease_host, s->lease_token, &mine);
+	}
+	return rc;
+}
+
+static int
+maria_rollback(struct db *db)
+{
+	return rollback_lease(to_maria(db), ST_LEASE_DEL);
+}
+
+static int
+maria_rollback_uncertain(struct db *db)
+{
+	return rollback_lease(to_maria(db), ST_LEASE_LAPSE);
+}
+
+static int
+maria_commit(struct db *db)
+{
+	struct db_mariadb *s = to_maria(db);
+	bool mine = true;
 	int rc;
 
-	if (s->in_tx)
+	if (!s->leased && !s->in_tx)
 		return ERR_INTERNAL;
-	rc = lock_once(s, fqdn, out);
-	if (rc == ERR_DB && s->lost) {
-		log_info("mariadb %s: reconnecting", s->where);
-		rc = lock_once(s, fqdn, out);
+	rc = lease_tx(s);
+	if (rc == 0 && s->leased)
+		rc = lease_end(s, ST_LEASE_DEL, s->lease_host, s->lease_token, &mine);
+	if (rc == 0 && !mine) {
+		log_warnx("mariadb %s: host %lld: the lease lapsed and was taken over before "
+			  "the commit; nothing written",
+			  s->where, (long long)s->lease_host);
+		rc = ERR_DB;
 	}
+	if (rc == 0)
+		rc = tx_commit(s);
+	if (rc != 0)
+		(void)maria_rollback_tx(s);
+	s->leased = false;
+	return rc;
+}
+
+/* ---- leases of many hosts (the zone writers) ---- */
+
+static int
+lease_many_once(struct db_mariadb *s, struct db_lease *l, size_t n)
+{
+	int64_t token = lease_token();
+	int rc;
+
+	s->lost = false;
+	s->conflict = false;
+	if ((rc = ensure_connected(s)) != 0 || (rc = tx_begin(s)) != 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool busy = false;
+
+		l[i].token = token;
+		rc = lease_take(s, l[i].fqdn, token, &l[i].row, &busy);
+		if (rc == ERR_NOTFOUND) {
+			l[i].state = DB_LEASE_NOHOST;
+			rc = 0;
+		} else {
+			l[i].state = busy ? DB_LEASE_BUSY : DB_LEASE_HELD;
+		}
+	}
+	if (rc == 0)
+		return tx_commit(s);
+	(void)maria_rollback_tx(s);
+	return rc;
+}
+
+static int
+maria_host_lease_many(struct db *db, struct db_lease *l, size_t n)
+{
+	struct db_mariadb *s = to_maria(db);
+	int rc, tries = 0;
+
+	if (s->in_tx || s->leased)
+		return ERR_INTERNAL;
+	while ((rc = lease_many_once(s, l, n)) != 0 && is_retryable(s, rc) &&
+	       ++tries <= MARIADB_CONFLICT_RETRIES)
+		;
+	return rc;
+}
+
+/* One host of host_end_many, inside its transaction. */
+static int
+end_one(struct db_mariadb *s, struct db_host_end *e)
+{
+	bool mine = false;
+	int rc = lease_end(s, e->how == DB_END_UNCERTAIN ? ST_LEASE_LAPSE : ST_LEASE_DEL,
+			   e->host_id, e->token, &mine);
+
+	e->lost = rc == 0 && !mine;
+	if (rc != 0 || e->lost || e->how != DB_END_COMMIT)
+		return rc;
+	if (e->expire_families)
+		rc = maria_host_expire(&s->base, e->host_id, e->expire_families, e->now,
+				       &e->claimed);
+	if (rc == 0 && e->set_families)
+		rc = maria_host_set_addr(&s->base, e->host_id, e->set_families,
+					 e->ipv4 ? e->ipv4 : "", e->ipv6 ? e->ipv6 : "", e->now);
+	if (rc == 0 && e->touch_families)
+		rc = maria_host_touch(&s->base, e->host_id, e->touch_families, e->now);
+	if (rc == 0 && e->offline_families)
+		rc = maria_host_set_offline(&s->base, e->host_id, e->offline_families);
+	/* A host deleted under its lease has nothing left to write. */
+	return rc == ERR_NOTFOUND ? 0 : rc;
+}
+
+static int
+end_many_once(struct db_mariadb *s, struct db_host_end *e, size_t n)
+{
+	int rc;
+
+	s->lost = false;
+	s->conflict = false;
+	if ((rc = ensure_connected(s)) != 0 || (rc = tx_begin(s)) != 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = end_one(s, &e[i]);
+	if (rc == 0)
+		return tx_commit(s);
+	(void)maria_rollback_tx(s);
+	return rc;
+}
+
+static int
+maria_host_end_many(struct db *db, struct db_host_end *e, size_t n)
+{
+	struct db_mariadb *s = to_maria(db);
+	int rc, tries = 0;
+
+	if (s->in_tx || s->leased)
+		return ERR_INTERNAL;
+	/* A rolled-back attempt wrote nothing, so running it again is safe. */
+	while ((rc = end_many_once(s, e, n)) != 0 && is_retryable(s, rc) &&
+	       ++tries <= MARIADB_CONFLICT_RETRIES)
+		;
+	if (rc != 0)
+		for (size_t i = 0; i < n; i++)
+			e[i].claimed = 0;
+	return rc;
+}
+
+static int
+maria_host_lapsed(struct db *db, int64_t now_ms, int64_t limit, struct db_host **out, size_t *len)
+{
+	const struct param p[] = {P_INT(now_ms), P_INT(limit)};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), ST_LEASE_LAPSED, p, NPARAM(p), sizeof(**out), read_host,
+			 &rows, len);
+
+	if (rc == 0)
+		*out = rows;
 	return rc;
 }
 
@@ -1521,9 +1886,10 @@ static int
 maria_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
 {
 	const struct param p[] = {P_INT(host_id), P_TEXT(value), P_INT(now)};
+	int rc = lease_tx(to_maria(db));
 
 	/* A host that vanished fails the foreign key: ERR_NOTFOUND. */
-	return run(to_maria(db), ST_ACME_ADD, p, NPARAM(p), NULL);
+	return rc != 0 ? rc : run(to_maria(db), ST_ACME_ADD, p, NPARAM(p), NULL);
 }
 
 static int
@@ -1543,7 +1909,7 @@ maria_acme_delete(struct db *db, int64_t host_id, const char *value)
 {
 	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
 
-	return run_one(to_maria(db), ST_ACME_DELETE, p, NPARAM(p));
+	return host_write(to_maria(db), ST_ACME_DELETE, p, NPARAM(p));
 }
 
 static int
@@ -1618,6 +1984,10 @@ const struct db_ops db_mariadb_ops = {
 	.token_delete = maria_token_delete,
 	.commit = maria_commit,
 	.rollback = maria_rollback,
+	.rollback_uncertain = maria_rollback_uncertain,
+	.host_lease_many = maria_host_lease_many,
+	.host_end_many = maria_host_end_many,
+	.host_lapsed = maria_host_lapsed,
 	.host_count = maria_host_count,
 	.ping = maria_ping,
 	.acme_add = maria_acme_add,

@@ -23,10 +23,7 @@
 /* How long a writer waits for the write lock (writes hold it for milliseconds), and
  * host_lock for another holder's lease (one DNS exchange, at most dns_timeout): that
  * plus slack; past it the request fails with ERR_DB (a retryable 911) rather than
- * hanging. */
-/* A lease outlives its holder's DNS exchange (dns_timeout) by this much; a process that
- * died holding one delays that host's next update by at most the lease. */
-#define SQLITE_LEASE_SLACK_MS  5000
+ * hanging. A lease lasts dns_timeout + DB_LEASE_SLACK_MS (db.h). */
 #define SQLITE_LEASE_POLL_MS   2
 #define SQLITE_BUSY_TIMEOUT_MS 5000
 /* The mode of a database file we create: it holds password hashes and e-mail
@@ -110,11 +107,16 @@ static const char *const MIGRATIONS[] = {
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
 	       "one migration step per schema version");
 
-#define HOST_SELECT                                                                                \
+#define HOST_COLUMNS                                                                               \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"          \
-	" FROM hostnames h JOIN users u ON u.id = h.user_id "
+	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"
+#define HOST_FROM   " FROM hostnames h JOIN users u ON u.id = h.user_id "
+#define HOST_SELECT HOST_COLUMNS HOST_FROM
+/* HOST_SELECT plus a 20th column: whether a lease row exists (db_host.leased). */
+#define HOST_SELECT_LEASED                                                                         \
+	HOST_COLUMNS ", l.host_id IS NOT NULL" HOST_FROM                                           \
+		     "LEFT JOIN host_leases l ON l.host_id = h.id "
 
 /* Each family's due hosts come from its own partial index; the union of ids then
  * drives rowid lookups, so the cost follows the number of due hosts. */
@@ -160,6 +162,8 @@ enum stmt_id {
 	ST_LEASE_GET,
 	ST_LEASE_PUT,
 	ST_LEASE_DEL,
+	ST_LEASE_LAPSE,
+	ST_LEASE_LAPSED,
 	ST_ACME_ADD,
 	ST_ACME_GET,
 	ST_ACME_DELETE,
@@ -184,7 +188,7 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_HOST_ADD] = "INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
 			" expiry_ttl, created, ipv6_iid)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''))",
-	[ST_HOST_GET] = HOST_SELECT "WHERE h.fqdn = ?1",
+	[ST_HOST_GET] = HOST_SELECT_LEASED "WHERE h.fqdn = ?1",
 	[ST_HOST_LIST] = HOST_SELECT "ORDER BY h.fqdn",
 	[ST_HOST_LIST_USER] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn",
 	[ST_HOST_SET_TTLS] = "UPDATE hostnames SET dns_ttl = ?2, expiry_ttl = ?3 WHERE fqdn = ?1",
@@ -200,9 +204,12 @@ static const char *const STMT_SQL[ST_COUNT] = {
 			     " ipv6_expired = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_expired END,"
 			     " ipv6_offline = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_offline END"
 			     " WHERE id = ?1",
+	/* Never backwards: with several daemons a late touch must not undo a later one. */
 	[ST_HOST_TOUCH] = "UPDATE hostnames SET"
-			  " ipv4_updated = CASE WHEN ?2 & 1 THEN ?3 ELSE ipv4_updated END,"
-			  " ipv6_updated = CASE WHEN ?2 & 2 THEN ?3 ELSE ipv6_updated END"
+			  " ipv4_updated = CASE WHEN ?2 & 1"
+			  "  THEN max(coalesce(ipv4_updated, 0), ?3) ELSE ipv4_updated END,"
+			  " ipv6_updated = CASE WHEN ?2 & 2"
+			  "  THEN max(coalesce(ipv6_updated, 0), ?3) ELSE ipv6_updated END"
 			  " WHERE id = ?1",
 	[ST_HOST_DUE] = db_sqlite_due_sql,
 	/* The claim: only a family that is still due (not refreshed meanwhile, not
@@ -213,12 +220,14 @@ static const char *const STMT_SQL[ST_COUNT] = {
 			      " WHERE id = ?1 AND ipv6_deadline <= ?2",
 	/* nochg outside the lock: only while the row still says what the decision saw
 	 * (same address, live, not due; a NULL deadline = never expires). */
-	[ST_HOST_TOUCH_LIVE_V4] = "UPDATE hostnames SET ipv4_updated = ?2"
-				  " WHERE id = ?1 AND ipv4 = ?3 AND ipv4_expired = 0"
-				  " AND (ipv4_deadline IS NULL OR ipv4_deadline > ?2)",
-	[ST_HOST_TOUCH_LIVE_V6] = "UPDATE hostnames SET ipv6_updated = ?2"
-				  " WHERE id = ?1 AND ipv6 = ?3 AND ipv6_expired = 0"
-				  " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?2)",
+	[ST_HOST_TOUCH_LIVE_V4] =
+		"UPDATE hostnames SET ipv4_updated = max(coalesce(ipv4_updated, 0), ?2)"
+		" WHERE id = ?1 AND ipv4 = ?3 AND ipv4_expired = 0"
+		" AND (ipv4_deadline IS NULL OR ipv4_deadline > ?2)",
+	[ST_HOST_TOUCH_LIVE_V6] =
+		"UPDATE hostnames SET ipv6_updated = max(coalesce(ipv6_updated, 0), ?2)"
+		" WHERE id = ?1 AND ipv6 = ?3 AND ipv6_expired = 0"
+		" AND (ipv6_deadline IS NULL OR ipv6_deadline > ?2)",
 	[ST_HOST_SET_IID] = "UPDATE hostnames SET ipv6_iid = nullif(?2, '') WHERE fqdn = ?1",
 	/* ?2 is the family mask. Deleted (expired) and offline together: the deadline
 	 * ends, so expiry neither deletes nor mails them. */
@@ -241,6 +250,10 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO host_leases(host_id, until_ms, token)"
 			 " VALUES (?1, ?2, ?3)",
 	[ST_LEASE_DEL] = "DELETE FROM host_leases WHERE host_id = ?1 AND token = ?2",
+	/* DB_END_UNCERTAIN: the lease lapses at once and so marks the host. */
+	[ST_LEASE_LAPSE] = "UPDATE host_leases SET until_ms = 0 WHERE host_id = ?1 AND token = ?2",
+	[ST_LEASE_LAPSED] = HOST_SELECT "WHERE h.id IN (SELECT host_id FROM host_leases"
+					" WHERE until_ms <= ?1) ORDER BY h.id LIMIT ?2",
 	/* A present again restarts the value's max_age. */
 	[ST_ACME_ADD] = "INSERT INTO acme_challenges (host_id, value, created) VALUES (?1, ?2, ?3)"
 			" ON CONFLICT (host_id, value) DO UPDATE SET created = excluded.created",
@@ -447,6 +460,8 @@ read_host(sqlite3_stmt *st, struct db_host *h)
 	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0 ||
 	    col_text(st, 16, h->ipv6_iid, sizeof(h->ipv6_iid)) != 0)
 		return ERR_DB;
+	if (sqlite3_column_count(st) > 19) /* HOST_SELECT_LEASED */
+		h->leased = sqlite3_column_int(st, 19) != 0;
 	return 0;
 }
 
@@ -1251,8 +1266,15 @@ tx_rollback(struct db_sqlite *s)
  * transaction. The first write opens the write transaction (lease_tx); commit deletes
  * the lease and commits the writes in one step; rollback undoes the writes and drops
  * the lease. A lease outlives the holder's DNS exchange (bounded by dns_timeout) by
- * SQLITE_LEASE_SLACK_MS, so a crashed holder blocks its host for that long at most.
+ * DB_LEASE_SLACK_MS, so a crashed holder blocks its host for that long at most.
  * Waiting for a lease is bounded by the busy timeout (5 s + dns_timeout), then ERR_DB.
+ *
+ * Because the lease is committed before the DNS change, it is also the intent record
+ * of that change: a lease that lapsed (its holder died, or gave up on a DNS exchange
+ * without an answer and let it lapse on purpose, DB_END_UNCERTAIN) means DNS may serve
+ * what the row does not say. Whoever takes it over is told (db_host.uncertain) and
+ * republishes the row. A commit whose lease was taken over meanwhile writes nothing:
+ * the new holder's republication already replaced what this holder sent.
  */
 static int
 lease_tx(struct db_sqlite *s)
@@ -1262,20 +1284,22 @@ lease_tx(struct db_sqlite *s)
 	return tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin");
 }
 
-/* Whether another holder's lease on host_id is still running at `now` (wall ms). */
+/* The state of host_id's lease at `now` (wall ms), inside the caller's transaction. */
+enum lease_found { LEASE_NONE, LEASE_RUNNING, LEASE_LAPSED };
+
 static int
-lease_busy(struct db_sqlite *s, int64_t host_id, int64_t now, bool *busy)
+lease_find(struct db_sqlite *s, int64_t host_id, int64_t now, enum lease_found *found)
 {
 	sqlite3_stmt *st = stmt(s, ST_LEASE_GET);
 	int rc;
 
-	*busy = false;
+	*found = LEASE_NONE;
 	if (st == NULL)
 		return ERR_DB;
 	sqlite3_bind_int64(st, 1, host_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*busy = sqlite3_column_int64(st, 0) > now;
+		*found = sqlite3_column_int64(st, 0) > now ? LEASE_RUNNING : LEASE_LAPSED;
 	done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(s, rc, "lease");
@@ -1295,17 +1319,21 @@ lease_put(struct db_sqlite *s, int64_t host_id, int64_t until, int64_t token)
 	return exec_stmt(s, st, "lease", NULL);
 }
 
-/* Deletes our lease (only ours: the token must match). */
+/* Deletes (ST_LEASE_DEL) or lapses (ST_LEASE_LAPSE) the lease (host_id, token);
+ * *mine is false when it was not ours any more. */
 static int
-lease_del(struct db_sqlite *s)
+lease_end(struct db_sqlite *s, enum stmt_id id, int64_t host_id, int64_t token, bool *mine)
 {
-	sqlite3_stmt *st = stmt(s, ST_LEASE_DEL);
+	sqlite3_stmt *st = stmt(s, id);
+	int rc, changes = 0;
 
 	if (st == NULL)
 		return ERR_DB;
-	sqlite3_bind_int64(st, 1, s->lease_host);
-	sqlite3_bind_int64(st, 2, s->lease_token);
-	return exec_stmt(s, st, "lease release", NULL);
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int64(st, 2, token);
+	rc = exec_stmt(s, st, "lease release", &changes);
+	*mine = changes > 0;
+	return rc;
 }
 
 static int64_t
@@ -1319,35 +1347,84 @@ lease_token(void)
 	return t ^ ++counter;
 }
 
-static int
-sqlite_rollback(struct db *db)
+static int64_t
+lease_ms(const struct db_sqlite *s)
 {
-	struct db_sqlite *s = to_sqlite(db);
+	return 1000 * (int64_t)s->cfg->dns.dns_timeout + DB_LEASE_SLACK_MS;
+}
+
+/* Takes the lease of `fqdn` for `token` inside the caller's transaction, reading the
+ * row into *out. *busy when another holder's lease runs (nothing taken). */
+static int
+lease_take(struct db_sqlite *s, const char *fqdn, int64_t token, struct db_host *out, bool *busy)
+{
+	int64_t now = clock_wall_ms();
+	enum lease_found found;
+	int rc = sqlite_host_get(&s->base, fqdn, out);
+
+	*busy = false;
+	if (rc == 0)
+		rc = lease_find(s, out->id, now, &found);
+	if (rc != 0)
+		return rc;
+	if (found == LEASE_RUNNING) {
+		*busy = true;
+		return 0;
+	}
+	out->uncertain = found == LEASE_LAPSED;
+	out->leased = true;
+	return lease_put(s, out->id, now + lease_ms(s), token);
+}
+
+/* Ends the critical section without writing; the lease goes (ST_LEASE_DEL) or lapses
+ * (ST_LEASE_LAPSE). A failure leaves the lease to lapse on its own. */
+static int
+rollback_lease(struct db_sqlite *s, enum stmt_id end)
+{
 	int rc = tx_rollback(s);
+	bool mine;
 
 	if (s->leased) {
 		s->leased = false;
-		/* A failure leaves the lease to expire on its own. */
-		(void)lease_del(s);
+		(void)lease_end(s, end, s->lease_host, s->lease_token, &mine);
 	}
 	return rc;
+}
+
+static int
+sqlite_rollback(struct db *db)
+{
+	return rollback_lease(to_sqlite(db), ST_LEASE_DEL);
+}
+
+static int
+sqlite_rollback_uncertain(struct db *db)
+{
+	return rollback_lease(to_sqlite(db), ST_LEASE_LAPSE);
 }
 
 static int
 sqlite_commit(struct db *db)
 {
 	struct db_sqlite *s = to_sqlite(db);
+	bool mine = true;
 	int rc = 0;
 
 	if (s->leased) {
 		rc = lease_tx(s);
 		if (rc == 0)
-			rc = lease_del(s);
+			rc = lease_end(s, ST_LEASE_DEL, s->lease_host, s->lease_token, &mine);
+	}
+	if (rc == 0 && !mine) {
+		log_warnx("sqlite: host %lld: the lease lapsed and was taken over before the "
+			  "commit; nothing written",
+			  (long long)s->lease_host);
+		rc = ERR_DB;
 	}
 	if (rc == 0)
 		rc = tx_stmt(s, ST_COMMIT, "commit");
 	if (rc != 0)
-		(void)sqlite_rollback(db);
+		(void)tx_rollback(s);
 	s->leased = false;
 	return rc;
 }
@@ -1357,23 +1434,19 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	struct timespec pause = {0, SQLITE_LEASE_POLL_MS * 1000000L};
-	int64_t lease_ms = 1000 * (int64_t)s->cfg->dns.dns_timeout + SQLITE_LEASE_SLACK_MS;
 	int64_t start = clock_mono_ms();
 	int rc;
 
 	if (s->leased || !sqlite3_get_autocommit(s->h))
 		return ERR_INTERNAL; /* a critical section is already open on this handle */
 	for (;;) {
-		int64_t now = clock_wall_ms(), token = lease_token();
+		int64_t token = lease_token();
 		bool busy = false;
 
 		if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
 			return rc;
-		rc = sqlite_host_get(db, fqdn, out);
-		if (rc == 0)
-			rc = lease_busy(s, out->id, now, &busy);
-		if (rc == 0 && !busy && (rc = lease_put(s, out->id, now + lease_ms, token)) == 0 &&
-		    (rc = tx_stmt(s, ST_COMMIT, "commit")) == 0) {
+		rc = lease_take(s, fqdn, token, out, &busy);
+		if (rc == 0 && !busy && (rc = tx_stmt(s, ST_COMMIT, "commit")) == 0) {
 			s->leased = true;
 			s->lease_host = out->id;
 			s->lease_token = token;
@@ -1388,6 +1461,109 @@ sqlite_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 		}
 		nanosleep(&pause, NULL);
 	}
+}
+
+static int
+lease_many_tx(struct db_sqlite *s, struct db_lease *l, size_t n, int64_t token)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool busy = false;
+
+		l[i].token = token;
+		rc = lease_take(s, l[i].fqdn, token, &l[i].row, &busy);
+		if (rc == ERR_NOTFOUND) {
+			l[i].state = DB_LEASE_NOHOST;
+			rc = 0;
+		} else {
+			l[i].state = busy ? DB_LEASE_BUSY : DB_LEASE_HELD;
+		}
+	}
+	return rc;
+}
+
+static int
+sqlite_host_lease_many(struct db *db, struct db_lease *l, size_t n)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc;
+
+	if (s->leased || !sqlite3_get_autocommit(s->h))
+		return ERR_INTERNAL;
+	if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
+		return rc;
+	rc = lease_many_tx(s, l, n, lease_token());
+	if (rc == 0)
+		rc = tx_stmt(s, ST_COMMIT, "commit");
+	if (rc != 0)
+		(void)tx_rollback(s);
+	return rc;
+}
+
+/* One host of host_end_many, inside its transaction. */
+static int
+end_one(struct db_sqlite *s, struct db_host_end *e)
+{
+	bool mine = false;
+	int rc = lease_end(s, e->how == DB_END_UNCERTAIN ? ST_LEASE_LAPSE : ST_LEASE_DEL,
+			   e->host_id, e->token, &mine);
+
+	e->lost = rc == 0 && !mine;
+	if (rc != 0 || e->lost || e->how != DB_END_COMMIT)
+		return rc;
+	if (e->expire_families)
+		rc = update_families(s, ST_HOST_EXPIRE_V4, ST_HOST_EXPIRE_V6, e->host_id, e->now,
+				     NULL, NULL, e->expire_families, &e->claimed);
+	if (rc == 0 && e->set_families)
+		rc = sqlite_host_set_addr(&s->base, e->host_id, e->set_families,
+					  e->ipv4 ? e->ipv4 : "", e->ipv6 ? e->ipv6 : "", e->now);
+	if (rc == 0 && e->touch_families)
+		rc = sqlite_host_touch(&s->base, e->host_id, e->touch_families, e->now);
+	if (rc == 0 && e->offline_families)
+		rc = sqlite_host_set_offline(&s->base, e->host_id, e->offline_families);
+	/* A host deleted under its lease has nothing left to write. */
+	return rc == ERR_NOTFOUND ? 0 : rc;
+}
+
+static int
+sqlite_host_end_many(struct db *db, struct db_host_end *e, size_t n)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc;
+
+	if (s->leased || !sqlite3_get_autocommit(s->h))
+		return ERR_INTERNAL;
+	if ((rc = tx_stmt(s, ST_BEGIN_IMMEDIATE, "begin")) != 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = end_one(s, &e[i]);
+	if (rc == 0)
+		rc = tx_stmt(s, ST_COMMIT, "commit");
+	if (rc != 0) {
+		(void)tx_rollback(s);
+		for (size_t i = 0; i < n; i++)
+			e[i].claimed = 0;
+	}
+	return rc;
+}
+
+static int
+sqlite_host_lapsed(struct db *db, int64_t now_ms, int64_t limit, struct db_host **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_LEASE_LAPSED);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, limit);
+	rc = collect(s, st, sizeof(**out), read_host_v, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
 }
 
 static int
@@ -1596,6 +1772,10 @@ const struct db_ops db_sqlite_ops = {
 	.token_delete = sqlite_token_delete,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.rollback_uncertain = sqlite_rollback_uncertain,
+	.host_lease_many = sqlite_host_lease_many,
+	.host_end_many = sqlite_host_end_many,
+	.host_lapsed = sqlite_host_lapsed,
 	.host_count = sqlite_host_count,
 	.ping = sqlite_ping,
 	.acme_add = sqlite_acme_add,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* RFC 2136 UPDATE of one name's A/AAAA RRsets and TXT records: built with ldns, signed with
- * our TSIG code, sent over non-blocking UDP (TCP on truncation or for large messages) under
- * one deadline. */
+/* RFC 2136 UPDATE of A/AAAA RRsets and TXT records of one or many names of a zone: built
+ * with ldns, signed with our TSIG code, sent over non-blocking UDP (TCP on truncation or
+ * for large messages) under one deadline, through a client that keeps its UDP socket
+ * between exchanges. */
 #include "dns.h"
 
 #include <arpa/inet.h>
@@ -34,18 +35,29 @@
 #define UDP_REFUSED_RETRY_MS  100	 /* pause before resending after ICMP port unreachable */
 #define TTL_MAX		      2147483647 /* RFC 2181 section 8 */
 
-/* One exchange with the server: where, what, until when, and the reply. */
-struct xfer {
+/* A server and what is kept between exchanges with it (dns.h). */
+struct dns_client {
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char where[ADDR_STRLEN + 10]; /* "192.0.2.1:53" / "[2001:db8::1]:53" for messages */
-	int64_t deadline;	      /* CLOCK_MONOTONIC, ms */
+	int timeout_ms;
+	int udp;	      /* connected UDP socket, -1 until the first UDP exchange */
+	unsigned char *reply; /* DNS_MSG_MAX bytes, allocated on first use */
+};
+
+/* One exchange with the server: what, until when, and the reply. */
+struct xfer {
+	struct dns_client *c;
+	const char *where;
+	int64_t deadline; /* CLOCK_MONOTONIC, ms */
 	int timeout_ms;
 	unsigned char *req; /* 2 bytes of room for the TCP length, then the message */
 	size_t req_len;
-	unsigned char *reply; /* DNS_MSG_MAX bytes */
+	unsigned char *reply; /* the client's buffer */
 	size_t reply_len;
 	const ldns_rdf *zone; /* to match the reply's zone section */
+	bool sent;	      /* the request left this host at least once */
+	bool refused;	      /* ... and the port turned out to be closed */
 	char note[80];	      /* why replies were ignored, for the timeout message */
 };
 
@@ -149,7 +161,7 @@ check_change(const struct dns_change *ch, struct dns_result *res)
 }
 
 static int
-check_server(const struct dns_server *srv, struct xfer *x, struct dns_result *res)
+check_server(const struct dns_server *srv, struct dns_client *x, struct dns_result *res)
 {
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&x->sa;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&x->sa;
@@ -287,58 +299,83 @@ push_family(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, enum d
 	return a == DNS_DELETE || push_add(list, owner, type, ttl, ip);
 }
 
-/* build_wire: the UPDATE for `ch` in wire form into x->req (after 2 bytes of room),
- * with room left for a TSIG RR. */
+/* Appends one change's RRs to `up`, after checking that its name is in `zone`. */
 static int
-build_wire(const struct dns_change *ch, ldns_rdf *zone, struct xfer *x, struct dns_result *res)
+push_change(ldns_rr_list *up, const struct dns_change *ch, const ldns_rdf *zone, const char *zname,
+	    struct dns_result *res)
 {
-	ldns_rdf *owner = make_dname(ch->fqdn), *zclone = NULL;
+	ldns_rdf *owner = make_dname(ch->fqdn);
+	int rc = 0;
+
+	if (owner == NULL)
+		return fail(res, ERR_INVAL, "invalid host name '%.80s'", ch->fqdn);
+	if (ldns_dname_compare(owner, zone) != 0 && !ldns_dname_is_subdomain(owner, zone))
+		rc = fail(res, ERR_INVAL, "%.80s is not in zone %.80s", ch->fqdn, zname);
+	else if (!push_family(up, owner, LDNS_RR_TYPE_A, ch->v4, ch->ttl, ch->ipv4) ||
+		 !push_family(up, owner, LDNS_RR_TYPE_AAAA, ch->v6, ch->ttl, ch->ipv6) ||
+		 !push_txt(up, owner, ch))
+		rc = fail(res, ERR_NOMEM, "out of memory building the UPDATE");
+	ldns_rdf_deep_free(owner);
+	return rc;
+}
+
+/* The packet for chs[0..n) with a random ID into *out (caller frees). */
+static int
+build_pkt(const struct dns_change *chs, size_t n, ldns_rdf *zone, const char *zname, ldns_pkt **out,
+	  struct dns_result *res)
+{
 	ldns_rr_list *up = ldns_rr_list_new();
+	ldns_rdf *zclone = ldns_rdf_clone(zone);
+	uint16_t id;
+	int rc = 0;
+
+	*out = NULL;
+	if (up == NULL || zclone == NULL)
+		rc = fail(res, ERR_NOMEM, "out of memory building the UPDATE");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = push_change(up, &chs[i], zone, zname, res);
+	/* The ID guards against off-path spoofing: take it from the kernel's CSPRNG. */
+	if (rc == 0 && getrandom(&id, sizeof(id), 0) != sizeof(id))
+		rc = fail(res, ERR_INTERNAL, "getrandom: %s", strerror(errno));
+	/* The packet takes the zone's dname and copies the list of RRs. */
+	if (rc == 0 &&
+	    (*out = ldns_update_pkt_new(zclone, LDNS_RR_CLASS_IN, NULL, up, NULL)) == NULL)
+		rc = fail(res, ERR_NOMEM, "out of memory building the UPDATE");
+	ldns_rr_list_deep_free(up);
+	if (rc != 0) {
+		ldns_rdf_deep_free(zclone);
+		return rc;
+	}
+	ldns_pkt_set_id(*out, id);
+	ldns_pkt_set_rd(*out, false);
+	return 0;
+}
+
+/* build_wire: the UPDATE for chs[0..n) in wire form into x->req (after 2 bytes of
+ * room), with room left for a TSIG RR. */
+static int
+build_wire(const struct dns_change *chs, size_t n, ldns_rdf *zone, const char *zname,
+	   struct xfer *x, struct dns_result *res)
+{
 	ldns_pkt *pkt = NULL;
 	uint8_t *wire = NULL;
-	uint16_t id;
 	size_t size = 0;
-	int rc = ERR_NOMEM;
+	int rc = build_pkt(chs, n, zone, zname, &pkt, res);
 
-	if (owner == NULL) {
-		rc = fail(res, ERR_INVAL, "invalid host name '%.80s'", ch->fqdn);
-		goto out;
-	}
-	if (ldns_dname_compare(owner, zone) != 0 && !ldns_dname_is_subdomain(owner, zone)) {
-		rc = fail(res, ERR_INVAL, "%.80s is not in zone %.80s", ch->fqdn, ch->zone);
-		goto out;
-	}
-	if (up == NULL || !push_family(up, owner, LDNS_RR_TYPE_A, ch->v4, ch->ttl, ch->ipv4) ||
-	    !push_family(up, owner, LDNS_RR_TYPE_AAAA, ch->v6, ch->ttl, ch->ipv6) ||
-	    !push_txt(up, owner, ch) || (zclone = ldns_rdf_clone(zone)) == NULL)
-		goto out;
-	pkt = ldns_update_pkt_new(zclone, LDNS_RR_CLASS_IN, NULL, up, NULL);
-	if (pkt == NULL) {
-		ldns_rdf_deep_free(zclone);
-		goto out;
-	}
-	/* The ID guards against off-path spoofing: take it from the kernel's CSPRNG. */
-	if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
-		rc = fail(res, ERR_INTERNAL, "getrandom: %s", strerror(errno));
-		goto out;
-	}
-	ldns_pkt_set_id(pkt, id);
-	ldns_pkt_set_rd(pkt, false);
+	if (rc != 0)
+		return rc;
 	if (ldns_pkt2wire(&wire, pkt, &size) != LDNS_STATUS_OK)
-		goto out;
-	x->req = malloc(2 + size + TSIG_MAX_RR);
-	if (x->req == NULL)
-		goto out;
-	memcpy(x->req + 2, wire, size);
-	x->req_len = size;
-	rc = 0;
-out:
-	if (rc == ERR_NOMEM)
-		fail(res, rc, "out of memory building the UPDATE");
+		rc = fail(res, ERR_NOMEM, "out of memory building the UPDATE");
+	else if (size + TSIG_MAX_RR > DNS_MSG_MAX)
+		rc = fail(res, ERR_TOOBIG, "UPDATE of %zu names is too large (%zu bytes)", n, size);
+	else if ((x->req = malloc(2 + size + TSIG_MAX_RR)) == NULL)
+		rc = fail(res, ERR_NOMEM, "out of memory building the UPDATE");
+	if (rc == 0) {
+		memcpy(x->req + 2, wire, size);
+		x->req_len = size;
+	}
 	free(wire);
 	ldns_pkt_free(pkt);
-	ldns_rr_list_deep_free(up);
-	ldns_rdf_deep_free(owner);
 	return rc;
 }
 
@@ -440,7 +477,7 @@ classify(const struct tsig_key *key, const unsigned char *mac, size_t mac_len, c
 static int
 open_socket(const struct xfer *x, int type)
 {
-	return socket(x->sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	return socket(x->c->sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
 /* Waits for `events` on fd until the deadline. 1 ready, 0 deadline, -1 error. */
@@ -499,14 +536,18 @@ struct udp_state {
 
 /* Sends when it is time to. 0, or -1 with errno (ECONNREFUSED included). */
 static int
-udp_maybe_send(struct udp_state *u, const struct xfer *x, int64_t now)
+udp_maybe_send(struct udp_state *u, struct xfer *x, int64_t now)
 {
 	if (u->sends >= UDP_MAX_SENDS || now < u->next_send)
 		return 0;
 	u->sends++;
 	u->next_send = now + u->interval;
-	if (send(u->fd, x->req + 2, x->req_len, 0) < 0 && errno != EAGAIN && errno != EINTR)
-		return -1;
+	if (send(u->fd, x->req + 2, x->req_len, 0) < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+	} else {
+		x->sent = true;
+	}
 	return 0;
 }
 
@@ -535,6 +576,33 @@ udp_round(struct udp_state *u, struct xfer *x, enum verdict *v)
 	return rc;
 }
 
+/* The client's connected UDP socket, made on first use: connected, so the kernel drops
+ * datagrams from other addresses and reports ICMP errors. What a previous exchange
+ * left in it (a late reply, a pending ICMP error) is read and dropped first. */
+static int
+udp_socket(struct xfer *x, struct dns_result *res)
+{
+	struct dns_client *c = x->c;
+	unsigned char junk[16];
+
+	if (c->udp >= 0) {
+		while (recv(c->udp, junk, sizeof(junk), MSG_TRUNC) >= 0 || errno == EINTR ||
+		       errno == ECONNREFUSED)
+			;
+		return c->udp;
+	}
+	if ((c->udp = open_socket(x, SOCK_DGRAM)) < 0)
+		return fail(res, ERR_IO, "udp socket: %s", strerror(errno));
+	if (connect(c->udp, (struct sockaddr *)&c->sa, c->salen) != 0) {
+		int rc = fail(res, ERR_IO, "connect to %s: %s", x->where, strerror(errno));
+
+		close(c->udp);
+		c->udp = -1;
+		return rc;
+	}
+	return c->udp;
+}
+
 /* udp_exchange: sends the request up to UDP_MAX_SENDS times, waits for a matching reply.
  * 0 with the reply in x->reply; 1 when the reply is truncated (use TCP); or an error. */
 static int
@@ -548,26 +616,24 @@ udp_exchange(struct xfer *x, struct dns_result *res)
 		u.interval = UDP_RETRANSMIT_MIN_MS;
 	if (u.interval > UDP_RETRANSMIT_MAX_MS)
 		u.interval = UDP_RETRANSMIT_MAX_MS;
-	if ((u.fd = open_socket(x, SOCK_DGRAM)) < 0)
-		return fail(res, ERR_IO, "udp socket: %s", strerror(errno));
-	/* Connected, so the kernel drops datagrams from other addresses and reports ICMP. */
-	if (connect(u.fd, (struct sockaddr *)&x->sa, x->salen) != 0) {
-		rc = fail(res, ERR_IO, "connect to %s: %s", x->where, strerror(errno));
-		goto out;
-	}
+	if ((u.fd = udp_socket(x, res)) < 0)
+		return u.fd;
 	while (rc == 0 && clock_mono_ms() < x->deadline)
 		rc = udp_round(&u, x, &v);
 	if (rc == 0)
-		rc = timed_out(x, res, "udp");
-	else if (rc == 2)
-		rc = fail(res, ERR_IO, "connection refused by %s (udp)", x->where);
-	else if (rc < 0)
+		return timed_out(x, res, "udp");
+	if (rc == 2) {
+		x->refused = true;
+		return fail(res, ERR_IO, "connection refused by %s (udp)", x->where);
+	}
+	if (rc < 0) {
 		rc = fail(res, ERR_IO, "udp exchange with %s: %s", x->where, strerror(errno));
-	else
-		rc = v == REPLY_TRUNC ? 1 : 0;
-out:
-	close(u.fd);
-	return rc;
+		/* A socket in an unknown state is not kept. */
+		close(x->c->udp);
+		x->c->udp = -1;
+		return rc;
+	}
+	return v == REPLY_TRUNC ? 1 : 0;
 }
 
 static int
@@ -576,7 +642,7 @@ tcp_connect(int fd, struct xfer *x, struct dns_result *res)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (connect(fd, (struct sockaddr *)&x->sa, x->salen) == 0)
+	if (connect(fd, (struct sockaddr *)&x->c->sa, x->c->salen) == 0)
 		return 0;
 	if (errno != EINPROGRESS)
 		return fail(res, ERR_IO, "connect to %s (tcp): %s", x->where, strerror(errno));
@@ -598,6 +664,7 @@ tcp_write(int fd, const unsigned char *p, size_t len, struct xfer *x, struct dns
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
+			x->sent = true;
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -667,9 +734,9 @@ exchange(struct xfer *x, struct dns_result *res)
 	int rc;
 
 	x->deadline = clock_mono_ms() + x->timeout_ms;
-	x->reply = malloc(DNS_MSG_MAX);
-	if (x->reply == NULL)
+	if (x->c->reply == NULL && (x->c->reply = malloc(DNS_MSG_MAX)) == NULL)
 		return fail(res, ERR_NOMEM, "out of memory for the reply");
+	x->reply = x->c->reply;
 	if (x->req_len > DNS_UDP_MAX)
 		return tcp_exchange(x, res);
 	rc = udp_exchange(x, res);
@@ -679,42 +746,105 @@ exchange(struct xfer *x, struct dns_result *res)
 }
 
 int
-dns_update(const struct dns_server *srv, const struct tsig_key *key, const struct dns_change *ch,
-	   struct dns_result *res)
+dns_client_new(const struct dns_server *srv, struct dns_client **out, struct dns_result *res)
 {
-	struct xfer x;
+	struct dns_client *c = calloc(1, sizeof(*c));
+	int rc;
+
+	*out = NULL;
+	res->rcode = -1;
+	res->tsig_error = 0;
+	res->maybe_applied = false;
+	res->msg[0] = '\0';
+	if (c == NULL)
+		return fail(res, ERR_NOMEM, "out of memory");
+	c->udp = -1;
+	if ((rc = check_server(srv, c, res)) != 0) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+dns_client_free(struct dns_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->udp >= 0)
+		close(c->udp);
+	free(c->reply);
+	free(c);
+}
+
+/* Builds, signs, sends and classifies one UPDATE. */
+static int
+client_update(struct xfer *x, const struct tsig_key *key, ldns_rdf *zone, const char *zname,
+	      const struct dns_change *chs, size_t n, struct dns_result *res)
+{
 	unsigned char mac[TSIG_MAX_MAC];
 	size_t mac_len = 0;
-	ldns_rdf *zone = NULL;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if ((rc = check_change(&chs[i], res)) != 0)
+			return rc;
+	if ((rc = build_wire(chs, n, zone, zname, x, res)) != 0)
+		return rc;
+	if (key != NULL) {
+		rc = tsig_sign(key, x->req + 2, &x->req_len, x->req_len + TSIG_MAX_RR,
+			       (uint64_t)time(NULL), mac, &mac_len);
+		if (rc != 0)
+			return fail(res, rc, "TSIG signing with key %.80s failed: %s", key->name,
+				    err_str(rc));
+	}
+	if ((rc = exchange(x, res)) == 0)
+		rc = classify(key, mac, mac_len, x, res);
+	return rc;
+}
+
+int
+dns_client_update(struct dns_client *c, const struct tsig_key *key, const char *zone,
+		  const struct dns_change *chs, size_t n, struct dns_result *res)
+{
+	struct xfer x;
+	ldns_rdf *z = NULL;
 	int64_t start_us = clock_mono_us();
 	int rc;
 
 	memset(&x, 0, sizeof(x));
 	res->rcode = -1;
 	res->tsig_error = 0;
+	res->maybe_applied = false;
 	res->msg[0] = '\0';
-	if ((rc = check_server(srv, &x, res)) != 0 || (rc = check_change(ch, res)) != 0)
-		return rc;
-	if ((zone = make_dname(ch->zone)) == NULL)
-		return fail(res, ERR_INVAL, "invalid zone name '%.80s'", ch->zone);
-	x.zone = zone;
-	if ((rc = build_wire(ch, zone, &x, res)) != 0)
-		goto out;
-	if (key != NULL) {
-		rc = tsig_sign(key, x.req + 2, &x.req_len, x.req_len + TSIG_MAX_RR,
-			       (uint64_t)time(NULL), mac, &mac_len);
-		if (rc != 0) {
-			fail(res, rc, "TSIG signing with key %.80s failed: %s", key->name,
-			     err_str(rc));
-			goto out;
-		}
-	}
-	if ((rc = exchange(&x, res)) == 0)
-		rc = classify(key, mac, mac_len, &x, res);
-out:
-	metrics_count_dns_update(ch->zone, rc, res->rcode, clock_mono_us() - start_us);
+	if (n == 0)
+		return fail(res, ERR_INVAL, "nothing to change");
+	if ((z = make_dname(zone)) == NULL)
+		return fail(res, ERR_INVAL, "invalid zone name '%.80s'", zone);
+	x.c = c;
+	x.where = c->where;
+	x.timeout_ms = c->timeout_ms;
+	x.zone = z;
+	rc = client_update(&x, key, z, zone, chs, n, res);
+	/* Only an answer we trust, or a refusal before anything arrived, is certain. */
+	res->maybe_applied = rc != 0 && rc != ERR_DNS && x.sent && !x.refused;
+	metrics_count_dns_update(zone, rc, res->rcode, clock_mono_us() - start_us);
 	free(x.req);
-	free(x.reply);
-	ldns_rdf_deep_free(zone);
+	ldns_rdf_deep_free(z);
+	return rc;
+}
+
+int
+dns_update(const struct dns_server *srv, const struct tsig_key *key, const struct dns_change *ch,
+	   struct dns_result *res)
+{
+	struct dns_client *c = NULL;
+	int rc = dns_client_new(srv, &c, res);
+
+	if (rc != 0)
+		return rc;
+	rc = dns_client_update(c, key, ch->zone, ch, 1, res);
+	dns_client_free(c);
 	return rc;
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* RFC 2136 dynamic updates of A/AAAA RRsets and of single TXT records, TSIG-signed (every
  * tsig-keygen algorithm), UDP with TCP fallback, the reply's TSIG verified, the whole
- * exchange time-bounded. Thread-safe: each call uses its own sockets. */
+ * exchange time-bounded; one name per message (dns_update, dns_change) or many names of
+ * one zone (struct dns_client, whose UDP socket lives from one exchange to the next).
+ * The one-shot calls are thread-safe (each uses its own sockets); a dns_client belongs
+ * to one thread at a time. */
 #ifndef DNS_H
 #define DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "addr.h"
@@ -53,7 +57,13 @@ struct dns_change {
 struct dns_result {
 	int rcode;	/* DNS rcode of the reply (0 NOERROR), -1 when there was none */
 	int tsig_error; /* TSIG error field of the reply (16 BADSIG, 17 BADKEY...), 0 if none */
-	char msg[200];	/* human-readable reason on failure, for the log */
+	/* On failure: whether the server may have applied the update anyway — the request
+	 * went out and no answer we could trust came back (a timeout, a connection cut
+	 * after sending, a NOERROR whose TSIG did not verify). False when it surely was
+	 * not applied: nothing was sent, the port was refused, or an error rcode came
+	 * (RFC 2136 applies an UPDATE entirely or not at all). */
+	bool maybe_applied;
+	char msg[200]; /* human-readable reason on failure, for the log */
 };
 
 /* dns_update: sends one UPDATE for `ch` to `srv`, signed with `key` (NULL = unsigned),
@@ -66,5 +76,27 @@ struct dns_result {
  * [::1]:53", "timeout after 2000 ms talking to 127.0.0.1:5300 (udp)". */
 int dns_update(const struct dns_server *srv, const struct tsig_key *key,
 	       const struct dns_change *ch, struct dns_result *res);
+
+/* A client of one server for many exchanges, one at a time (one thread): it keeps a
+ * connected UDP socket and its reply buffer between them, so an exchange costs no
+ * socket set-up; a message larger than a UDP message may carry (512 bytes) goes over
+ * a TCP connection of its own. */
+struct dns_client;
+
+/* dns_client_new: a client of `srv` (copied). Returns 0, ERR_INVAL (bad address, port
+ * or timeout; res->msg says which) or ERR_NOMEM. Sockets are made on first use. */
+int dns_client_new(const struct dns_server *srv, struct dns_client **out, struct dns_result *res);
+
+/* dns_client_free: closes the socket and frees the client. NULL ok. */
+void dns_client_free(struct dns_client *c);
+
+/* dns_client_update: one UPDATE of zone `zone` carrying the changes chs[0..n) (n >= 1;
+ * every fqdn inside the zone; each change's own `zone` field is not used), signed with
+ * `key`. Returns and fills `res` as dns_update; ERR_TOOBIG when the message would not
+ * fit a DNS message (65535 bytes with its TSIG). The rcode of a refusal tells why:
+ * REFUSED or NOTZONE may concern one name of the message, NOTAUTH or a TSIG error the
+ * key or the zone (the caller decides whether to split, see zonewriter.c). */
+int dns_client_update(struct dns_client *c, const struct tsig_key *key, const char *zone,
+		      const struct dns_change *chs, size_t n, struct dns_result *res);
 
 #endif

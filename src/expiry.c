@@ -3,19 +3,26 @@
  * delete the ACME challenge values that clients left behind. */
 #include "expiry.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "acme.h"
 #include "dns.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
 #include "update.h"
+#include "writers.h"
 
-/* Deletes the due RRsets of one host. Returns 0 after NOERROR. */
+/* Deletes the due RRsets of one host (`families`); an uncertain host (an update of it
+ * was cut short between DNS and the database) gets the rest of its state republished
+ * in the same UPDATE. Returns 0 after NOERROR. On failure the host's critical section
+ * ends, the host left uncertain when DNS may have changed anyway or was not right. */
 static int
-delete_records(const struct config *cfg, const struct db_host *h, int families)
+delete_records(const struct config *cfg, struct db *db, const struct db_host *h, int families,
+	       const char *what)
 {
 	struct dns_server srv;
 	const struct tsig_key *key = config_dns_server(cfg, h->zone, &srv);
@@ -24,12 +31,21 @@ delete_records(const struct config *cfg, const struct db_host *h, int families)
 	int rc;
 
 	update_host_change(h, &ch);
-	ch.v4 = (families & DB_V4) ? DNS_DELETE : DNS_KEEP;
-	ch.v6 = (families & DB_V6) ? DNS_DELETE : DNS_KEEP;
+	if (h->uncertain)
+		update_republish(h, &ch);
+	if (families & DB_V4)
+		ch.v4 = DNS_DELETE;
+	if (families & DB_V6)
+		ch.v6 = DNS_DELETE;
 	rc = dns_update(&srv, key, &ch, &res);
-	if (rc != 0)
-		log_warnx("expiry: %s: DNS delete failed: %s; retrying on the next pass", h->fqdn,
-			  res.msg[0] ? res.msg : err_str(rc));
+	if (rc == 0)
+		return 0;
+	if (h->uncertain || res.maybe_applied)
+		(void)db_rollback_uncertain(db);
+	else
+		(void)db_rollback(db);
+	log_warnx("expiry: %s: DNS %s failed: %s; retrying on the next pass", h->fqdn, what,
+		  res.msg[0] ? res.msg : err_str(rc));
 	return rc;
 }
 
@@ -91,15 +107,16 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 		return ERR_DB;
 	}
 	families = db_host_due_families(&h, now);
-	if (!families) { /* refreshed, or expired by another pass, meanwhile */
+	if (!families && !h.uncertain) { /* refreshed, or expired by another pass, meanwhile */
 		(void)db_rollback(db);
 		return 0;
 	}
-	if ((rc = delete_records(cfg, &h, families)) != 0) {
-		(void)db_rollback(db);
+	if ((rc = delete_records(cfg, db, &h, families, "delete")) != 0) {
 		st->dns_failures++;
 		return rc == ERR_TIMEOUT || rc == ERR_IO ? ERR_IO : 0;
 	}
+	if (!families)
+		return db_commit(db) == 0 ? 0 : ERR_DB;
 	if ((rc = claim(db, &h, families, now, &claimed)) != 0)
 		return ERR_DB;
 	/* Under the lock the claim cannot lose; the conditional update stays as a second
@@ -115,6 +132,64 @@ expire_host(const struct config *cfg, struct db *db, const struct db_host *liste
 	if (notify)
 		notify(arg, &h, claimed);
 	return 0;
+}
+
+/* Repairs one host whose lease lapsed: takes the lease over and republishes the row
+ * (nothing to delete). 0, ERR_IO when DNS did not answer, ERR_DB. */
+static int
+repair_host(const struct config *cfg, struct db *db, const struct db_host *listed, FILE *report,
+	    struct expiry_stats *st)
+{
+	struct db_host h;
+	int rc = db_host_lock(db, listed->fqdn, &h);
+
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return ERR_DB;
+	if (!h.uncertain) { /* repaired by someone else meanwhile */
+		(void)db_rollback(db);
+		return 0;
+	}
+	if ((rc = delete_records(cfg, db, &h, 0, "repair")) != 0) {
+		st->repair_failures++;
+		return rc == ERR_TIMEOUT || rc == ERR_IO ? ERR_IO : 0;
+	}
+	if (db_commit(db) != 0)
+		return ERR_DB;
+	st->hosts_repaired++;
+	log_warnx("%s: an update was cut short between DNS and the database; republished "
+		  "what the database holds",
+		  h.fqdn);
+	if (report)
+		fprintf(report, "repaired %s\n", h.fqdn);
+	return 0;
+}
+
+/* The repair before a pass: every host whose lease lapsed before now_ms. One that is
+ * due at `now` is left to the expiry below, which republishes the rest of an uncertain
+ * host in the same UPDATE as its deletes. */
+static int
+repair_lapsed(const struct config *cfg, struct db *db, int64_t now, int64_t now_ms, FILE *report,
+	      struct expiry_stats *st)
+{
+	struct db_host *hosts = NULL;
+	size_t len = 0;
+	int rc = db_host_lapsed(db, now_ms, EXPIRY_BATCH, &hosts, &len);
+
+	if (rc != 0) {
+		log_error("expiry: cannot read lapsed leases: %s", err_str(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < len && rc == 0; i++)
+		if (db_host_due_families(&hosts[i], now) == 0)
+			rc = repair_host(cfg, db, &hosts[i], report, st);
+	free(hosts);
+	if (rc == ERR_IO) {
+		log_warnx("expiry: the DNS server does not answer; repair ended early");
+		rc = 0;
+	}
+	return rc;
 }
 
 /* The hosts' pass: batches of due hosts until one comes back short. Returns 0, ERR_DB,
@@ -185,6 +260,10 @@ expire_value(const struct config *cfg, struct db *db, const struct db_acme *a, i
 
 	if (rc == ERR_NOTFOUND) /* the host was deleted, and its values with it */
 		return 0;
+	if (rc == 0 && h.uncertain) { /* the repair at a pass's start comes first */
+		(void)db_rollback_uncertain(db);
+		return 0;
+	}
 	if (rc == 0)
 		rc = db_acme_get(db, h.id, a->value, &created);
 	if (rc == ERR_NOTFOUND || (rc == 0 && created > cutoff)) {
@@ -245,11 +324,159 @@ expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_f
 	   FILE *report, struct expiry_stats *stats)
 {
 	struct expiry_stats st = {0};
-	int rc = expire_hosts(cfg, db, now, notify, arg, report, &st);
+	int rc = repair_lapsed(cfg, db, now, clock_wall_ms(), report, &st);
+
+	if (rc == 0)
+		rc = expire_hosts(cfg, db, now, notify, arg, report, &st);
 
 	if (rc == 0)
 		rc = expire_values(cfg, db, now, report, &st);
 	if (rc == ERR_IO) {
+		log_warnx("expiry: the DNS server does not answer; pass ended early");
+		rc = 0;
+	}
+	metrics_count_expiry_run(rc == 0, now);
+	if (stats)
+		*stats = st;
+	return rc;
+}
+
+/* ---- the daemon's pass, through the zone writers ---- */
+
+/* The items of one round of the pass and the count of those not yet answered. */
+struct round {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t pending;
+	struct zw_item *items;
+	size_t n;
+};
+
+static void
+round_done(struct zw_item *it)
+{
+	struct round *r = it->arg;
+
+	pthread_mutex_lock(&r->mu);
+	if (--r->pending == 0)
+		pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Submits one item per host of `hosts` and waits for every answer. */
+static int
+round_run(struct round *r, const struct config *cfg, struct writers *ws,
+	  const struct db_host *hosts, size_t n, enum zw_kind kind, int64_t now)
+{
+	r->items = calloc(n ? n : 1, sizeof(*r->items));
+	if (r->items == NULL)
+		return ERR_NOMEM;
+	r->n = n;
+	r->pending = n;
+	for (size_t i = 0; i < n; i++) {
+		struct zw_item *it = &r->items[i];
+
+		it->kind = kind;
+		memcpy(it->fqdn, hosts[i].fqdn, sizeof(it->fqdn));
+		it->now = now;
+		it->done = round_done;
+		it->arg = r;
+		writers_submit(ws, cfg, hosts[i].zone, it);
+	}
+	pthread_mutex_lock(&r->mu);
+	while (r->pending > 0)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* What one answered item of the pass means: logged, counted, mailed. */
+static void
+round_item(const struct zw_item *it, expiry_notify_fn notify, void *arg, struct expiry_stats *st)
+{
+	if (it->status == UPDATE_DNSERR) {
+		if (it->kind == ZW_REPAIR)
+			st->repair_failures++;
+		else
+			st->dns_failures++;
+		log_warnx("expiry: %s: DNS %s failed; retrying on the next pass", it->fqdn,
+			  it->kind == ZW_REPAIR ? "repair" : "delete");
+		return;
+	}
+	if (it->status != UPDATE_GOOD) {
+		log_error("expiry: %s: database failure; retrying on the next pass", it->fqdn);
+		return;
+	}
+	if (it->repaired) {
+		st->hosts_repaired++;
+		log_warnx("%s: an update was cut short between DNS and the database; "
+			  "republished what the database holds",
+			  it->fqdn);
+	}
+	if (it->kind != ZW_EXPIRE || !it->expired)
+		return;
+	st->hosts_expired++;
+	metrics_count_expired(it->expired & DB_V4, it->expired & DB_V6);
+	log_info("expiry: %s: %s records expired (expiry_ttl %d s)", it->fqdn,
+		 families_str(it->expired), it->before.expiry_ttl);
+	if (notify)
+		notify(arg, &it->before, it->expired);
+}
+
+/* One round: the hosts listed by `list` go to the writers as `kind`. *len gets how
+ * many there were. */
+static int
+round_of(const struct config *cfg, struct db *db, struct writers *ws, int64_t now,
+	 enum zw_kind kind, expiry_notify_fn notify, void *arg, struct expiry_stats *st,
+	 size_t *len)
+{
+	struct round r = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	struct db_host *hosts = NULL;
+	size_t n = 0, m = 0;
+	int rc = kind == ZW_REPAIR ? db_host_lapsed(db, clock_wall_ms(), EXPIRY_BATCH, &hosts, &n)
+				   : db_host_due(db, now, EXPIRY_BATCH, &hosts, &n);
+
+	*len = n;
+	if (rc != 0) {
+		log_error("expiry: cannot read the %s hosts: %s",
+			  kind == ZW_REPAIR ? "uncertain" : "due", err_str(rc));
+		return rc;
+	}
+	/* A host to repair that is due goes with the expiry, in one UPDATE. */
+	for (size_t i = 0; i < n; i++)
+		if (kind != ZW_REPAIR || db_host_due_families(&hosts[i], now) == 0)
+			hosts[m++] = hosts[i];
+	if (kind == ZW_EXPIRE)
+		st->hosts_due += m;
+	rc = round_run(&r, cfg, ws, hosts, m, kind, now);
+	for (size_t i = 0; rc == 0 && i < r.n; i++)
+		round_item(&r.items[i], notify, arg, st);
+	free(r.items);
+	free(hosts);
+	return rc;
+}
+
+int
+expiry_run_writers(const struct config *cfg, struct db *db, struct writers *ws, int64_t now,
+		   expiry_notify_fn notify, void *arg, struct expiry_stats *stats)
+{
+	struct expiry_stats st = {0};
+	size_t len = 0;
+	int rc = round_of(cfg, db, ws, now, ZW_REPAIR, NULL, NULL, &st, &len);
+
+	/* Rounds until one comes back short; after a failure (the hosts stay due) or a
+	 * round that expired nothing, the pass ends rather than reading them again. */
+	while (rc == 0) {
+		size_t failures = st.dns_failures, expired = st.hosts_expired;
+
+		rc = round_of(cfg, db, ws, now, ZW_EXPIRE, notify, arg, &st, &len);
+		if (rc != 0 || len < EXPIRY_BATCH || st.dns_failures != failures ||
+		    st.hosts_expired == expired)
+			break;
+	}
+	/* ACME values left behind are single TXT records outside the A/AAAA state the
+	 * writers keep; they go out directly, under their host's lock as in expiry_run. */
+	if (rc == 0 && (rc = expire_values(cfg, db, now, NULL, &st)) == ERR_IO) {
 		log_warnx("expiry: the DNS server does not answer; pass ended early");
 		rc = 0;
 	}

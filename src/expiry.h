@@ -21,26 +21,43 @@
 typedef void (*expiry_notify_fn)(void *arg, const struct db_host *h, int families);
 
 struct expiry_stats {
-	size_t hosts_due;     /* hosts the pass looked at */
-	size_t hosts_expired; /* hosts with at least one family expired by this pass */
-	size_t dns_failures;  /* hosts (and values) left for a later pass because DNS failed */
-	size_t acme_expired;  /* ACME challenge values deleted by this pass */
+	size_t hosts_due;	/* hosts the pass looked at */
+	size_t hosts_expired;	/* hosts with at least one family expired by this pass */
+	size_t dns_failures;	/* hosts (and values) left for a later pass because DNS failed */
+	size_t acme_expired;	/* ACME challenge values deleted by this pass */
+	size_t hosts_repaired;	/* uncertain hosts (a lapsed lease) republished */
+	size_t repair_failures; /* ... that DNS did not take: the next update or pass does */
 };
 
-/* expiry_run: one pass at time `now`. For every due host: one RFC 2136 UPDATE deleting
- * the due RRsets; only after NOERROR the families are claimed in the database and
- * `notify` is called (may be NULL). Each host is handled under its lock (db.h
- * host_lock) and re-checked there, so two passes (two daemons on one database, or the
- * daemon and `ddns-service cleanup`) never delete or mail a host twice, and an update
- * that refreshed the host in the meantime wins. A DNS failure is logged and leaves the host for the
- * next pass. Then every ACME challenge value recorded cfg->acme.max_age seconds or more
- * before `now` (a client that never cleaned up) is removed from the TXT records of its
- * name and from the database, under its host's lock and re-checked there (a present
- * that renewed it meanwhile wins); this runs whether or not [acme] is enabled, so that
- * turning the API off leaves nothing behind. `report`, when not NULL, gets one line per
- * expired host and value (the cleanup command). Returns 0, or ERR_DB when the database
- * failed (the pass stops). */
+/* expiry_run: one pass at time `now`. It begins with the repair: every host whose
+ * lease lapsed (db.h host_lapsed: an update of it was cut short between DNS and the
+ * database) gets the row's whole state republished (update_republish) and its lease
+ * removed; `report` gets "repaired FQDN". Then the expiry: for every due host: one RFC
+ * 2136 UPDATE deleting the due RRsets; only after NOERROR the families are claimed in
+ * the database and `notify` is called (may be NULL). Each host is handled under its
+ * lock (db.h host_lock) and re-checked there, so two passes (two daemons on one
+ * database, or the daemon and `ddns-service cleanup`) never delete or mail a host
+ * twice, and an update that refreshed the host in the meantime wins. A DNS failure is
+ * logged and leaves the host for the next pass. Then every ACME challenge value
+ * recorded cfg->acme.max_age seconds or more before `now` (a client that never cleaned
+ * up) is removed from the TXT records of its name and from the database, under its
+ * host's lock and re-checked there (a present that renewed it meanwhile wins); this
+ * runs whether or not [acme] is enabled, so that turning the API off leaves nothing
+ * behind. `report`, when not NULL, gets one line per expired host and value (the
+ * cleanup command). Returns 0, or ERR_DB when the database failed (the pass stops). */
 int expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify,
 	       void *arg, FILE *report, struct expiry_stats *stats);
+
+struct writers;
+
+/* expiry_run_writers: the daemon's pass: as expiry_run, but every DNS change goes
+ * through the zone writers (writers.h) as an item (ZW_REPAIR, ZW_EXPIRE), so that a
+ * zone's changes go out in order with its updates, under the same per-host leases and
+ * decided on the same fresh rows; a zone that fails fast fails its items at once. `db`
+ * (the caller's connection) only lists what is due and what to repair. Waits until
+ * every item of the pass is answered; `notify` runs on the calling thread. Returns 0
+ * or ERR_DB (the due hosts could not be read) or ERR_NOMEM. */
+int expiry_run_writers(const struct config *cfg, struct db *db, struct writers *ws, int64_t now,
+		       expiry_notify_fn notify, void *arg, struct expiry_stats *stats);
 
 #endif

@@ -188,6 +188,8 @@ gen_new(struct config *cfg, bool own_cfg, struct gen *prev, struct gen **out)
 		return ERR_NOMEM;
 	atomic_init(&g->refs, 1);
 	g->cfg = cfg;
+	g->auth = prev ? prev->auth : NULL;
+	g->writers = prev ? prev->writers : NULL;
 	rc = take_limiter(g, prev);
 	if (rc == 0)
 		rc = take_cache(g, prev);
@@ -238,6 +240,8 @@ gen_service_ctx(const struct gen *g, struct db *db, struct service_ctx *out)
 	out->cache = g->cache;
 	out->notify = notify_change_hook;
 	out->notify_arg = g->notify;
+	out->auth = g->auth;
+	out->writers = g->writers;
 }
 
 int

@@ -35,6 +35,11 @@ struct gen {
 	 * every later one (its random key and entries belong to the process; a reload
 	 * changes only the ttl and size that requests and the purge pass use). */
 	struct credcache *cache;
+	/* The daemon's Argon2 pool and zone writers, shared by every generation (they
+	 * outlive all of them): taken from `prev` by gen_new; the daemon sets them on the
+	 * first generation before publishing it. NULL in tools and tests. */
+	struct authpool *auth;
+	struct writers *writers;
 
 	/* Private to gen.c. */
 	atomic_int refs;
@@ -65,9 +70,9 @@ int gen_new(struct config *cfg, bool own_cfg, struct gen *prev, struct gen **out
  * failed); what it took over from `prev` (the mail queue) goes back first. NULL ok. */
 void gen_abandon(struct gen *g, struct gen *prev);
 
-/* gen_service_ctx: what a request of generation `g` hands to service_handle, with the
- * calling thread's database connection `db`. Borrowed from `g`: valid while the caller
- * holds its reference. */
+/* gen_service_ctx: what a request of generation `g` hands to service_job_new (or, with
+ * the calling thread's database connection `db`, to the synchronous ACME API). Borrowed
+ * from `g`: valid while the caller holds its reference. */
 void gen_service_ctx(const struct gen *g, struct db *db, struct service_ctx *out);
 
 /* gen_slot_new: a slot whose current generation is `g`; takes over the caller's

@@ -36,9 +36,9 @@
 #include "metrics_http.h"
 #include "offenders.h"
 
-/* Workers block on the DNS server (up to dns_timeout) as well as on Argon2, whose
- * concurrency auth_init bounds separately; twice the cores keeps a slow DNS server
- * from stalling every worker. */
+/* Workers never wait on the DNS server or on Argon2 (requests wait for those suspended,
+ * service.h); they parse, read the database and reply. Twice the cores leaves room for
+ * the database's short waits (a write lock, a round trip to MariaDB). */
 #define HTTP_THREADS_PER_CORE 2
 #define HTTP_MIN_THREADS      4
 #define HTTP_MAX_THREADS      64
@@ -62,7 +62,9 @@ struct http_server {
 	size_t key_len;
 	pthread_key_t db_key; /* each worker thread's own database connection */
 	bool db_key_made;
-	atomic_int inflight; /* requests presented to the handler and not yet completed */
+	atomic_int inflight;   /* requests presented to the handler and not yet completed */
+	atomic_bool quiescing; /* stopping: no new connections, replies close theirs */
+	bool quiesced;	       /* the listening sockets are closed */
 	/* Connections per client. Behind a reverse proxy the trusted proxies are exempt
 	 * (every forwarded connection comes from them) while any other host that
 	 * reaches the listener directly is still held to the limit. */
@@ -757,8 +759,18 @@ log_request(const struct gen *g, struct MHD_Connection *conn, const char *method
 	buf_free(&q);
 }
 
+/* While the server stops, every reply closes its connection: a keep-alive client must
+ * not go on sending requests to a server that waits for its last ones. */
+static void
+add_close(struct http_server *srv, struct MHD_Response *r)
+{
+	if (atomic_load(&srv->quiescing))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
 static enum MHD_Result
-queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
+queue_text(struct http_server *srv, struct MHD_Connection *conn, unsigned int status,
+	   const char *text)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -769,6 +781,7 @@ queue_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+	add_close(srv, r);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -793,7 +806,7 @@ queue_refusal(struct MHD_Connection *conn, unsigned int status, const char *text
 }
 
 static enum MHD_Result
-queue_reply(struct MHD_Connection *conn, const struct service_reply *rep)
+queue_reply(struct http_server *srv, struct MHD_Connection *conn, const struct service_reply *rep)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -804,6 +817,7 @@ queue_reply(struct MHD_Connection *conn, const struct service_reply *rep)
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				rep->json ? "application/json" : "text/plain; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	add_close(srv, r);
 	if (rep->challenge)
 		ret = MHD_queue_basic_auth_fail_response(conn, "ddns", r);
 	else
@@ -844,50 +858,6 @@ creds_free(struct creds *c)
 		MHD_free(c->basic_user);
 }
 
-static enum MHD_Result
-handle_update(struct http_server *srv, const struct gen *g, struct MHD_Connection *conn,
-	      const struct config_endpoint *ep, const char *method, const char *url,
-	      int64_t start_ms)
-{
-	struct service_ctx ctx;
-	struct service_request req;
-	struct service_reply rep;
-	struct creds c;
-	enum MHD_Result ret;
-
-	memset(&req, 0, sizeof(req));
-	gen_service_ctx(g, thread_db(srv, false), &ctx);
-	creds_get(conn, ep, &c);
-	req.hostname = param_value(conn, ep, PARAM_HOSTNAME);
-	req.ipv4 = param_value(conn, ep, PARAM_IPV4);
-	req.ipv6 = param_value(conn, ep, PARAM_IPV6);
-	req.notify_change = service_flag_is_true(param_value(conn, ep, PARAM_NOTIFY_CHANGE));
-	req.offline = service_flag_is_true(param_value(conn, ep, PARAM_OFFLINE));
-	req.user = c.user;
-	req.password = c.pass;
-	req.bad_authorization =
-		!c.basic_user && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_AUTHORIZATION) != NULL;
-	client_address(g, conn, &req.client);
-	req.now = (int64_t)time(NULL);
-	req.mono = clock_mono_s();
-	req.want_json =
-		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
-	if (service_handle(&ctx, &req, &rep) < 0) {
-		creds_free(&c);
-		metrics_count_request(ep->path, UPDATE_911, clock_elapsed_ms(start_ms) * 1000);
-		log_request(g, conn, method, ep, url, &req.client, 500, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
-	}
-	creds_free(&c);
-	log_request(g, conn, method, ep, url, &req.client, rep.http_status,
-		    update_status_str(rep.first), start_ms);
-	metrics_count_request(ep->path, rep.first, clock_elapsed_ms(start_ms) * 1000);
-	ret = queue_reply(conn, &rep);
-	service_reply_free(&rep);
-	return ret;
-}
-
 /* The connection's entry in srv->track (NULL when it has none). */
 static struct conntrack_conn *
 tracked(struct MHD_Connection *conn)
@@ -898,12 +868,143 @@ tracked(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
-/* What a request keeps between the calls of the access handler (*req_cls). */
+/*
+ * What a request keeps between the calls of the access handler (*req_cls), from its
+ * first call to its completion: the configuration generation it uses to the end, an
+ * ACME POST's body, and an update's service job. A job that cannot answer at once (it
+ * waits for Argon2 or a zone writer) suspends the connection; its completion, on
+ * whichever thread, resumes it, and MHD calls the handler again, which then queues the
+ * reply. The completion may come before the handler has suspended the connection (the
+ * job finished on another thread that fast): `mu`, `suspended` and `done` make sure a
+ * connection is resumed only after it was suspended, and answered at once when the job
+ * was done first.
+ */
 struct request {
+	struct http_server *srv;
 	struct gen *g;	   /* the configuration generation, pinned to the end */
 	enum acme_op acme; /* a POST to the ACME API, else ACME_OP_NONE */
 	struct buf body;   /* its body, at most ACME_BODY_MAX bytes */
+	/* An update: */
+	struct MHD_Connection *conn;
+	const char *method, *url; /* MHD's, valid for the request's life */
+	const struct config_endpoint *ep;
+	int64_t start_ms;
+	struct addr client;
+	struct service_job *job;
+	pthread_mutex_t mu;
+	bool suspended, done;
 };
+
+static void
+request_free(struct request *rq)
+{
+	service_job_free(rq->job);
+	buf_free(&rq->body);
+	pthread_mutex_destroy(&rq->mu);
+	free(rq);
+}
+
+/* The reply of a finished job, its request log line and its count. */
+static enum MHD_Result
+answer_job(struct request *rq)
+{
+	const struct service_reply *rep = service_job_reply(rq->job);
+	int64_t us = clock_elapsed_ms(rq->start_ms) * 1000;
+
+	if (rep->body == NULL) {
+		metrics_count_request(rq->ep->path, UPDATE_911, us);
+		log_request(rq->g, rq->conn, rq->method, rq->ep, rq->url, &rq->client, 500, "-",
+			    rq->start_ms);
+		return queue_text(rq->srv, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
+	}
+	log_request(rq->g, rq->conn, rq->method, rq->ep, rq->url, &rq->client, rep->http_status,
+		    update_status_str(rep->first), rq->start_ms);
+	metrics_count_request(rq->ep->path, rep->first, us);
+	return queue_reply(rq->srv, rq->conn, rep);
+}
+
+/* The job's `done` (service.h), on any thread: resumes the connection if the handler
+ * has suspended it; otherwise the handler answers when it looks (request_wait). The
+ * resume comes after the unlock and is the last use of `rq`: once resumed, the
+ * connection may be answered and completed (and `rq` freed) at once. */
+static void
+job_done(struct service_job *job, void *arg)
+{
+	struct request *rq = arg;
+	struct MHD_Connection *conn = rq->conn;
+	bool resume;
+
+	(void)job;
+	pthread_mutex_lock(&rq->mu);
+	rq->done = true;
+	resume = rq->suspended;
+	rq->suspended = false;
+	pthread_mutex_unlock(&rq->mu);
+	if (resume)
+		MHD_resume_connection(conn);
+}
+
+/* After the job started: answers now when it is done, else suspends the connection
+ * until job_done resumes it (MHD then calls the handler again). */
+static enum MHD_Result
+request_wait(struct request *rq)
+{
+	pthread_mutex_lock(&rq->mu);
+	if (!rq->done) {
+		MHD_suspend_connection(rq->conn);
+		rq->suspended = true;
+		pthread_mutex_unlock(&rq->mu);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&rq->mu);
+	return answer_job(rq);
+}
+
+/* An update endpoint: the request as the service sees it, started as a job. */
+static enum MHD_Result
+handle_update(struct request *rq, struct MHD_Connection *conn, const struct config_endpoint *ep,
+	      const char *method, const char *url, int64_t start_ms)
+{
+	const struct config_endpoint *e = ep;
+	struct service_ctx ctx;
+	struct service_request req;
+	struct creds c;
+	int rc;
+
+	rq->conn = conn;
+	rq->method = method;
+	rq->url = url;
+	rq->ep = ep;
+	rq->start_ms = start_ms;
+	client_address(rq->g, conn, &rq->client);
+	memset(&req, 0, sizeof(req));
+	gen_service_ctx(rq->g, NULL, &ctx);
+	creds_get(conn, e, &c);
+	req.hostname = param_value(conn, e, PARAM_HOSTNAME);
+	req.ipv4 = param_value(conn, e, PARAM_IPV4);
+	req.ipv6 = param_value(conn, e, PARAM_IPV6);
+	req.notify_change = service_flag_is_true(param_value(conn, e, PARAM_NOTIFY_CHANGE));
+	req.offline = service_flag_is_true(param_value(conn, e, PARAM_OFFLINE));
+	req.user = c.user;
+	req.password = c.pass;
+	req.bad_authorization =
+		!c.basic_user && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_AUTHORIZATION) != NULL;
+	req.client = rq->client;
+	req.now = (int64_t)time(NULL);
+	req.mono = clock_mono_s();
+	req.want_json =
+		http_accepts_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"));
+	rc = service_job_new(&ctx, &req, job_done, rq, &rq->job);
+	creds_free(&c);
+	if (rc < 0) {
+		metrics_count_request(ep->path, UPDATE_911, clock_elapsed_ms(start_ms) * 1000);
+		log_request(rq->g, conn, method, ep, url, &rq->client, 500, "-", start_ms);
+		return queue_text(rq->srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "911\n");
+	}
+	service_job_start(rq->job, thread_db(rq->srv, false));
+	return request_wait(rq);
+}
 
 /* metrics_path and health_path (metrics_http.c), with a request log line. */
 static enum MHD_Result
@@ -945,7 +1046,7 @@ handle_acme(struct http_server *srv, struct request *rq, struct MHD_Connection *
 	creds_free(&c);
 	if (rc < 0) {
 		log_request(rq->g, conn, method, NULL, url, &req.client, 500, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+		return queue_text(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
 	}
 	log_request(rq->g, conn, method, NULL, url, &req.client, rep.http_status, rep.result,
 		    start_ms);
@@ -954,7 +1055,7 @@ handle_acme(struct http_server *srv, struct request *rq, struct MHD_Connection *
 				      .json = true,
 				      .body = rep.body,
 				      .body_len = rep.body_len};
-	ret = queue_reply(conn, &view);
+	ret = queue_reply(srv, conn, &view);
 	acme_reply_free(&rep);
 	return ret;
 }
@@ -972,7 +1073,8 @@ begin_acme(const struct gen *g, struct request *rq, struct MHD_Connection *conn,
 	if (cl && strtoull(cl, NULL, 10) > ACME_BODY_MAX) {
 		client_address(g, conn, &client);
 		log_request(g, conn, method, NULL, url, &client, 413, "-", clock_mono_ms());
-		return queue_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+		return queue_text(rq->srv, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "request body too large\n");
 	}
 	buf_init(&rq->body, ACME_BODY_MAX);
 	return MHD_YES;
@@ -981,8 +1083,8 @@ begin_acme(const struct gen *g, struct request *rq, struct MHD_Connection *conn,
 /* Refuses a request on its first call: 405 for a method we do not serve there, else
  * the early refusal (URI callback) or head_problem's reason, and closes. */
 static enum MHD_Result
-refuse_first(const struct gen *g, struct MHD_Connection *conn, const char *url, const char *method,
-	     const struct refusal *early, const char *why)
+refuse_first(struct http_server *srv, const struct gen *g, struct MHD_Connection *conn,
+	     const char *url, const char *method, const struct refusal *early, const char *why)
 {
 	int64_t start_ms = clock_mono_ms();
 	struct addr client;
@@ -991,7 +1093,7 @@ refuse_first(const struct gen *g, struct MHD_Connection *conn, const char *url, 
 	if (!why) {
 		log_request(g, conn, method, find_endpoint(g->cfg, url), url, &client, 405, "-",
 			    start_ms);
-		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+		return queue_text(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	}
 	log_request(g, conn, method, find_endpoint(g->cfg, url), url, &client,
 		    early ? (int)early->status : MHD_HTTP_BAD_REQUEST, why, start_ms);
@@ -1016,6 +1118,8 @@ first_call(struct http_server *srv, struct MHD_Connection *conn, const char *url
 
 	if (!rq)
 		return MHD_NO;
+	pthread_mutex_init(&rq->mu, NULL);
+	rq->srv = srv;
 	atomic_fetch_add(&srv->inflight, 1);
 	conntrack_request(srv->track, tracked(conn)); /* in time: no deadline while handled */
 	rq->g = gen_slot_acquire(srv->gens);
@@ -1026,7 +1130,7 @@ first_call(struct http_server *srv, struct MHD_Connection *conn, const char *url
 	if (!why && g->cfg->acme.enabled && strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
 	    (rq->acme = acme_route(g->cfg->acme.path, url)) != ACME_OP_NONE)
 		return begin_acme(g, rq, conn, method, url);
-	return refuse_first(g, conn, url, method, early, why);
+	return refuse_first(srv, g, conn, url, method, early, why);
 }
 
 /* The last call of a whole request: the monitoring paths, the ACME API, an update
@@ -1049,14 +1153,15 @@ dispatch(struct http_server *srv, struct request *rq, struct MHD_Connection *con
 	if (!ep) {
 		client_address(g, conn, &client);
 		log_request(g, conn, method, NULL, url, &client, 404, "-", start_ms);
-		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+		return queue_text(srv, conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	}
-	return handle_update(srv, g, conn, ep, method, url, start_ms);
+	return handle_update(rq, conn, ep, method, url, start_ms);
 }
 
 /* MHD's access handler. A GET (and a POST to the ACME API, once its body is in) is
  * answered when the whole request is in (the last call), which keeps the connection
- * reusable; the first call is first_call's. */
+ * reusable; the first call is first_call's. A call after the request's job resumed the
+ * connection queues the job's reply. */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -1066,6 +1171,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 
 	if (!rq || is_refusal(rq))
 		return first_call(srv, conn, url, method, version, req_cls);
+	if (rq->job)
+		return answer_job(rq); /* resumed: the job is done */
 	if (*upload_data_size) {
 		/* Only an ACME POST has a body (head_problem refuses a GET with one); past
 		 * its limit (sent without a Content-Length) the connection closes. */
@@ -1091,8 +1198,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	conntrack_idle(srv->track, tracked(conn), clock_mono_ms()); /* the next one's deadline */
 	if (rq && !is_refusal(rq)) {
 		gen_release(rq->g); /* never blocks: the main thread frees a replaced generation */
-		buf_free(&rq->body);
-		free(rq);
+		request_free(rq);
 		atomic_fetch_sub(&srv->inflight, 1);
 	}
 }
@@ -1265,8 +1371,8 @@ static int
 start_listener(struct http_server *srv, struct listener *l)
 {
 	const struct config *cfg = srv->boot;
-	unsigned int flags =
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	/* Passed only with TLS: MHD complains about HTTPS options without MHD_USE_TLS. */
 	struct MHD_OptionItem tls[] = {
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
@@ -1362,6 +1468,51 @@ http_start(const struct config *cfg, struct gen_slot *gens, struct http_server *
 	return 0;
 }
 
+/* Hands the connections the kernel has already accepted on l's socket to the server:
+ * their clients sent (or are sending) requests and are owed answers, not a reset when
+ * the socket closes. */
+static void
+adopt_backlog(struct listener *l)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	int fd;
+
+	while ((fd = accept4(l->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK)) >=
+	       0) {
+		/* MHD applies the accept policy (on_accept) and closes the socket itself. */
+		(void)MHD_add_connection(l->mhd, fd, (struct sockaddr *)&sa, len);
+		len = sizeof(sa);
+	}
+}
+
+void
+http_quiesce(struct http_server *srv)
+{
+	if (!srv || srv->quiesced)
+		return;
+	atomic_store(&srv->quiescing, true);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		if (!l->mhd)
+			continue;
+		MHD_quiesce_daemon(l->mhd); /* it returns l->fd, ours to close */
+		if (l->fd >= 0) {
+			adopt_backlog(l);
+			close(l->fd);
+		}
+		l->fd = -1;
+	}
+	srv->quiesced = true;
+}
+
+int
+http_inflight(struct http_server *srv)
+{
+	return srv ? atomic_load(&srv->inflight) : 0;
+}
+
 void
 http_stop(struct http_server *srv, int drain_ms)
 {
@@ -1369,9 +1520,7 @@ http_stop(struct http_server *srv, int drain_ms)
 
 	if (!srv)
 		return;
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		if (srv->listeners[i].mhd)
-			MHD_quiesce_daemon(srv->listeners[i].mhd);
+	http_quiesce(srv);
 	/* Requests already being handled get their answer; idle keep-alive connections
 	 * hold no request and do not delay the stop. */
 	for (int waited = 0; waited < drain_ms && atomic_load(&srv->inflight) > 0; waited += 20)

@@ -62,9 +62,20 @@ struct gen_slot;
  * or host), ERR_NOMEM. */
 int http_start(const struct config *cfg, struct gen_slot *gens, struct http_server **out);
 
-/* http_stop: stops accepting, waits up to `drain_ms` for requests in progress to be
- * answered, then stops the worker threads (closing their database connections).
- * NULL ok. */
+/* http_quiesce: stops accepting connections: every listening socket is closed, after
+ * the connections the kernel had already accepted on it were handed to the server (a
+ * client whose connection was established is answered, not reset). Requests in
+ * progress go on; from now on every reply closes its connection. Once only; NULL ok. */
+void http_quiesce(struct http_server *srv);
+
+/* http_inflight: requests presented to the handler and not yet completed (answered
+ * and sent, or their connection gone). */
+int http_inflight(struct http_server *srv);
+
+/* http_stop: quiesces, waits up to `drain_ms` for requests in progress to be answered,
+ * then stops the worker threads (closing their database connections). No request may
+ * still wait for its job (a suspended connection) once the wait is over: the caller
+ * drains first (daemon.c). NULL ok. */
 void http_stop(struct http_server *srv, int drain_ms);
 
 /* http_accepts_json: whether an Accept header value asks for application/json (with a

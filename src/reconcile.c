@@ -433,7 +433,12 @@ repair(struct run *r, struct db *db, const struct db_host *listed)
 	if (rc == 0 && (drift = reconcile_compare(&h, (int64_t)time(NULL), &seen, &p)) &&
 	    (rc = reconcile_send(r->cfg, &p.change, &res)) != 0)
 		snprintf(why, sizeof(why), "%s", res.msg[0] ? res.msg : err_str(rc));
-	(void)db_rollback(db);
+	/* An uncertain host (an update cut short) that DNS now agrees with, or that the
+	 * repair republished, is certain again; otherwise it stays so for its next holder. */
+	if (h.uncertain && rc != 0)
+		(void)db_rollback_uncertain(db);
+	else
+		(void)db_rollback(db);
 	if (drift)
 		report_plan(r, &h, &p, &seen, rc == 0 ? "repaired" : "failed", rc ? why : NULL);
 	else if (rc != 0)

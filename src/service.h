@@ -33,20 +33,31 @@ struct service_change {
 	int64_t now;
 };
 
-/* Everything a request handler needs besides the request. Borrowed; `db` is the
- * calling thread's own connection (NULL when it could not be opened: every request
- * then answers 911). `rl` NULL or cfg->rate_limit.enabled false disables rate limiting.
- * `cache` is the process's verified-credential cache (NULL: every password costs
- * Argon2), used with cfg's credential_cache_ttl and credential_cache_size. */
+struct authpool;
+struct writers;
+
+/* Everything a request needs besides itself, borrowed from the request's configuration
+ * generation (gen_service_ctx) and valid while the request runs. `db` is the calling
+ * thread's own connection for the synchronous callers (service_authenticate, the ACME
+ * API; NULL when it could not be opened: they answer 911); a job ignores it and runs
+ * with the connection of the thread it is on. `rl` NULL or cfg->rate_limit.enabled
+ * false disables rate limiting. `cache` is the process's verified-credential cache
+ * (NULL: every password costs Argon2), used with cfg's credential_cache_ttl and
+ * credential_cache_size. `auth` NULL runs credential verifications on the thread that
+ * starts the request (tests and tools); `writers` NULL answers 911 for every host that
+ * needs a DNS change (tests without a DNS server). */
 struct service_ctx {
 	const struct config *cfg;
 	struct db *db;
 	struct ratelimit *rl;
 	struct credcache *cache;
 	/* Called after a `good` that changed an address when the request asked for
-	 * notify_change; must not block (the mail module queues). May be NULL. */
+	 * notify_change; must not block (the mail module queues). May be NULL. Runs on a
+	 * zone writer's thread. */
 	void (*notify)(void *arg, const struct service_change *ch);
 	void *notify_arg;
+	struct authpool *auth;
+	struct writers *writers;
 };
 
 /* One request after endpoint resolution: the raw (percent-decoded) parameter values,
@@ -83,9 +94,25 @@ struct service_reply {
 	enum service_count count; /* what was recorded in the rate limiter */
 };
 
-/* service_handle: answers one update request. Always produces a reply (a database or
- * allocation failure becomes `911`); returns 0, or ERR_NOMEM when not even the reply
- * could be built (the caller then answers 500).
+/*
+ * One request in flight: a small state machine that runs on whichever thread has its
+ * next step:
+ *
+ *   HTTP thread: rate-limit admission -> credentials (credentials_lookup: a host
+ *     token, or the user's row and the verified-credential cache), and (a
+ *     verification is needed: a cache miss, an unknown user) -> the Argon2 pool
+ *     (authpool.h), which goes on with:
+ *   per host the unlocked read and decision: nohost, notfqdn and a nochg of a live
+ *     record are answered there (the nochg refreshed without a lock);
+ *     a host that needs DNS (or whose row changed meanwhile, or that has a lease) ->
+ *     the writer of its zone (writers.h), which decides again under the host's lease,
+ *     publishes, records, and answers it on its thread;
+ *   the last host answered -> the reply is built, the rate limiter settled, and
+ *     `done` called, on that thread.
+ *
+ * No step waits on DNS or Argon2 on an HTTP thread. The protocol order (rate limit,
+ * authentication, decision, DNS, database) and every answer are those of a plain
+ * synchronous handler.
  *
  * Rate-limit accounting (documented choice): a request counts as *good* when at least
  * one host got good/nochg; otherwise as *bad* when any line is badauth, nohost,
@@ -93,9 +120,32 @@ struct service_reply {
  * probing); a request with only dnserr/911 lines counts as neither (our fault, not the
  * client's), nor does `abuse` (counting it would extend the ban forever) nor a request
  * without any credentials (browsers and routers send one before the 401 challenge);
- * an unusable Authorization header is not "without credentials": it counts as bad. */
-int service_handle(const struct service_ctx *ctx, const struct service_request *req,
-		   struct service_reply *out);
+ * an unusable Authorization header is not "without credentials": it counts as bad.
+ */
+struct service_job;
+
+/* service_job_new: a job for `req`, whose strings are copied (the password is wiped
+ * when the job is freed); `ctx` is copied. `done(job, arg)` is called exactly once,
+ * when the reply is ready: inside service_job_start, or later on a pool or writer
+ * thread. Returns 0 or ERR_NOMEM. */
+int service_job_new(const struct service_ctx *ctx, const struct service_request *req,
+		    void (*done)(struct service_job *job, void *arg), void *arg,
+		    struct service_job **out);
+
+/* service_job_start: runs the request as far as it goes on the calling thread with
+ * that thread's database connection `db` (NULL: 911), then hands it on. Call once. */
+void service_job_start(struct service_job *job, struct db *db);
+
+/* service_job_reply: the reply, once `done` was called. Always a reply (a database or
+ * allocation failure answers 911); body NULL only when not even that could be built
+ * (the caller then answers 500). Borrowed from the job. */
+const struct service_reply *service_job_reply(const struct service_job *job);
+
+/* service_job_free: frees the job (after `done`). NULL ok. */
+void service_job_free(struct service_job *job);
+
+/* service_reply_free: releases the body. NULL ok. */
+void service_reply_free(struct service_reply *r);
 
 /* service_authenticate: the one credential step of every authenticated request (the
  * update endpoints and the ACME API): `user` and `password` (NULL when absent; never

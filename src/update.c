@@ -295,6 +295,28 @@ update_host_change(const struct db_host *h, struct dns_change *out)
 	out->ttl = h->dns_ttl;
 }
 
+void
+update_republish(const struct db_host *h, struct dns_change *out)
+{
+	const struct db_rr *rr[2] = {&h->v4, &h->v6};
+	enum dns_action *act[2] = {&out->v4, &out->v6};
+	char *ip[2] = {out->ipv4, out->ipv6};
+
+	for (int i = 0; i < 2; i++) {
+		bool live = rr[i]->ip[0] != '\0' && !rr[i]->expired;
+
+		*act[i] = live ? DNS_SET : DNS_DELETE;
+		_Static_assert(sizeof(out->ipv4) == sizeof(h->v4.ip), "address sizes");
+		memcpy(ip[i], live ? rr[i]->ip : "", live ? sizeof(h->v4.ip) : 1);
+	}
+}
+
+bool
+update_has_dns(const struct update_plan *plan)
+{
+	return plan->change.v4 != DNS_KEEP || plan->change.v6 != DNS_KEEP;
+}
+
 /* Decides one family `fam` (DB_V4 or DB_V6) of `row`: touch, set (and whether that is a
  * change), or keep. `due` is db_host_due_families of the row. */
 static void
@@ -367,14 +389,14 @@ decide_offline(const struct db_host *row, struct update_plan *out)
 {
 	int present = (is_published(&row->v4) ? DB_V4 : 0) | (is_published(&row->v6) ? DB_V6 : 0);
 
-	if (!present) {
-		out->status = UPDATE_NOCHG;
-		return;
+	/* An uncertain host (a lapsed lease) may have records the row does not show: the
+	 * deletes go out whatever the row says. */
+	if (present || row->uncertain) {
+		out->change.v4 = DNS_DELETE;
+		out->change.v6 = DNS_DELETE;
 	}
-	out->change.v4 = DNS_DELETE;
-	out->change.v6 = DNS_DELETE;
 	out->offline_families = present;
-	out->status = UPDATE_GOOD;
+	out->status = present ? UPDATE_GOOD : UPDATE_NOCHG;
 }
 
 void
@@ -399,6 +421,8 @@ update_decide(const struct update_addrs *want, const struct db_host *row, const 
 		decide_offline(row, out);
 		return;
 	}
+	if (row->uncertain)
+		update_republish(row, &out->change);
 	w = *want;
 	if (w.has_v6 && update_host_v6(want, row, &w.v6, out->why, sizeof(out->why)) != 0) {
 		out->status = UPDATE_BADIP;

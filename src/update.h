@@ -123,6 +123,17 @@ int update_host_v6(const struct update_addrs *want, const struct db_host *row, s
  * caller sets the actions. */
 void update_host_change(const struct db_host *h, struct dns_change *out);
 
+/* update_republish: turns `out` (from update_host_change of `h`) into the whole state
+ * the row holds: each family with an address that is not marked expired → DNS_SET of
+ * that address, every other family → DNS_DELETE. Used where DNS may serve something
+ * else than the row says (an uncertain host, db_host.uncertain: its last holder died
+ * between its DNS change and its commit), so that DNS follows the database again. */
+void update_republish(const struct db_host *h, struct dns_change *out);
+
+/* update_has_dns: whether the plan's change has anything to send (a GOOD always does;
+ * a NOCHG does when the row was uncertain). */
+bool update_has_dns(const struct update_plan *plan);
+
 /* update_decide: the decision for one host at time `now` (unix time). `row` is the
  * database row for the fqdn or NULL; a row owned by a user other than `user` is nohost.
  * A family whose wanted address equals the stored one and is live needs no DNS write
@@ -135,7 +146,8 @@ void update_host_change(const struct db_host *h, struct dns_change *out);
  * deleted: status GOOD, both families DNS_DELETE in the change (deleting a family DNS
  * does not hold is harmless, and no stray record survives), offline_families = those
  * families, for the caller to record with host_set_offline after NOERROR; no family
- * published → NOCHG without any write. No address is reported either way. An offline
+ * published → NOCHG without any write (an uncertain row: the deletes go out all the
+ * same, its records being unknown). No address is reported either way. An offline
  * family is `expired`, so the next update naming it publishes it again (a DNS_SET,
  * vN_changed only when the address differs).
  *
@@ -148,6 +160,12 @@ void update_host_change(const struct db_host *h, struct dns_change *out);
  * non-zero, else NOCHG. For GOOD the caller records set_families with host_set_addr
  * and touch_families with host_touch only after NOERROR (dnserr leaves the database
  * unchanged); for NOCHG it touches at once.
+ *
+ * An uncertain row (db_host.uncertain) starts from update_republish, so the change
+ * republishes every family the request leaves alone as the row holds it (and the
+ * families the request confirms as they are); the status is still what the request
+ * asked relative to the row (nochg when it confirms it), but update_has_dns is then
+ * true and the change must be sent before the touch is recorded.
  *
  * Why a due family is republished: it may already be gone from DNS — an expiry pass
  * may have deleted it and then failed to record that (a database error, or a DNS reply

@@ -164,6 +164,25 @@ test_dummy(void)
 	ok(dummy > real * 0.6 && dummy < real * 1.6, "dummy costs about what a real verify costs");
 }
 
+/* Which stored hashes are verified inline: cost m x t at most AUTH_INLINE_COST. */
+static void
+test_cheap(void)
+{
+	char phc[AUTH_PHC_MAX];
+
+	ok(auth_hash("pw", phc, sizeof(phc)) == 0 && !auth_is_cheap(phc),
+	   "our own hashes (64 MiB x 3) go to the pool");
+	ok(auth_is_cheap("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
+	   "m=8,t=1 is verified inline");
+	ok(auth_is_cheap("$argon2i$v=19$m=1024,t=4,p=1$c2FsdHNhbHQ$aGFzaA"), "1024 x 4: inline");
+	ok(!auth_is_cheap("$argon2i$v=19$m=1025,t=4,p=1$c2FsdHNhbHQ$aGFzaA"), "1025 x 4: pool");
+	ok(!auth_is_cheap("$argon2id$v=19$t=1,p=1$c2FsdHNhbHQ$aGFzaA"), "no m=: not cheap");
+	ok(!auth_is_cheap("$argon2id$v=19$m=99999999999999,t=1,p=1$c2FsdHNhbHQ$aGFzaA"),
+	   "an absurd m=: not cheap");
+	ok(!auth_is_cheap("$2b$04$abcdefghijklmnopqrstuu") && !auth_is_cheap(""),
+	   "not argon2: not cheap");
+}
+
 static void
 test_names(void)
 {
@@ -188,6 +207,7 @@ int
 main(void)
 {
 	auth_init(0);
+	test_cheap();
 	test_names();
 	test_garbage();
 	test_round_trip();

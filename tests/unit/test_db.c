@@ -42,6 +42,15 @@ struct backend {
 };
 
 static int64_t
+clock_wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
 mono_ms(void)
 {
 	struct timespec ts;
@@ -1123,21 +1132,22 @@ test_scale(const struct backend *b)
 
 static const struct backend SQLITE_BACKEND = {"sqlite", fresh_config, sqlite_exec, sqlite_count};
 
-/* SQLite's per-host critical section is a lease row: holding one host does not block
- * another host (nor any other writer), a lapsed lease (a crashed holder) can be taken
- * over, and the late holder's release cannot drop the new holder's lease. */
+/* The per-host critical section is a lease row on both backends: holding one host
+ * does not block another host (nor any other writer), a lapsed lease (a crashed holder)
+ * can be taken over and marks the host uncertain, the late holder's commit then writes
+ * nothing, and a read tells whether a lease exists. */
 static void
-test_sqlite_leases(void)
+test_leases(const struct backend *b)
 {
 	struct config cfg;
-	char path[512];
-	struct db *a = NULL, *b = NULL;
+	char where[128];
+	struct db *a = NULL, *c = NULL;
 	struct db_user u;
 	struct db_host h, got;
 
-	fresh_config(&cfg, path, sizeof(path));
+	b->fresh(&cfg, where, sizeof(where));
 	cfg.dns.dns_timeout = 1; /* lease = 1 s + slack; waits bounded by 5 s + 1 s */
-	if (db_open(&cfg, &a) != 0 || db_open(&cfg, &b) != 0) {
+	if (db_open(&cfg, &a) != 0 || db_open(&cfg, &c) != 0) {
 		ok(0, "open two handles");
 		return;
 	}
@@ -1149,24 +1159,198 @@ test_sqlite_leases(void)
 	db_host_add(a, &h);
 
 	is_int(db_host_lock(a, "one.dyn.example.com", &got), 0, "a leases one");
-	is_int(db_host_lock(b, "two.dyn.example.com", &got), 0, "b leases two meanwhile");
-	is_int(db_host_set_addr(b, got.id, DB_V4, "192.0.2.2", NULL, 10), 0, "b writes two");
-	is_int(db_commit(b), 0, "b commits while a still holds one");
-	is_int(db_host_touch(b, got.id, DB_V4, 11), 0, "plain writes are not blocked either");
-	is_int(sqlite_count(path, "SELECT count(*) FROM host_leases"), 1, "one lease left");
+	ok(!got.uncertain, "a fresh lease is not uncertain");
+	is_int(db_host_get(c, "one.dyn.example.com", &got), 0, "c reads one");
+	ok(got.leased, "the read tells that one is leased");
+	is_int(db_host_lock(c, "two.dyn.example.com", &got), 0, "c leases two meanwhile");
+	is_int(db_host_set_addr(c, got.id, DB_V4, "192.0.2.2", NULL, 10), 0, "c writes two");
+	is_int(db_commit(c), 0, "c commits while a still holds one");
+	is_int(db_host_get(c, "two.dyn.example.com", &got), 0, "c reads two");
+	ok(!got.leased, "two's lease is gone with the commit");
+	is_int(db_host_touch(c, got.id, DB_V4, 11), 0, "plain writes are not blocked either");
+	is_int(b->raw_count(where, "SELECT count(*) FROM host_leases"), 1, "one lease left");
 
-	/* a crashes: its lease lapses, b takes one over, a's late release is harmless. */
-	ok(sqlite_exec(path, "UPDATE host_leases SET until_ms = 0") == 0, "a's lease lapses");
-	is_int(db_host_lock(b, "one.dyn.example.com", &got), 0, "b takes the lapsed lease");
-	is_int(db_commit(a), 0, "a's late commit");
-	is_int(sqlite_count(path, "SELECT count(*) FROM host_leases"), 1, "b's lease survives");
-	is_int(db_host_set_addr(b, got.id, DB_V4, "192.0.2.1", NULL, 12), 0, "b writes one");
-	is_int(db_rollback(b), 0, "b rolls back");
+	/* a crashes: its lease lapses, c takes it over (uncertain), a's late commit writes
+	 * nothing. */
+	ok(b->raw_exec(where, "UPDATE host_leases SET until_ms = 0") == 0, "a's lease lapses");
+	is_int(db_host_lock(c, "one.dyn.example.com", &got), 0, "c takes the lapsed lease");
+	ok(got.uncertain, "and is told that the host is uncertain");
+	is_int(db_host_set_addr(a, got.id, DB_V4, "192.0.2.9", NULL, 12), 0, "a writes late");
+	is_int(db_commit(a), ERR_DB, "a's late commit writes nothing: its lease was taken over");
+	is_int(b->raw_count(where, "SELECT count(*) FROM host_leases"), 1, "c's lease survives");
+	is_int(db_host_set_addr(c, got.id, DB_V4, "192.0.2.1", NULL, 12), 0, "c writes one");
+	is_int(db_rollback(c), 0, "c rolls back");
 	is_int(db_host_get(a, "one.dyn.example.com", &got), 0, "get one");
-	is_str(got.v4.ip, "", "the rolled-back write is gone");
-	is_int(sqlite_count(path, "SELECT count(*) FROM host_leases"), 0, "and so is the lease");
+	is_str(got.v4.ip, "", "neither write is there");
+	is_int(b->raw_count(where, "SELECT count(*) FROM host_leases"), 0, "and no lease");
+	is_int(db_host_lock(a, "one.dyn.example.com", &got), 0, "a leases one again");
+	is_int(db_rollback_uncertain(a), 0, "a gives up without an answer from DNS");
+	is_int(db_host_lock(c, "one.dyn.example.com", &got), 0, "c takes it at once");
+	ok(got.uncertain, "and is told that the host is uncertain");
+	is_int(db_commit(c), 0, "c commits");
 	db_close(a);
-	db_close(b);
+	db_close(c);
+}
+
+static void lease_many_end(struct db *a, struct db_lease *l);
+static void lease_many_claim(struct db *a, struct db_lease *l);
+
+/* The zone writers' batch: leases of many hosts in one step (held, busy, no such host,
+ * uncertain), their ends (commit with writes, release, a lapse on purpose, a lost
+ * lease), and the lapsed leases listed for the repair. */
+static void
+test_lease_many(const struct backend *b)
+{
+	struct config cfg;
+	char where[128];
+	struct db *a = NULL, *c = NULL, *d = NULL;
+	struct db_user u;
+	struct db_host h, got, *list = NULL;
+	struct db_lease l[4] = {{.fqdn = "one.dyn.example.com"},
+				{.fqdn = "two.dyn.example.com"},
+				{.fqdn = "nope.dyn.example.com"},
+				{.fqdn = "three.dyn.example.com"}};
+	size_t len = 0;
+
+	b->fresh(&cfg, where, sizeof(where));
+	cfg.dns.dns_timeout = 1;
+	if (db_open(&cfg, &a) != 0 || db_open(&cfg, &c) != 0) {
+		ok(0, "open two handles");
+		return;
+	}
+	make_user(&u, "mia");
+	db_user_add(a, &u);
+	for (int i = 0; i < 3; i++) {
+		static const char *const n[] = {"one", "two", "three"};
+
+		make_host(&h, "mia", n[i], "dyn.example.com", 600);
+		db_host_add(a, &h);
+	}
+	is_int(db_host_lock(c, "two.dyn.example.com", &got), 0, "c holds two");
+	if (db_open(&cfg, &d) != 0) {
+		ok(0, "open a third handle");
+		return;
+	}
+	is_int(db_host_lock(d, "three.dyn.example.com", &got), 0, "three gets a lease ...");
+	ok(b->raw_exec(where, "UPDATE host_leases SET until_ms = 0 WHERE host_id NOT IN"
+			      " (SELECT id FROM hostnames WHERE hostname = 'two')") == 0,
+	   "... that lapses ...");
+	is_int(db_host_set_addr(d, got.id, DB_V4, "192.0.2.3", NULL, 100), 0, "... a write ...");
+	db_close(d); /* ... and its holder dies before the commit */
+	is_int(b->raw_count(where, "SELECT count(*) FROM host_leases"), 2, "two leases stand");
+	is_int(db_host_lapsed(a, 1000, 10, &list, &len), 0, "lapsed leases");
+	ok(len == 1 && strcmp(list[0].fqdn, "three.dyn.example.com") == 0, "three is listed");
+	free(list);
+
+	is_int(db_host_lease_many(a, l, 4), 0, "one batch of four leases");
+	is_int(l[0].state, DB_LEASE_HELD, "one: held");
+	ok(!l[0].row.uncertain && strcmp(l[0].row.owner, "mia") == 0, "one: the row, certain");
+	is_int(l[1].state, DB_LEASE_BUSY, "two: busy (c holds it)");
+	is_int(l[2].state, DB_LEASE_NOHOST, "nope: no such host");
+	is_int(l[3].state, DB_LEASE_HELD, "three: taken over");
+	ok(l[3].row.uncertain, "three: uncertain");
+	is_str(l[3].row.v4.ip, "", "three: the row as committed (the dead write is gone)");
+	is_int(db_host_lapsed(a, clock_wall_now_ms(), 10, &list, &len), 0, "lapsed again");
+	is_int(len, 0, "nothing lapsed while the batch holds them");
+	free(list);
+	lease_many_end(a, l);
+	is_int(db_commit(c), 0, "c ends two");
+	lease_many_claim(a, l);
+	db_close(a);
+	db_close(c);
+}
+
+/* The end of test_lease_many's batch: commit one, lapse three on purpose, and a lease
+ * that is not ours (two is c's). */
+static void
+lease_many_end(struct db *a, struct db_lease *l)
+{
+	struct db_host_end e[3];
+	struct db_host got, *list = NULL;
+	size_t len = 0;
+
+	memset(e, 0, sizeof(e));
+	e[0] = (struct db_host_end){.host_id = l[0].row.id,
+				    .token = l[0].token,
+				    .how = DB_END_COMMIT,
+				    .set_families = DB_V4,
+				    .ipv4 = "192.0.2.1",
+				    .touch_families = DB_V6,
+				    .now = 500};
+	e[1] = (struct db_host_end){
+		.host_id = l[3].row.id, .token = l[3].token, .how = DB_END_UNCERTAIN};
+	e[2] = (struct db_host_end){.host_id = l[1].row.id,
+				    .token = 4242,
+				    .how = DB_END_COMMIT,
+				    .set_families = DB_V4,
+				    .ipv4 = "192.0.2.2",
+				    .now = 500};
+	is_int(db_host_end_many(a, e, 3), 0, "end the batch");
+	ok(!e[0].lost && !e[1].lost, "our leases were ours");
+	ok(e[2].lost, "a lease that is not ours is lost ...");
+	is_int(db_host_get(a, "two.dyn.example.com", &got), 0, "get two");
+	is_str(got.v4.ip, "", "... and nothing is written for it");
+	is_int(db_host_get(a, "one.dyn.example.com", &got), 0, "get one");
+	ok(strcmp(got.v4.ip, "192.0.2.1") == 0 && got.v4.updated == 500 && !got.leased,
+	   "one: written, lease gone");
+	is_int(db_host_get(a, "three.dyn.example.com", &got), 0, "get three");
+	ok(got.leased, "three: the lease stays, lapsed");
+	is_int(db_host_lapsed(a, clock_wall_now_ms(), 10, &list, &len), 0, "lapsed");
+	ok(len == 1 && strcmp(list[0].fqdn, "three.dyn.example.com") == 0, "three again");
+	free(list);
+}
+
+/* The expiry claim inside a batch end: only where still due. */
+static void
+lease_many_claim(struct db *a, struct db_lease *l)
+{
+	struct db_host_end e[1];
+	struct db_host got;
+
+	is_int(db_host_lease_many(a, l, 1), 0, "lease one again");
+	e[0] = (struct db_host_end){.host_id = l[0].row.id,
+				    .token = l[0].token,
+				    .how = DB_END_COMMIT,
+				    .expire_families = DB_V4 | DB_V6,
+				    .now = 500 + 600};
+	is_int(db_host_end_many(a, e, 1), 0, "claim");
+	is_int(e[0].claimed, DB_V4, "v4 was due, v6 never published");
+	is_int(db_host_get(a, "one.dyn.example.com", &got), 0, "get one");
+	ok(got.v4.expired && !got.leased, "v4 expired, lease gone");
+}
+
+/* A touch never moves an update time back (several daemons). */
+static void
+test_touch_max(const struct backend *b)
+{
+	struct config cfg;
+	char where[128];
+	struct db *db = NULL;
+	struct db_user u;
+	struct db_host h, got;
+	int touched = 0;
+
+	b->fresh(&cfg, where, sizeof(where));
+	if (db_open(&cfg, &db) != 0) {
+		ok(0, "open");
+		return;
+	}
+	make_user(&u, "max");
+	db_user_add(db, &u);
+	make_host(&h, "max", "t", "dyn.example.com", 600);
+	db_host_add(db, &h);
+	db_host_get(db, "t.dyn.example.com", &got);
+	is_int(db_host_set_addr(db, got.id, DB_V4, "192.0.2.1", NULL, 1000), 0, "set at 1000");
+	is_int(db_host_touch(db, got.id, DB_V4, 900), 0, "touch at 900");
+	is_int(db_host_touch_live(db, got.id, DB_V4, "192.0.2.1", NULL, 950, &touched), 0,
+	       "touch_live at 950");
+	is_int(touched, DB_V4, "touch_live matched");
+	db_host_get(db, "t.dyn.example.com", &got);
+	is_int(got.v4.updated, 1000, "neither moved the time back");
+	is_int(db_host_touch(db, got.id, DB_V4, 1100), 0, "touch at 1100");
+	db_host_get(db, "t.dyn.example.com", &got);
+	is_int(got.v4.updated, 1100, "a later touch moves it on");
+	db_close(db);
 }
 
 /* Whether DDNS_TEST_DB_BACKENDS (default: all) names `name`. */
@@ -1186,6 +1370,9 @@ run_backend(const struct backend *b)
 	test_crud(b);
 	test_count_and_ping(b);
 	test_migration_failure(b);
+	test_leases(b);
+	test_lease_many(b);
+	test_touch_max(b);
 	test_migrate_iid_step(b);
 	test_token_migration(b);
 	test_scale(b);
@@ -1672,7 +1859,6 @@ main(void)
 	test_due_families();
 	if (wanted("sqlite")) {
 		run_backend(&SQLITE_BACKEND);
-		test_sqlite_leases();
 		test_sqlite_ping_busy();
 		test_sqlite_files();
 	}

@@ -667,6 +667,83 @@ test_large_goes_tcp(void)
 	proxy_stop(&p);
 }
 
+/* One client, many names per message: 60 names (over 512 bytes: TCP) in one UPDATE,
+ * then small messages on the same client's UDP socket; a message that cannot fit a DNS
+ * message is refused before anything is sent; names must be in the zone. */
+static void
+test_client_many(void)
+{
+	struct dns_server s = server("127.0.0.1", PORT_BIND, 3000);
+	static struct dns_change chs[2000];
+	struct dns_client *cl = NULL;
+	struct dns_result res;
+	struct tsig_key k;
+	char name[96], ip[32], got[64];
+	int rc, served = 0, bad = 0;
+
+	alg_key(3, &k);
+	is_int(dns_client_new(&s, &cl, &res), 0, "client");
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+		chs[i] = change(name, "hmac-sha256.dyn.test", DNS_SET, ip, DNS_DELETE, NULL);
+	}
+	rc = dns_client_update(cl, &k, "hmac-sha256.dyn.test", chs, 60, &res);
+	ok(rc == 0 && res.rcode == 0, "60 names in one UPDATE (rc %d, %s)", rc, res.msg);
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "m%d.hmac-sha256.dyn.test.", i);
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+		served += strcmp(lookup(name, LDNS_RR_TYPE_A, got, sizeof(got)), ip) == 0;
+	}
+	is_int(served, 60, "every name served");
+	for (int i = 0; i < 50; i++)
+		bad += dns_client_update(cl, &k, "hmac-sha256.dyn.test", &chs[i % 60], 1, &res) !=
+		       0;
+	is_int(bad, 0, "50 more exchanges on the same client");
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "a-rather-long-label-to-fill-the-message-%d", i);
+		chs[i] = change(name, "hmac-sha256.dyn.test", DNS_SET, "192.0.2.1", DNS_SET,
+				"2001:db8::1");
+	}
+	rc = dns_client_update(cl, &k, "hmac-sha256.dyn.test", chs, 2000, &res);
+	ok(rc == ERR_TOOBIG && !res.maybe_applied, "too large: refused unsent (%s)", res.msg);
+	chs[0] = change("x", "hmac-sha512.dyn.test", DNS_SET, "192.0.2.1", DNS_KEEP, NULL);
+	rc = dns_client_update(cl, &k, "hmac-sha256.dyn.test", chs, 1, &res);
+	ok(rc == ERR_INVAL && strstr(res.msg, "not in zone"), "a name of another zone: %s",
+	   res.msg);
+	dns_client_free(cl);
+	dns_client_free(NULL);
+	tsig_key_wipe(&k);
+}
+
+/* Whether a failed update may have been applied: only without a trusted answer. */
+static void
+test_maybe_applied(void)
+{
+	struct dns_change c =
+		change("ma", "hmac-sha256.dyn.test", DNS_SET, "192.0.2.1", DNS_KEEP, NULL);
+	struct dns_server s = server("127.0.0.1", PORT_SILENT, 300);
+	struct dns_result res;
+	struct tsig_key k;
+	int silent = bound_socket(SOCK_DGRAM, PORT_SILENT), rc;
+
+	alg_key(3, &k);
+	rc = dns_update(&s, &k, &c, &res);
+	ok(rc == ERR_TIMEOUT && res.maybe_applied, "no answer: maybe applied");
+	close(silent);
+	s = server("127.0.0.1", PORT_CLOSED, 1000);
+	rc = dns_update(&s, &k, &c, &res);
+	ok(rc == ERR_IO && !res.maybe_applied, "port closed: surely not applied (%s)", res.msg);
+	s = server("127.0.0.1", PORT_BIND, 3000);
+	alg_key(5, &k);
+	rc = dns_update(&s, &k, &c, &res);
+	ok(rc == ERR_DNS && !res.maybe_applied, "REFUSED: surely not applied");
+	alg_key(3, &k);
+	rc = dns_update(&s, &k, &c, &res);
+	ok(rc == 0 && !res.maybe_applied, "NOERROR: applied, nothing uncertain");
+	tsig_key_wipe(&k);
+}
+
 struct worker {
 	int id, fails;
 	struct tsig_key key;
@@ -753,6 +830,8 @@ main(void)
 	test_timeouts();
 	test_tcp_fallback();
 	test_large_goes_tcp();
+	test_client_many();
+	test_maybe_applied();
 	test_threads_and_rate();
 	return tap_done();
 }

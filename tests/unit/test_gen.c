@@ -70,7 +70,7 @@ test_build(void)
 	   "the trusted proxies are parsed");
 	gen_service_ctx(g, NULL, &ctx);
 	ok(ctx.cfg == boot && ctx.rl == g->rl && ctx.notify && ctx.notify_arg == g->notify &&
-		   !ctx.db,
+		   !ctx.auth && !ctx.writers,
 	   "a request's service context comes from its generation");
 	is_int(gen_slot_new(g, &s), 0, "a slot holds it");
 	ok(gen_slot_acquire(s) == g, "a request takes the current generation");

@@ -546,6 +546,57 @@ test_decide_due(void)
 	is_int(p.touch_families, DB_V4 | DB_V6, "expiry_ttl 0: touched");
 }
 
+/* update_republish: the row's whole state, each family set or deleted. */
+static void
+test_republish(void)
+{
+	struct db_host h = row(); /* v4 192.0.2.1, v6 2001:db8::1, both live */
+	struct dns_change c;
+
+	update_host_change(&h, &c);
+	update_republish(&h, &c);
+	ok(c.v4 == DNS_SET && c.v6 == DNS_SET, "both live: both set");
+	is_str(c.ipv4, "192.0.2.1", "v4 as stored");
+	is_str(c.ipv6, "2001:db8::1", "v6 as stored");
+	is_int(c.ttl, 60, "the row's TTL");
+	h.v4.expired = true;
+	h.v6.ip[0] = '\0';
+	update_host_change(&h, &c);
+	update_republish(&h, &c);
+	ok(c.v4 == DNS_DELETE && c.v6 == DNS_DELETE, "expired and never set: both deleted");
+	ok(c.ipv4[0] == '\0' && c.ipv6[0] == '\0', "no addresses for deletes");
+}
+
+/* An uncertain row (its last holder died between DNS and database): the request's
+ * answer is as usual, but the change republishes the row's whole state. */
+static void
+test_decide_uncertain(void)
+{
+	struct update_addrs w = want("192.0.2.1", NULL);
+	struct db_host h = row();
+	struct update_plan p;
+
+	h.uncertain = true;
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_NOCHG, "uncertain, same address: still nochg to the client");
+	is_int(p.touch_families, DB_V4, "v4 touched");
+	ok(update_has_dns(&p), "but there is something to send");
+	ok(p.change.v4 == DNS_SET && p.change.v6 == DNS_SET, "both families republished");
+	is_str(p.change.ipv6, "2001:db8::1", "the unnamed family as the row holds it");
+	w = want("192.0.2.7", NULL);
+	h.v6.expired = true;
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_GOOD, "uncertain, new address: good");
+	is_str(p.change.ipv4, "192.0.2.7", "the request's address wins");
+	is_int(p.change.v6, DNS_DELETE, "an expired family is deleted again");
+	is_int(p.set_families, DB_V4, "only the request's family is recorded");
+	h.uncertain = false;
+	w = want("192.0.2.1", NULL);
+	h.v6.expired = false;
+	update_decide(&w, &h, "alice", NOW, &p);
+	ok(!update_has_dns(&p), "a certain nochg sends nothing");
+}
+
 /* A row with interface identifier `iid` ("" = none). */
 static struct db_host
 row_iid(const char *iid)
@@ -727,6 +778,16 @@ test_decide_offline(void)
 	is_int(p.status, UPDATE_GOOD, "back online with the same address: good");
 	is_int(p.change.v4, DNS_SET, "republished");
 	ok(!p.v4_changed, "the same address is not a change");
+	h.uncertain = true;
+	h.v4.expired = h.v4.offline = true;
+	h.v6.expired = true;
+	memset(&w, 0, sizeof(w));
+	w.offline = true;
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_NOCHG, "offline, nothing published but uncertain: nochg");
+	ok(p.change.v4 == DNS_DELETE && p.change.v6 == DNS_DELETE,
+	   "uncertain: the deletes go out all the same");
+	is_int(p.offline_families, 0, "nothing recorded offline anew");
 }
 
 static void
@@ -830,6 +891,8 @@ main(void)
 	test_decide_iid();
 	test_decide_offline();
 	test_host_change();
+	test_republish();
+	test_decide_uncertain();
 	test_status_str();
 	test_format_line();
 	test_json();
