@@ -154,6 +154,7 @@ const char db_mariadb_due_sql[] =
 	" ORDER BY h.id LIMIT ?";
 
 enum stmt_id {
+	ST_VERSION_TABLE,
 	ST_VERSION,
 	ST_VERSION_ADD,
 	ST_PROGRESS,
@@ -193,6 +194,9 @@ static const struct {
 	const char *sql;
 	const char *cols;
 } STMTS[ST_COUNT] = {
+	[ST_VERSION_TABLE] = {"SELECT count(*) FROM information_schema.tables"
+			      " WHERE table_schema = DATABASE() AND table_name = 'schema_version'",
+			      "i"},
 	[ST_VERSION] = {"SELECT coalesce(max(version), 0) FROM schema_version", "i"},
 	[ST_VERSION_ADD] = {"INSERT INTO schema_version (version, applied) VALUES (?, ?)", NULL},
 	[ST_PROGRESS] = {"SELECT stmt FROM schema_progress WHERE version = ? ORDER BY stmt DESC",
@@ -812,6 +816,21 @@ query_int(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t n
 	return rc == 1 ? 0 : rc == 0 ? ERR_NOTFOUND : rc;
 }
 
+/* Creates the version table unless it exists. Every connection comes here when it
+ * opens, so the common case must be a read: on Galera even a CREATE TABLE IF NOT
+ * EXISTS of an existing table is replicated in total order (every node stops for
+ * it), and it fails while a node's replication is paused for a backup. */
+static int
+ensure_version_table(struct db_mariadb *s)
+{
+	long long n = 0;
+	int rc = query_int(s, ST_VERSION_TABLE, NULL, 0, &n);
+
+	if (rc != 0 || n > 0)
+		return rc == ERR_NOTFOUND ? ERR_DB : rc;
+	return query(s, BOOKKEEPING_SQL, "schema_version");
+}
+
 /* The recorded schema version; 0 for a database without the version table. */
 static int
 read_version(struct db_mariadb *s, int *version)
@@ -820,7 +839,7 @@ read_version(struct db_mariadb *s, int *version)
 	int rc;
 
 	*version = 0;
-	if ((rc = ensure_connected(s)) != 0 || (rc = query(s, BOOKKEEPING_SQL, "schema_version")))
+	if ((rc = ensure_connected(s)) != 0 || (rc = ensure_version_table(s)) != 0)
 		return rc;
 	if ((rc = query_int(s, ST_VERSION, NULL, 0, &v)) != 0)
 		return rc == ERR_NOTFOUND ? ERR_DB : rc;
