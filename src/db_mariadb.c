@@ -411,9 +411,27 @@ query(struct db_mariadb *s, const char *sql, const char *what)
 	return 0;
 }
 
+/* Causal reads on a Galera node: a read (and the start of a transaction) first waits
+ * until this node has applied everything the cluster had committed when the read
+ * began. Without it a node that lags behind (busy applying, or desynced for a backup)
+ * answers from its stale copy: a password changed through another node would still
+ * be accepted here, and the new one refused. Without Galera (wsrep off) the setting
+ * does nothing; a server built without wsrep does not know it, which is fine. */
+static int
+setup_causal_reads(struct db_mariadb *s)
+{
+	static const char sql[] = "SET SESSION wsrep_sync_wait = 1";
+
+	if (mysql_real_query(s->m, sql, strlen(sql)) == 0 ||
+	    mysql_errno(s->m) == ER_UNKNOWN_SYSTEM_VARIABLE)
+		return 0;
+	return conn_fail(s, "session setup");
+}
+
 /* Session settings every connection needs: READ COMMITTED so that a plain read after
  * taking a row lock sees the latest committed row (not a snapshot from before the
- * wait), a bounded lock wait, strict SQL, and no silent engine substitution. */
+ * wait), a bounded lock wait, strict SQL, no silent engine substitution, and causal
+ * reads on Galera. */
 static int
 setup_session(struct db_mariadb *s)
 {
@@ -427,7 +445,9 @@ setup_session(struct db_mariadb *s)
 	if (n < 0 || (size_t)n >= sizeof(sql))
 		return ERR_INTERNAL;
 	rc = query(s, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "session setup");
-	return rc != 0 ? rc : query(s, sql, "session setup");
+	if (rc == 0)
+		rc = query(s, sql, "session setup");
+	return rc != 0 ? rc : setup_causal_reads(s);
 }
 
 /* Opens the connection described by the configuration. The password goes to the
