@@ -96,7 +96,7 @@ else record "plain-build 0 1 0"; fi
 echo "== valgrind (the pure modules' unit tests on the plain build)"
 if [ -x build-ci/tests/unit/test_update ] && meson test -C build-ci --no-rebuild \
 	--wrap "valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
-	buf toml update addr hostname template config tsig ratelimit connlimit log gen clock \
+	buf toml update addr hostname template config tsig ratelimit connlimit log gen clock credcache token acme \
 	>build-ci/valgrind.out 2>&1; then
 	record "valgrind 1 0 0"
 else

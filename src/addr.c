@@ -147,6 +147,148 @@ addr_is_multicast(const struct addr *a)
 	return false;
 }
 
+/* Compares the first `bits` bits of two byte strings. */
+static bool
+prefix_equal(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int bytes = bits / 8, rest = bits % 8;
+	unsigned char mask;
+
+	if (memcmp(a, b, (size_t)bytes) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	mask = (unsigned char)(0xff << (8 - rest));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+/* The first `bits` bits of a byte string, the rest cleared. */
+static void
+keep_bits(unsigned char *b, size_t len, int bits)
+{
+	size_t full = (size_t)bits / 8;
+
+	if (full >= len)
+		return;
+	b[full] &= (unsigned char)(0xff << (8 - bits % 8));
+	memset(b + full + 1, 0, len - full - 1);
+}
+
+bool
+addr_host_bits_zero(const struct addr *a, int plen)
+{
+	struct addr net;
+
+	if (!a || (a->family != AF_INET && a->family != AF_INET6) || plen < 0)
+		return false;
+	if ((size_t)plen >= addr_len(a->family) * 8)
+		return true;
+	net = *a;
+	keep_bits(net.bytes, addr_len(a->family), plen);
+	return addr_equal(&net, a);
+}
+
+int
+addr_combine(const struct addr *prefix, int plen, const struct addr *iid, struct addr *out)
+{
+	struct addr r;
+	size_t len;
+
+	if (!prefix || !iid || !out || prefix->family != iid->family ||
+	    (prefix->family != AF_INET && prefix->family != AF_INET6))
+		return ERR_INVAL;
+	len = addr_len(prefix->family);
+	if (plen < 0 || (size_t)plen > len * 8)
+		return ERR_INVAL;
+	r = *prefix;
+	keep_bits(r.bytes, len, plen);
+	/* OR in the identifier's bits below the prefix, byte by byte. */
+	for (size_t i = 0; i < len; i++) {
+		int before = (int)i * 8; /* bits of the address before this byte */
+		unsigned char low;
+
+		if (before + 8 <= plen)
+			continue;
+		low = before >= plen ? 0xff : (unsigned char)(0xff >> (plen - before));
+		r.bytes[i] |= iid->bytes[i] & low;
+	}
+	*out = r;
+	return 0;
+}
+
+/* One special-purpose range of IANA's registries. */
+struct special_range {
+	int family;
+	unsigned char net[16];
+	int plen;
+	enum addr_use use;
+	const char *name;
+};
+
+/* Checked in order, the first match decides: the limited broadcast address comes
+ * before the reserved 240/4 it lies in. Only ranges that matter for a published
+ * address are listed; e.g. 64:ff9b::/96 (NAT64) and 2002::/16 (6to4) reach the
+ * Internet and stay public. */
+static const struct special_range special_ranges[] = {
+	{AF_INET, {0}, 8, ADDR_USE_NEVER, "\"this network\" (RFC 1122)"},
+	{AF_INET, {255, 255, 255, 255}, 32, ADDR_USE_NEVER, "limited broadcast (RFC 919)"},
+	{AF_INET, {224}, 4, ADDR_USE_NEVER, "multicast (RFC 5771)"},
+	{AF_INET, {10}, 8, ADDR_USE_LOCAL, "private (RFC 1918)"},
+	{AF_INET,
+	 {100, 64},
+	 10,
+	 ADDR_USE_LOCAL,
+	 "shared address space, carrier-grade NAT (RFC 6598)"},
+	{AF_INET, {127}, 8, ADDR_USE_LOCAL, "loopback (RFC 1122)"},
+	{AF_INET, {169, 254}, 16, ADDR_USE_LOCAL, "link-local (RFC 3927)"},
+	{AF_INET, {172, 16}, 12, ADDR_USE_LOCAL, "private (RFC 1918)"},
+	{AF_INET, {192, 0, 0}, 24, ADDR_USE_LOCAL, "IETF protocol assignments (RFC 6890)"},
+	{AF_INET, {192, 0, 2}, 24, ADDR_USE_LOCAL, "documentation (RFC 5737)"},
+	{AF_INET, {192, 168}, 16, ADDR_USE_LOCAL, "private (RFC 1918)"},
+	{AF_INET, {198, 18}, 15, ADDR_USE_LOCAL, "benchmarking (RFC 2544)"},
+	{AF_INET, {198, 51, 100}, 24, ADDR_USE_LOCAL, "documentation (RFC 5737)"},
+	{AF_INET, {203, 0, 113}, 24, ADDR_USE_LOCAL, "documentation (RFC 5737)"},
+	{AF_INET, {240}, 4, ADDR_USE_LOCAL, "reserved (RFC 1112)"},
+	{AF_INET6, {0}, 128, ADDR_USE_NEVER, "unspecified (RFC 4291)"},
+	{AF_INET6, {0xff}, 8, ADDR_USE_NEVER, "multicast (RFC 4291)"},
+	{AF_INET6, {[15] = 1}, 128, ADDR_USE_LOCAL, "loopback (RFC 4291)"},
+	{AF_INET6,
+	 {0, 0x64, 0xff, 0x9b, 0, 1},
+	 48,
+	 ADDR_USE_LOCAL,
+	 "local-use IPv4/IPv6 translation (RFC 8215)"},
+	{AF_INET6, {0x01}, 64, ADDR_USE_LOCAL, "discard-only (RFC 6666)"},
+	{AF_INET6, {0x20, 0x01, 0, 0x02}, 48, ADDR_USE_LOCAL, "benchmarking (RFC 5180)"},
+	{AF_INET6, {0x20, 0x01, 0x0d, 0xb8}, 32, ADDR_USE_LOCAL, "documentation (RFC 3849)"},
+	{AF_INET6, {0x3f, 0xff}, 20, ADDR_USE_LOCAL, "documentation (RFC 9637)"},
+	{AF_INET6, {0xfc}, 7, ADDR_USE_LOCAL, "unique local (RFC 4193)"},
+	{AF_INET6, {0xfe, 0x80}, 10, ADDR_USE_LOCAL, "link-local (RFC 4291)"},
+	{AF_INET6, {0xfe, 0xc0}, 10, ADDR_USE_LOCAL, "site-local, deprecated (RFC 3879)"},
+};
+
+enum addr_use
+addr_classify(const struct addr *a, const char **range)
+{
+	struct addr u;
+
+	if (range)
+		*range = NULL;
+	if (!a || (a->family != AF_INET && a->family != AF_INET6))
+		return ADDR_USE_NEVER;
+	u = *a;
+	addr_unmap(&u);
+	for (size_t i = 0; i < sizeof(special_ranges) / sizeof(special_ranges[0]); i++) {
+		const struct special_range *r = &special_ranges[i];
+
+		if (r->family == u.family && prefix_equal(u.bytes, r->net, r->plen)) {
+			if (range)
+				*range = r->name;
+			return r->use;
+		}
+	}
+	return ADDR_USE_PUBLIC;
+}
+
 /* A prefix length: 1..3 decimal digits, at most `max`. */
 static int
 parse_prefix(const char *s, int max, int *out)
@@ -195,21 +337,6 @@ cidr_parse(const char *s, struct cidr *out)
 	}
 	*out = c;
 	return 0;
-}
-
-/* Compares the first `bits` bits of two byte strings. */
-static bool
-prefix_equal(const unsigned char *a, const unsigned char *b, int bits)
-{
-	int bytes = bits / 8, rest = bits % 8;
-	unsigned char mask;
-
-	if (memcmp(a, b, (size_t)bytes) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	mask = (unsigned char)(0xff << (8 - rest));
-	return (a[bytes] & mask) == (b[bytes] & mask);
 }
 
 bool

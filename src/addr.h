@@ -52,6 +52,34 @@ bool cidr_list_contains(const struct cidr *list, size_t n, const struct addr *a)
 bool addr_is_unspecified(const struct addr *a);
 bool addr_is_multicast(const struct addr *a);
 
+/* addr_host_bits_zero: whether every bit of `a` after its first `plen` is zero, i.e.
+ * `a` is the network address of a prefix of that length ("2001:db8:1:2::" for /64).
+ * A plen at or beyond the family's width leaves no host bits: true. False when `a` is
+ * NULL or of no family, or plen is negative. */
+bool addr_host_bits_zero(const struct addr *a, int plen);
+
+/* addr_combine: the address made of the first `plen` bits of `prefix` followed by the
+ * last (width - plen) bits of `iid` - a router's delegated IPv6 prefix and a host's
+ * fixed interface identifier. Both of the same family; plen from 0 to the family's
+ * width (0 gives `iid`, the width gives `prefix`). Returns 0, or ERR_INVAL (NULL, no
+ * or different families, plen out of range) with *out untouched. */
+int addr_combine(const struct addr *prefix, int plen, const struct addr *iid, struct addr *out);
+
+/* How an address may be published (IANA's special-purpose address registries,
+ * RFC 6890 and its updates). */
+enum addr_use {
+	ADDR_USE_PUBLIC, /* globally reachable: publish it */
+	ADDR_USE_LOCAL,	 /* valid, but only inside a site or host: loopback, link-local,
+			  * private, shared (CGNAT), unique local, documentation, ... */
+	ADDR_USE_NEVER	 /* never a host's address: unspecified, "this network" 0/8,
+			  * limited broadcast, multicast */
+};
+
+/* addr_classify: which of enum addr_use `a` (after unmapping) falls into. `range`, when
+ * not NULL, gets a static description of the special range ("private (RFC 1918)"),
+ * or NULL for a public address. An address of no family is ADDR_USE_NEVER. */
+enum addr_use addr_classify(const struct addr *a, const char **range);
+
 #define ADDR_HEADER_MAX 8192 /* bytes of a proxy header we look at; longer = garbage */
 
 /* addr_client_from_header: the client address of a request that came through

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "auth.h"
 #include "db.h"
 #include "dns.h"
@@ -25,6 +26,7 @@
 #include "hostname.h"
 #include "notify.h"
 #include "reconcile.h"
+#include "token.h"
 #include "update.h"
 #include "utf8.h"
 
@@ -40,6 +42,8 @@ enum {
 	OPT_USER = 1 << 1,
 	OPT_TTLS = 1 << 2,
 	OPT_RECONCILE = 1 << 3, /* --dry-run, --zone Z */
+	OPT_IID = 1 << 4,
+	OPT_NOTE = 1 << 5,
 };
 
 struct cli_args {
@@ -51,6 +55,8 @@ struct cli_args {
 	const char *expiry_ttl;
 	bool dry_run;
 	const char *zone;
+	const char *ipv6_iid; /* as given; NULL when absent, "" clears */
+	const char *note;
 };
 
 struct cli_ctx {
@@ -186,6 +192,12 @@ parse_args(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a)
 		} else if ((cmd->opts & OPT_RECONCILE) &&
 			   (v = opt_value(argc, argv, &i, "--zone", &missing)) != NULL) {
 			a->zone = v;
+		} else if ((cmd->opts & OPT_IID) &&
+			   (v = opt_value(argc, argv, &i, "--ipv6-iid", &missing)) != NULL) {
+			a->ipv6_iid = v;
+		} else if ((cmd->opts & OPT_NOTE) &&
+			   (v = opt_value(argc, argv, &i, "--note", &missing)) != NULL) {
+			a->note = v;
 		} else {
 			return err_line(CLI_EXIT_USER, "%s '%s'; usage: %s",
 					missing ? "missing value for option" : "unknown option",
@@ -259,6 +271,34 @@ check_ttls(const struct cli_args *a, int *dns, int *expiry)
 				"--expiry-ttl must be 0 (never expire) or at least %d seconds, "
 				"not '%s'",
 				EXPIRY_TTL_MIN, shown(a->expiry_ttl, b, sizeof(b)));
+	return 0;
+}
+
+/* --ipv6-iid, when given, into iid (ADDR_STRLEN bytes) in canonical form: "" clears it;
+ * else an IPv6 address whose last 64 bits are not all zero (the identifier completes a
+ * router's prefix; an all-zero one would publish the network address itself). A whole
+ * address of the host is fine: only its last 128 - nn bits are used. */
+static int
+check_iid(const struct cli_args *a, char *iid)
+{
+	char b[128];
+	struct addr v;
+
+	if (a->ipv6_iid == NULL || a->ipv6_iid[0] == '\0') {
+		iid[0] = '\0';
+		return 0;
+	}
+	if (addr_parse(a->ipv6_iid, &v) != 0 || v.family != AF_INET6)
+		return err_line(CLI_EXIT_USER,
+				"--ipv6-iid must be an IPv6 interface identifier such as "
+				"::1234:5678:9abc:def0 (or \"\" for none), not '%s'",
+				shown(a->ipv6_iid, b, sizeof(b)));
+	if (addr_host_bits_zero(&v, 64))
+		return err_line(CLI_EXIT_USER,
+				"--ipv6-iid '%s': the interface identifier (the last 64 bits) is "
+				"zero",
+				shown(a->ipv6_iid, b, sizeof(b)));
+	addr_format(&v, iid, ADDR_STRLEN);
 	return 0;
 }
 
@@ -665,7 +705,10 @@ rr_cell(const struct db_rr *rr, char *buf, size_t len)
 	if (rr->ip[0] == '\0')
 		snprintf(buf, len, "-");
 	else
-		snprintf(buf, len, "%s%s", rr->ip, rr->expired ? " (expired)" : "");
+		snprintf(buf, len, "%s%s", rr->ip,
+			 rr->offline   ? " (offline)"
+			 : rr->expired ? " (expired)"
+				       : "");
 }
 
 static void
@@ -681,31 +724,43 @@ host_cell(const void *row, int col, char *buf, size_t len)
 	case 4: rr_cell(&h->v4, buf, len); break;
 	case 5: iso_time(h->v4.updated, buf, len); break;
 	case 6: rr_cell(&h->v6, buf, len); break;
-	default: iso_time(h->v6.updated, buf, len); break;
+	case 7: iso_time(h->v6.updated, buf, len); break;
+	default: snprintf(buf, len, "%s", h->ipv6_iid[0] ? h->ipv6_iid : "-"); break;
 	}
 }
 
 static json_t *
 host_json(const struct db_host *h)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:b, s:o, s:o, s:b, s:o}",
-			 "fqdn", h->fqdn, "hostname", h->hostname, "zone", h->zone, "owner",
-			 h->owner, "dns_ttl", h->dns_ttl, "expiry_ttl", h->expiry_ttl, "ipv4",
-			 json_str_or_null(h->v4.ip), "ipv4_updated", json_time(h->v4.updated),
-			 "ipv4_expired", h->v4.expired, "ipv6", json_str_or_null(h->v6.ip),
-			 "ipv6_updated", json_time(h->v6.updated), "ipv6_expired", h->v6.expired,
-			 "created", json_time(h->created));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:b, s:o, s:o, s:b, s:o}",
+			      "fqdn", h->fqdn, "hostname", h->hostname, "zone", h->zone, "owner",
+			      h->owner, "dns_ttl", h->dns_ttl, "expiry_ttl", h->expiry_ttl, "ipv4",
+			      json_str_or_null(h->v4.ip), "ipv4_updated", json_time(h->v4.updated),
+			      "ipv4_expired", h->v4.expired, "ipv6", json_str_or_null(h->v6.ip),
+			      "ipv6_updated", json_time(h->v6.updated), "ipv6_expired",
+			      h->v6.expired, "created", json_time(h->created));
+
+	/* An offline family is also expired (deleted); *_offline says why. */
+	if (o != NULL &&
+	    (json_object_set_new(o, "ipv4_offline", json_boolean(h->v4.offline)) != 0 ||
+	     json_object_set_new(o, "ipv6_offline", json_boolean(h->v6.offline)) != 0 ||
+	     json_object_set_new(o, "ipv6_iid", json_str_or_null(h->ipv6_iid)) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 static int
 print_hosts(const struct db_host *hosts, size_t len, bool json)
 {
-	static const char *const head[] = {"FQDN", "OWNER",	   "DNS_TTL", "EXPIRY_TTL",
-					   "IPV4", "IPV4_UPDATED", "IPV6",    "IPV6_UPDATED"};
+	static const char *const head[] = {"FQDN",	 "OWNER",	 "DNS_TTL",
+					   "EXPIRY_TTL", "IPV4",	 "IPV4_UPDATED",
+					   "IPV6",	 "IPV6_UPDATED", "IPV6_IID"};
 	json_t *arr;
 
 	if (!json) {
-		print_table(head, 8, hosts, len, sizeof(*hosts), host_cell);
+		print_table(head, 9, hosts, len, sizeof(*hosts), host_cell);
 		return 0;
 	}
 	arr = json_array();
@@ -754,7 +809,8 @@ cmd_host_add(struct cli_ctx *c)
 	h.expiry_ttl = c->cfg->defaults.expiry_ttl;
 	if ((rc = check_username(c->a->pos[0])) != 0 ||
 	    (rc = check_host_zone(c->a->pos[1], c->a->pos[2], h.hostname, h.zone, h.fqdn)) != 0 ||
-	    (rc = check_ttls(c->a, &h.dns_ttl, &h.expiry_ttl)) != 0)
+	    (rc = check_ttls(c->a, &h.dns_ttl, &h.expiry_ttl)) != 0 ||
+	    (rc = check_iid(c->a, h.ipv6_iid)) != 0)
 		return rc;
 	snprintf(h.owner, sizeof(h.owner), "%s", c->a->pos[0]);
 	rc = db_host_add(c->db, &h);
@@ -804,6 +860,27 @@ dns_failed(int rc, const struct dns_result *res, const char *consequence)
 			res->msg[0] != '\0' ? res->msg : err_str(rc), consequence);
 }
 
+/* Clears the TXT records of h's ACME challenge name when the database records values
+ * there (a host that never used ACME costs no DNS exchange); the whole RRset goes, so
+ * that also a value whose record was lost leaves with the host. */
+static int
+clear_challenges(struct cli_ctx *c, const struct db_host *h, struct dns_result *res)
+{
+	struct dns_change ch;
+	int64_t n = 0;
+	int rc = db_acme_count(c->db, h->id, &n);
+
+	if (rc != 0)
+		return db_error(rc, "cannot read the hostname's ACME challenge values");
+	if (n == 0)
+		return 0;
+	memset(res, 0, sizeof(*res));
+	rc = acme_txt_change(h->fqdn, h->zone, DNS_TXT_CLEAR, NULL, 0, &ch);
+	if (rc == 0)
+		rc = send_change(c->cfg, &ch, res);
+	return rc == 0 ? 0 : dns_failed(rc, res, "hostname kept");
+}
+
 static int
 cmd_host_delete(struct cli_ctx *c)
 {
@@ -814,6 +891,12 @@ cmd_host_delete(struct cli_ctx *c)
 
 	if ((rc = lock_host(c, &h)) != 0)
 		return rc;
+	/* The challenge values first: should the address delete fail afterwards, they are
+	 * gone from DNS but not the host, and the next attempt clears them again. */
+	if ((rc = clear_challenges(c, &h, &res)) != 0) {
+		db_rollback(c->db);
+		return rc;
+	}
 	/* The record is what users see; a host without live records needs no update. */
 	if (is_live(&h.v4) || is_live(&h.v6)) {
 		update_host_change(&h, &ch);
@@ -825,6 +908,7 @@ cmd_host_delete(struct cli_ctx *c)
 			return dns_failed(rc, &res, "hostname kept");
 		}
 	}
+	/* Its ACME challenge values go with the row (the schema's ON DELETE CASCADE). */
 	rc = db_host_delete(c->db, h.fqdn);
 	rc = rc == 0 ? db_commit(c->db) : (db_rollback(c->db), rc);
 	if (rc == ERR_NOTFOUND)
@@ -855,17 +939,29 @@ republish(const struct config *cfg, const struct db_host *h, int ttl, struct dns
 	return send_change(cfg, &ch, res);
 }
 
+/* What `hostname modify` changed, for its one line of output. */
+static void
+print_modified(const struct db_host *h, int dns_ttl, int expiry_ttl, const char *iid,
+	       bool iid_given)
+{
+	printf("hostname '%s' modified (dns_ttl %d, expiry_ttl %d", h->fqdn, dns_ttl, expiry_ttl);
+	if (iid_given)
+		printf(", ipv6_iid %s", iid[0] ? iid : "none");
+	printf(")\n");
+}
+
 static int
 cmd_host_modify(struct cli_ctx *c)
 {
 	struct dns_result res;
 	struct db_host h;
+	char iid[ADDR_STRLEN];
 	int dns_ttl, expiry_ttl, rc;
 
-	if (c->a->dns_ttl == NULL && c->a->expiry_ttl == NULL)
-		return err_line(CLI_EXIT_USER, "nothing to modify; give --dns-ttl and/or "
-					       "--expiry-ttl");
-	if ((rc = lock_host(c, &h)) != 0)
+	if (c->a->dns_ttl == NULL && c->a->expiry_ttl == NULL && c->a->ipv6_iid == NULL)
+		return err_line(CLI_EXIT_USER, "nothing to modify; give --dns-ttl, --expiry-ttl "
+					       "and/or --ipv6-iid");
+	if ((rc = check_iid(c->a, iid)) != 0 || (rc = lock_host(c, &h)) != 0)
 		return rc;
 	dns_ttl = h.dns_ttl;
 	expiry_ttl = h.expiry_ttl;
@@ -873,19 +969,166 @@ cmd_host_modify(struct cli_ctx *c)
 		db_rollback(c->db);
 		return rc;
 	}
-	/* DNS first: if the server refuses, the database keeps the TTL it serves. */
+	/* DNS first: if the server refuses, the database keeps the TTL it serves. A new
+	 * identifier needs no DNS now: the AAAA is the router's prefix and the
+	 * identifier, and the router's next update publishes the new combination. */
 	if (dns_ttl != h.dns_ttl && (is_live(&h.v4) || is_live(&h.v6)) &&
 	    (rc = republish(c->cfg, &h, dns_ttl, &res)) != 0) {
 		db_rollback(c->db);
 		return dns_failed(rc, &res, "hostname not modified");
 	}
 	rc = db_host_set_ttls(c->db, h.fqdn, dns_ttl, expiry_ttl);
+	if (rc == 0 && c->a->ipv6_iid != NULL)
+		rc = db_host_set_iid(c->db, h.fqdn, iid);
 	rc = rc == 0 ? db_commit(c->db) : (db_rollback(c->db), rc);
 	if (rc == ERR_NOTFOUND)
 		return err_line(CLI_EXIT_USER, "no such hostname '%s'", h.fqdn);
 	if (rc != 0)
 		return db_error(rc, "cannot modify the hostname");
-	printf("hostname '%s' modified (dns_ttl %d, expiry_ttl %d)\n", h.fqdn, dns_ttl, expiry_ttl);
+	print_modified(&h, dns_ttl, expiry_ttl, iid, c->a->ipv6_iid != NULL);
+	return 0;
+}
+
+/* ---- tokens ---- */
+
+/* --note: printable UTF-8 of at most DB_TOKEN_NOTE_MAX bytes (it ends up in a table). */
+static int
+check_note(const char *note)
+{
+	size_t n = strlen(note);
+
+	if (n > DB_TOKEN_NOTE_MAX)
+		return err_line(CLI_EXIT_USER, "--note is longer than %d bytes", DB_TOKEN_NOTE_MAX);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)note[i] < 0x20 || note[i] == 0x7f)
+			return err_line(CLI_EXIT_USER,
+					"--note must not contain control characters");
+	if (!utf8_is_valid(note, n))
+		return err_line(CLI_EXIT_USER, "--note is not valid UTF-8");
+	return 0;
+}
+
+/* Makes a token for HOST ZONE and prints it alone on the first line (scripts capture
+ * it): the only time it is shown, since only its hash is stored. */
+static int
+cmd_token_add(struct cli_ctx *c)
+{
+	char host[HOSTNAME_MAX + 1], zone[HOSTNAME_MAX + 1], secret[TOKEN_LEN + 1];
+	struct db_token t;
+	int64_t id = 0;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	if ((rc = check_host_zone(c->a->pos[0], c->a->pos[1], host, zone, t.fqdn)) != 0 ||
+	    (c->a->note != NULL && (rc = check_note(c->a->note)) != 0))
+		return rc;
+	snprintf(t.note, sizeof(t.note), "%s", c->a->note ? c->a->note : "");
+	if (token_generate(secret, sizeof(secret)) != 0 ||
+	    token_hash(secret, t.hash, sizeof(t.hash)) != 0) {
+		explicit_bzero(secret, sizeof(secret));
+		return err_line(CLI_EXIT_INTERNAL, "cannot make a token: no randomness or hash");
+	}
+	rc = db_token_add(c->db, &t, &id);
+	if (rc == 0) {
+		printf("%s\n", secret);
+		printf("token %lld added for '%s'; it is shown only this once\n", (long long)id,
+		       t.fqdn);
+	}
+	explicit_bzero(secret, sizeof(secret));
+	if (rc == ERR_NOTFOUND)
+		return err_line(CLI_EXIT_USER, "no such hostname '%s'", t.fqdn);
+	if (rc != 0)
+		return db_error(rc, "cannot add the token");
+	return 0;
+}
+
+static void
+token_cell(const void *row, int col, char *buf, size_t len)
+{
+	const struct db_token *t = row;
+
+	switch (col) {
+	case 0: snprintf(buf, len, "%lld", (long long)t->id); break;
+	case 1: snprintf(buf, len, "%s", t->fqdn); break;
+	case 2: snprintf(buf, len, "%s", t->owner); break;
+	case 3: iso_time(t->created, buf, len); break;
+	default: snprintf(buf, len, "%s", t->note[0] ? t->note : "-"); break;
+	}
+}
+
+static json_t *
+token_json(const struct db_token *t)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)t->id, "fqdn", t->fqdn,
+			 "owner", t->owner, "note", t->note, "created", json_time(t->created));
+}
+
+static int
+print_tokens(const struct db_token *tokens, size_t len, bool json)
+{
+	static const char *const head[] = {"ID", "FQDN", "OWNER", "CREATED", "NOTE"};
+	json_t *arr;
+
+	if (!json) {
+		print_table(head, 5, tokens, len, sizeof(*tokens), token_cell);
+		return 0;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < len; i++)
+		if (json_array_append_new(arr, token_json(&tokens[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	return print_json(arr);
+}
+
+/* The tokens (never their secrets: only hashes are stored), of one user's hosts with
+ * --user. */
+static int
+cmd_token_list(struct cli_ctx *c)
+{
+	const char *user = c->a->user;
+	struct db_token *tokens = NULL;
+	struct db_user u;
+	size_t len = 0;
+	int rc;
+
+	if (user != NULL) {
+		if ((rc = check_username(user)) != 0)
+			return rc;
+		rc = db_user_get(c->db, user, &u);
+		explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+		if (rc == ERR_NOTFOUND)
+			return no_such_user(user);
+		if (rc != 0)
+			return db_error(rc, "cannot read the user");
+	}
+	if ((rc = db_token_list(c->db, user, &tokens, &len)) != 0)
+		return db_error(rc, "cannot list tokens");
+	rc = print_tokens(tokens, len, c->a->json);
+	free(tokens);
+	return rc;
+}
+
+static int
+cmd_token_delete(struct cli_ctx *c)
+{
+	char b[128];
+	char *end = NULL;
+	long long id;
+	int rc;
+
+	errno = 0;
+	id = strtoll(c->a->pos[0], &end, 10);
+	if (c->a->pos[0][0] < '0' || c->a->pos[0][0] > '9' || errno != 0 || *end != '\0' || id <= 0)
+		return err_line(CLI_EXIT_USER, "invalid token id '%s' (a number from token list)",
+				shown(c->a->pos[0], b, sizeof(b)));
+	rc = db_token_delete(c->db, (int64_t)id);
+	if (rc == ERR_NOTFOUND)
+		return err_line(CLI_EXIT_USER, "no such token %lld", id);
+	if (rc != 0)
+		return db_error(rc, "cannot delete the token");
+	printf("token %lld deleted\n", id);
 	return 0;
 }
 
@@ -963,11 +1206,15 @@ static const struct cli_cmd commands[] = {
 	{"user", "email", 2, 0, cmd_user_email, "user email NAME EMAIL"},
 	{"hostname", "list", 0, OPT_USER | OPT_JSON, cmd_host_list,
 	 "hostname list [--user NAME] [--json]"},
-	{"hostname", "add", 3, OPT_TTLS, cmd_host_add,
-	 "hostname add USER HOST ZONE [--dns-ttl N] [--expiry-ttl N]"},
-	{"hostname", "modify", 2, OPT_TTLS, cmd_host_modify,
-	 "hostname modify HOST ZONE [--dns-ttl N] [--expiry-ttl N]"},
+	{"hostname", "add", 3, OPT_TTLS | OPT_IID, cmd_host_add,
+	 "hostname add USER HOST ZONE [--dns-ttl N] [--expiry-ttl N] [--ipv6-iid IID]"},
+	{"hostname", "modify", 2, OPT_TTLS | OPT_IID, cmd_host_modify,
+	 "hostname modify HOST ZONE [--dns-ttl N] [--expiry-ttl N] [--ipv6-iid IID]"},
 	{"hostname", "delete", 2, 0, cmd_host_delete, "hostname delete HOST ZONE"},
+	{"token", "list", 0, OPT_USER | OPT_JSON, cmd_token_list,
+	 "token list [--user NAME] [--json]"},
+	{"token", "add", 2, OPT_NOTE, cmd_token_add, "token add HOST ZONE [--note TEXT]"},
+	{"token", "delete", 1, 0, cmd_token_delete, "token delete ID"},
 	{"cleanup", NULL, 0, 0, cmd_cleanup, "cleanup"},
 	{"reconcile", NULL, 0, OPT_RECONCILE | OPT_JSON, cmd_reconcile,
 	 "reconcile [--dry-run] [--zone ZONE] [--json]"},

@@ -56,18 +56,20 @@ struct key_def {
 	const char *required_when; /* the condition, for messages */
 };
 
+static const char *const section_names[] = {"daemon", "defaults",   "database", "dns_service",
+					    "email",  "rate_limit", "acme"};
+
+#define NSECTIONS (sizeof(section_names) / sizeof(section_names[0]))
+
 /* Parser state; lines are 0 when a key or section is absent. */
 struct ctx {
 	const char *path;
 	struct config_error *err;
 	struct config *cfg;
 	int *key_line; /* one per table entry */
-	int section_line[6];
+	int section_line[NSECTIONS];
 	int end_line; /* the last line of the file (1 when empty) */
 };
-
-static const char *const section_names[] = {"daemon",	   "defaults", "database",
-					    "dns_service", "email",    "rate_limit"};
 
 /* Enum parsers with one signature for the table. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are int-sized");
@@ -155,21 +157,23 @@ check_email(const char *s, char *why, size_t len)
 	return ERR_INVAL;
 }
 
-/* A path served beside the endpoints (metrics, health): as an endpoint path must be. */
+/* An HTTP path of ours (metrics, health, acme): absolute, without blanks, controls,
+ * query or fragment. */
 static int
 check_path(const char *s, char *why, size_t len)
 {
-	size_t n = strlen(s);
-
-	if (s[0] != '/' || n > CONFIG_MAX_PATH) {
-		snprintf(why, len, "\"%.80s\" is not a path (starts with '/', at most %d bytes)", s,
-			 CONFIG_MAX_PATH);
+	if (s[0] != '/') {
+		snprintf(why, len, "\"%s\" does not start with '/'", s);
 		return ERR_INVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '?' || s[i] == '#') {
+	if (strlen(s) > CONFIG_MAX_PATH) {
+		snprintf(why, len, "longer than %d bytes", CONFIG_MAX_PATH);
+		return ERR_INVAL;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#') {
 			snprintf(why, len,
-				 "\"%.80s\" contains a space, '?', '#' or a control character", s);
+				 "\"%s\" contains a space, '?', '#' or a control character", s);
 			return ERR_INVAL;
 		}
 	}
@@ -264,6 +268,7 @@ static const struct key_def keys[] = {
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
 	{K("daemon", "ssl_key_file"), OFF(daemon.ssl_key_file), STR(NULL),
 	 REQUIRED(when_ssl, "daemon.ssl = true")},
+	{K("daemon", "request_timeout"), OFF(daemon.request_timeout), INT(1, 300, 10)},
 	{K("daemon", "proxy_header"), OFF(daemon.proxy_header), STR(""), .may_be_empty = true,
 	 .check = check_header_name},
 	{K("daemon", "trusted_proxies"), OFF(daemon.trusted_proxies), .type = KT_STRLIST,
@@ -273,6 +278,14 @@ static const struct key_def keys[] = {
 	{K("daemon", "health_path"), OFF(daemon.health_path), STR("/health"), .check = check_path},
 	{K("daemon", "metrics_allow"), OFF(daemon.metrics_allow), .type = KT_STRLIST,
 	 .def_list = loopback, .check = check_cidr},
+	{K("daemon", "allow_private_addresses"), OFF(daemon.allow_private_addresses), BOOL(true)},
+	/* A week bounds how long a verified password is trusted without Argon2 (a changed
+	 * stored hash ends it at once anyway); ten million entries of ~100 bytes bound the
+	 * memory at ~1 GB. */
+	{K("daemon", "credential_cache_ttl"), OFF(daemon.credential_cache_ttl),
+	 INT(0, 604800, 600)},
+	{K("daemon", "credential_cache_size"), OFF(daemon.credential_cache_size),
+	 INT(0, 10000000, 100000)},
 
 	{K("database", "backend"), OFF(database.backend),
 	 ENUM("sqlite", parse_backend, "sqlite, mariadb")},
@@ -322,17 +335,25 @@ static const struct key_def keys[] = {
 	{K("rate_limit", "bad_max_requests"), OFF(rate_limit.bad_max_requests),
 	 INT(1, RATELIMIT_MAX_REQUESTS, 3)},
 	{K("rate_limit", "cleanup_interval"), OFF(rate_limit.cleanup_interval), SECONDS(60)},
+
+	{K("acme", "enabled"), OFF(acme.enabled), BOOL(false)},
+	{K("acme", "path"), OFF(acme.path), STR("/acme"), .check = check_path},
+	{K("acme", "txt_ttl"), OFF(acme.txt_ttl), INT(0, 86400, 60)},
+	/* A validation takes seconds to minutes; a week is long past any client. */
+	{K("acme", "max_age"), OFF(acme.max_age), INT(60, 7 * 86400, 3600)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const param_names[PARAM_COUNT] = {"hostname", "ipv4",     "ipv6",
-						     "username", "password", "notify_change"};
+static const char *const param_names[PARAM_COUNT] = {
+	"hostname", "ipv4", "ipv6", "username", "password", "notify_change", "offline"};
 
-/* The seed's "default accepted parameter names" (first match wins). */
+/* The seed's "default accepted parameter names" (first match wins); `offline` is
+ * Dyn's name for it. */
 static const char *const default_aliases[PARAM_COUNT][4] = {
 	{"hostname", "host"}, {"myip", "ipv4", "ip4"},	     {"myip6", "ipv6", "ip6"},
 	{"username", "user"}, {"password", "pass", "token"}, {"notify_change"},
+	{"offline"},
 };
 
 size_t
@@ -762,21 +783,19 @@ endpoint_path(struct ctx *c, struct config_endpoint *ep, const struct toml_kv *k
 {
 	const struct toml_value *v = kv->value;
 	const struct config *cfg = c->cfg;
+	char why[CONFIG_MAX_PATH + 64];
 	const char *p;
 
 	if (v->type != TOML_STRING)
 		return fail(c, kv->line, "endpoints.path", "expected a string, got %s",
 			    a_type(v->type));
 	p = v->u.s.ptr;
-	if (v->u.s.len == 0 || p[0] != '/')
-		return fail(c, kv->line, "endpoints.path", "\"%s\" does not start with '/'", p);
-	if (v->u.s.len > CONFIG_MAX_PATH)
-		return fail(c, kv->line, "endpoints.path", "longer than %d bytes", CONFIG_MAX_PATH);
-	for (size_t i = 0; i < v->u.s.len; i++) {
-		if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f || p[i] == '?' || p[i] == '#')
-			return fail(c, kv->line, "endpoints.path",
-				    "\"%s\" contains a space, '?', '#' or a control character", p);
-	}
+	/* A NUL inside the string would hide the rest of it from check_path. */
+	if (memchr(p, '\0', v->u.s.len) != NULL)
+		return fail(c, kv->line, "endpoints.path",
+			    "\"%s\" contains a space, '?', '#' or a control character", p);
+	if (check_path(p, why, sizeof(why)) != 0)
+		return fail(c, kv->line, "endpoints.path", "%s", why);
 	for (size_t i = 0; i < cfg->endpoints_len; i++) {
 		if (cfg->endpoints[i].path != NULL && strcmp(cfg->endpoints[i].path, p) == 0)
 			return fail(c, kv->line, "endpoints.path", "duplicate path \"%s\"", p);
@@ -841,7 +860,7 @@ endpoint_params(struct ctx *c, struct config_endpoint *ep, const struct toml_kv 
 		if (which < 0)
 			return fail(c, p->line, name,
 				    "unknown parameter (one of hostname, ipv4, "
-				    "ipv6, username, password, notify_change)");
+				    "ipv6, username, password, notify_change, offline)");
 		rc = alias_list(c, &ep->params[which], p, name);
 	}
 	return rc;
@@ -966,10 +985,10 @@ parse_root(struct ctx *c, const struct toml_value *root)
 			rc = parse_endpoints(c, kv);
 			continue;
 		}
-		while (s < 6 && !kv_is(kv, section_names[s]))
+		while (s < NSECTIONS && !kv_is(kv, section_names[s]))
 			s++;
 		key_display(name, sizeof(name), "", kv->key, kv->key_len);
-		if (s == 6)
+		if (s == NSECTIONS)
 			return fail(c, kv->line, name,
 				    kv->value->type == TOML_TABLE
 					    ? "unknown section"
@@ -985,7 +1004,7 @@ parse_root(struct ctx *c, const struct toml_value *root)
 static int
 section_line(const struct ctx *c, const char *sec)
 {
-	for (int s = 0; s < 6; s++) {
+	for (size_t s = 0; s < NSECTIONS; s++) {
 		if (strcmp(section_names[s], sec) == 0 && c->section_line[s] > 0)
 			return c->section_line[s];
 	}
@@ -1029,6 +1048,23 @@ check_build(struct ctx *c)
 			    "\"mariadb\" is not available: built without libmariadb");
 	}
 	return 0;
+}
+
+/* A proxy header believed from nobody changes nothing, so the operator cannot have
+ * meant it: behind the proxy every client would then be the proxy, sharing one
+ * rate-limit bucket (one attacker's bad logins would lock everybody out). */
+static int
+check_proxy(struct ctx *c)
+{
+	const struct config *cfg = c->cfg;
+	size_t i = key_index("daemon.proxy_header");
+
+	if (cfg->daemon.proxy_header == NULL || cfg->daemon.proxy_header[0] == '\0' ||
+	    cfg->daemon.trusted_proxies.len > 0)
+		return 0;
+	return fail(c, c->key_line[i], keys[i].full,
+		    "needs daemon.trusted_proxies, the addresses of the proxies that set it "
+		    "(without them every client would count as the proxy)");
 }
 
 static int
@@ -1110,6 +1146,8 @@ build(struct ctx *c, const struct toml_value *root)
 		rc = check_required(c);
 	if (rc == 0)
 		rc = check_build(c);
+	if (rc == 0)
+		rc = check_proxy(c);
 	if (rc == 0)
 		rc = load_default_key(c);
 	if (rc == 0 && c->cfg->endpoints_len == 0)
@@ -1220,6 +1258,16 @@ config_is_world_readable(const char *path)
 	if (stat(path, &st) < 0)
 		return ERR_IO;
 	return (st.st_mode & S_IROTH) ? 1 : 0;
+}
+
+int
+config_is_world_writable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return ERR_IO;
+	return (st.st_mode & S_IWOTH) ? 1 : 0;
 }
 
 /* zone_eq: `zone` from a request (any case, maybe with a trailing dot) against a

@@ -18,6 +18,7 @@ enum config_param {
 	PARAM_USERNAME,
 	PARAM_PASSWORD,
 	PARAM_NOTIFY_CHANGE,
+	PARAM_OFFLINE,
 	PARAM_COUNT
 };
 
@@ -51,13 +52,20 @@ struct config {
 		bool ssl;
 		char *ssl_cert_file;
 		char *ssl_key_file;
-		char *proxy_header;		       /* "" = disabled */
+		int request_timeout; /* seconds for the request line and headers, 10 */
+		char *proxy_header;  /* "" = disabled */
 		struct config_strlist trusted_proxies; /* IPs and CIDRs, validated */
 		char *metrics_path;		       /* "/metrics" */
 		char *health_path;		       /* "/health" */
 		/* Who may read metrics_path and health_path (the TCP peer, never a
 		 * forwarded header): IPs and CIDRs; empty = both endpoints off. */
 		struct config_strlist metrics_allow;
+		/* Publish local-only addresses (private, loopback, link-local, ULA,
+		 * documentation, ...: addr_classify ADDR_USE_LOCAL); false for a public
+		 * service, which answers badip instead. */
+		bool allow_private_addresses; /* true */
+		int credential_cache_ttl;     /* seconds, 600; 0 = no cache */
+		int credential_cache_size;    /* entries, 100000 */
 	} daemon;
 
 	struct {
@@ -69,6 +77,8 @@ struct config {
 		char *user;
 		char *password; /* never logged */
 		char *name;
+		/* Not from the file: set by the daemon, which must write (db.h db_open). */
+		bool require_write;
 	} database;
 
 	struct {
@@ -111,6 +121,14 @@ struct config {
 		int cleanup_interval;	 /* 60 */
 	} rate_limit;
 
+	/* ACME DNS-01 challenges through the lego httpreq API (acme_service.h). */
+	struct {
+		bool enabled; /* false */
+		char *path;   /* "/acme": POST <path>/present and <path>/cleanup */
+		int txt_ttl;  /* 60: TTL of the TXT records */
+		int max_age;  /* 3600: seconds until the expiry pass deletes a left-behind value */
+	} acme;
+
 	struct config_endpoint *endpoints; /* never empty: default /update when none */
 	size_t endpoints_len;
 };
@@ -146,6 +164,10 @@ int config_parse(const char *text, size_t len, const char *path, struct config *
 /* config_is_world_readable: whether `path` can be read by others (the daemon refuses,
  * the CLI warns). Returns 1, 0, or ERR_IO. */
 int config_is_world_readable(const char *path);
+/* config_is_world_writable: whether others can write `path` (and so change where
+ * updates go and which keys sign them): the daemon refuses, the CLI warns. Returns 1,
+ * 0, or ERR_IO. */
+int config_is_world_writable(const char *path);
 
 /* config_zone_key: the TSIG key for `zone` ([dns_service.zone_keys], else the default
  * key), or NULL for unsigned updates. Borrowed from cfg. */

@@ -19,6 +19,9 @@ struct cl_entry {
 struct connlimit {
 	pthread_mutex_t mu;
 	unsigned per_client;
+	unsigned total;	  /* connections at most */
+	unsigned reserve; /* of total, kept for light clients */
+	unsigned used;	  /* connections counted now */
 	const struct cidr *exempt;
 	size_t nexempt;
 	size_t nclients;
@@ -26,19 +29,21 @@ struct connlimit {
 };
 
 int
-connlimit_new(unsigned per_client, const struct cidr *exempt, size_t nexempt,
+connlimit_new(unsigned per_client, unsigned total, const struct cidr *exempt, size_t nexempt,
 	      struct connlimit **out)
 {
 	struct connlimit *cl;
 
 	*out = NULL;
-	if (per_client == 0)
+	if (per_client == 0 || total == 0)
 		return ERR_INVAL;
 	cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return ERR_NOMEM;
 	pthread_mutex_init(&cl->mu, NULL);
 	cl->per_client = per_client;
+	cl->total = total;
+	cl->reserve = total / CONNLIMIT_SHARE_DIV;
 	cl->exempt = exempt;
 	cl->nexempt = nexempt;
 	*out = cl;
@@ -81,34 +86,67 @@ is_exempt(const struct connlimit *cl, const struct addr *a)
 	return false;
 }
 
-bool
+/* The entry of `key`, made when missing; NULL when out of memory. Lock held. */
+static struct cl_entry *
+entry_of(struct connlimit *cl, const struct addr *key)
+{
+	struct cl_entry **pp = &cl->buckets[bucket_of(key)], *e;
+
+	for (e = *pp; e && !addr_equal(&e->key, key); e = e->next)
+		;
+	if (e || (e = calloc(1, sizeof(*e))) == NULL)
+		return e;
+	e->key = *key;
+	e->next = *pp;
+	*pp = e;
+	cl->nclients++;
+	return e;
+}
+
+/* Drops an entry that holds no connection (one made for a refused client). */
+static void
+drop_if_empty(struct connlimit *cl, const struct addr *key)
+{
+	struct cl_entry **pp, *e;
+
+	for (pp = &cl->buckets[bucket_of(key)]; (e = *pp) != NULL; pp = &e->next) {
+		if (!addr_equal(&e->key, key))
+			continue;
+		if (e->count == 0) {
+			*pp = e->next;
+			free(e);
+			cl->nclients--;
+		}
+		return;
+	}
+}
+
+enum connlimit_result
 connlimit_acquire(struct connlimit *cl, const struct addr *a)
 {
 	struct addr key;
-	struct cl_entry **pp, *e;
-	bool ok = true;
+	struct cl_entry *e = NULL;
+	bool counted = !is_exempt(cl, a) && addr_client_key(a, &key);
+	enum connlimit_result r = CONNLIMIT_OK;
 
-	if (is_exempt(cl, a) || !addr_client_key(a, &key))
-		return true;
 	pthread_mutex_lock(&cl->mu);
-	pp = &cl->buckets[bucket_of(&key)];
-	for (e = *pp; e && !addr_equal(&e->key, &key); e = e->next)
-		;
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (e) {
-			e->key = key;
-			e->next = *pp;
-			*pp = e;
-			cl->nclients++;
-		}
+	if (cl->used >= cl->total)
+		r = CONNLIMIT_FULL;
+	else if (counted && (e = entry_of(cl, &key)) == NULL)
+		r = CONNLIMIT_FULL;
+	else if (e && e->count >= cl->per_client)
+		r = CONNLIMIT_CLIENT_FULL;
+	else if (e && e->count >= CONNLIMIT_LIGHT && cl->used >= cl->total - cl->reserve)
+		r = CONNLIMIT_BUSY;
+	if (r == CONNLIMIT_OK) {
+		cl->used++;
+		if (e)
+			e->count++;
+	} else if (e) {
+		drop_if_empty(cl, &key);
 	}
-	if (!e || e->count >= cl->per_client)
-		ok = false;
-	else
-		e->count++;
 	pthread_mutex_unlock(&cl->mu);
-	return ok;
+	return r;
 }
 
 void
@@ -116,11 +154,13 @@ connlimit_release(struct connlimit *cl, const struct addr *a)
 {
 	struct addr key;
 	struct cl_entry **pp, *e;
+	bool counted = !is_exempt(cl, a) && addr_client_key(a, &key);
 
-	if (is_exempt(cl, a) || !addr_client_key(a, &key))
-		return;
 	pthread_mutex_lock(&cl->mu);
-	for (pp = &cl->buckets[bucket_of(&key)]; (e = *pp) != NULL; pp = &e->next) {
+	if (cl->used > 0)
+		cl->used--;
+	for (pp = counted ? &cl->buckets[bucket_of(&key)] : NULL; pp && (e = *pp) != NULL;
+	     pp = &e->next) {
 		if (!addr_equal(&e->key, &key))
 			continue;
 		if (e->count > 0)
@@ -142,6 +182,17 @@ connlimit_clients(struct connlimit *cl)
 
 	pthread_mutex_lock(&cl->mu);
 	n = cl->nclients;
+	pthread_mutex_unlock(&cl->mu);
+	return n;
+}
+
+unsigned
+connlimit_used(struct connlimit *cl)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&cl->mu);
+	n = cl->used;
 	pthread_mutex_unlock(&cl->mu);
 	return n;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "build_config.h"
@@ -20,9 +21,11 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "credcache.h"
 #include "db.h"
 #include "err.h"
 #include "expiry.h"
+#include "fdlimit.h"
 #include "gen.h"
 #include "http.h"
 #include "log.h"
@@ -32,6 +35,9 @@
 #include "reconcile.h"
 
 #define DAEMON_TICK_SECONDS 1 /* granularity of periodic work and signal handling */
+/* How often the credential cache forgets what its time to live ended and shrinks to a
+ * size a reload lowered (expired entries are never used; this frees their memory). */
+#define DAEMON_CACHE_PURGE_SECONDS 60
 /* How long a stop waits for requests in progress beyond the DNS timeout (one Argon2
  * verification and the database writes). */
 #define DAEMON_DRAIN_EXTRA_MS 3000
@@ -50,6 +56,7 @@ struct daemon_state {
 	atomic_bool reconcile_stop; /* set at shutdown: the run starts no further host */
 	int64_t last_rl_cleanup;
 	int64_t last_expiry;
+	int64_t last_cache_purge;
 };
 
 /* An expired host: its owner gets the expiry mail (the address came with the row). */
@@ -68,6 +75,10 @@ run_expiry(struct daemon_state *st)
 	struct expiry_stats stats;
 
 	/* The database is the start-up one: a reload does not move it. */
+	if (st->db && !db_is_usable(st->db)) {
+		db_close(st->db);
+		st->db = NULL;
+	}
 	if (!st->db && db_open(st->boot, &st->db) < 0) {
 		log_error("expiry: cannot open the database; retrying on the next pass");
 		st->db = NULL;
@@ -120,26 +131,46 @@ daemon_tick(struct daemon_state *st, int64_t now)
 			log_debug("rate limiter: forgot %zu idle clients", n);
 		st->last_rl_cleanup = now;
 	}
+	if (now - st->last_cache_purge >= DAEMON_CACHE_PURGE_SECONDS) {
+		credcache_purge(st->cur->cache, now, cfg->daemon.credential_cache_ttl,
+				(size_t)cfg->daemon.credential_cache_size);
+		st->last_cache_purge = now;
+	}
 }
 
-/* The config file holds the database password and TSIG paths; a daemon that runs
- * with it world-readable would advertise the operator's mistake to every local user. */
+/* Why the config file's mode is unsafe, or NULL when it is fine. It holds the
+ * database password and TSIG paths: readable by others it gives them away, writable
+ * by others it lets them point updates anywhere. *rc gets ERR_IO when it cannot be
+ * checked. */
+static const char *
+config_mode_problem(const char *path, int *rc)
+{
+	int r = config_is_world_readable(path);
+	int w = r < 0 ? r : config_is_world_writable(path);
+
+	*rc = r < 0 ? r : w < 0 ? w : 0;
+	if (*rc < 0)
+		return "cannot be checked for its permissions";
+	if (r == 1)
+		return "is readable by other users and holds secrets (chmod o-rwx)";
+	if (w == 1)
+		return "is writable by other users, who could change what the daemon does "
+		       "(chmod o-rwx)";
+	return NULL;
+}
+
 static int
 check_config_file(const char *path)
 {
+	const char *why;
 	int rc;
 
 	if (!path)
 		return 0;
-	rc = config_is_world_readable(path);
-	if (rc == 1) {
-		log_error("%s is readable by other users and holds secrets; refusing to start "
-			  "(chmod o-rwx %s)",
-			  path, path);
-		return 1;
-	}
-	if (rc < 0) {
-		log_error("%s: cannot check its permissions: %s", path, err_str(rc));
+	why = config_mode_problem(path, &rc);
+	if (why) {
+		log_error("%s %s%s%s; refusing to start", path, why, rc < 0 ? ": " : "",
+			  rc < 0 ? err_str(rc) : "");
 		return 1;
 	}
 	return 0;
@@ -180,13 +211,48 @@ reconcile_stop(struct daemon_state *st)
 	st->reconcile_started = false;
 }
 
-/* Applies pending migrations once, before the workers open their own connections. */
+/* A TSIG key lets whoever reads it change the zones it signs for: a key file that
+ * others can read deserves a warning (not a refusal: the file is the operator's, and
+ * the daemon cannot tell a shared group from a mistake). */
+static void
+warn_key_file(const char *path)
+{
+	struct stat st;
+
+	if (path && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("TSIG key file %s is readable by other users, who could sign updates "
+			  "with it: chmod o-rwx %s (640, owner root, group of the daemon)",
+			  path, path);
+}
+
+static void
+warn_key_files(const struct config *cfg)
+{
+	warn_key_file(cfg->dns.ddns_default_key_file);
+	for (size_t i = 0; i < cfg->dns.zone_keys_len; i++) {
+		const char *p = cfg->dns.zone_keys[i].key_file;
+		bool seen = p && cfg->dns.ddns_default_key_file &&
+			    strcmp(p, cfg->dns.ddns_default_key_file) == 0;
+
+		for (size_t j = 0; !seen && j < i; j++)
+			seen = strcmp(p, cfg->dns.zone_keys[j].key_file) == 0;
+		if (!seen)
+			warn_key_file(p);
+	}
+}
+
+/* Checks that the database can be written (a daemon that cannot would answer 911
+ * to every update), then applies pending migrations once, before the workers open
+ * their own connections. */
 static int
 migrate_database(const struct config *cfg)
 {
 	struct db *db = NULL;
-	int rc = db_open(cfg, &db);
+	int rc = db_check_writable(cfg);
 
+	if (rc < 0)
+		return 1;
+	rc = db_open(cfg, &db);
 	if (rc < 0) {
 		log_error("cannot open the database: %s", err_str(rc));
 		return 2;
@@ -247,6 +313,7 @@ reload_load(struct daemon_state *st)
 {
 	struct config_error err;
 	struct config *cfg = NULL;
+	const char *why;
 	int rc;
 
 	memset(&err, 0, sizeof(err));
@@ -254,11 +321,9 @@ reload_load(struct daemon_state *st)
 		log_error("SIGHUP: %s", err.msg[0] ? err.msg : st->config_path);
 		return NULL;
 	}
-	rc = config_is_world_readable(st->config_path);
-	if (rc != 0) {
-		log_error("SIGHUP: %s %s", st->config_path,
-			  rc == 1 ? "is readable by other users and holds secrets (chmod o-rwx)"
-				  : "cannot be checked for its permissions");
+	why = config_mode_problem(st->config_path, &rc);
+	if (why) {
+		log_error("SIGHUP: %s %s", st->config_path, why);
 		config_free(cfg);
 		return NULL;
 	}
@@ -298,6 +363,7 @@ daemon_reload(struct daemon_state *st)
 	}
 	log_info("SIGHUP: log reopened");
 	warn_restart_only(st->boot, g->cfg);
+	warn_key_files(g->cfg);
 	gen_slot_publish(st->gens, g);
 	st->cur = g;
 	register_endpoints(g->cfg);
@@ -330,6 +396,21 @@ main_loop(struct daemon_state *st, const sigset_t *set)
 	}
 }
 
+/* Every connection costs a file descriptor, so the daemon takes all it may have: the
+ * soft limit (systemd's default 1024) up to the hard one (524288). The connection limit
+ * follows from the limit it ends up with (see http.c). */
+static void
+raise_fd_limit(void)
+{
+	unsigned long long before = 0, after = 0;
+
+	if (fdlimit_raise(&before, &after) < 0)
+		log_warn("file descriptors: cannot raise the soft limit %llu to the hard one",
+			 before);
+	else if (after != before)
+		log_info("file descriptors: soft limit raised from %llu to %llu", before, after);
+}
+
 /* Blocks the signals the main loop waits for. Done before any thread exists (mail
  * worker, MHD's pool), so that every thread inherits the mask and only sigtimedwait
  * ever sees them. */
@@ -357,6 +438,8 @@ daemon_prepare(struct daemon_state *st, sigset_t *set)
 		log_warn("cannot open the configured log");
 		return 1;
 	}
+	warn_key_files(st->boot);
+	raise_fd_limit();
 	if ((rc = block_signals(set)) != 0)
 		return rc;
 	auth_init(0);
@@ -392,6 +475,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	st.config_path = config_path ? config_path : cfg->path;
 	st.debug = debug;
 	st.boot = cfg;
+	cfg->database.require_write = true; /* a read-only connection is of no use here */
 	if (debug)
 		cfg->daemon.log.level = LOG_LVL_DEBUG;
 	rc = daemon_prepare(&st, &set);
@@ -407,6 +491,7 @@ daemon_run(const char *config_path, struct config *cfg, bool debug)
 	reconcile_start(&st);
 	daemon_notify("READY=1\nSTATUS=serving");
 	st.last_rl_cleanup = clock_mono_s();
+	st.last_cache_purge = st.last_rl_cleanup;
 	/* The first expiry pass runs on the first tick: records that went stale while the
 	 * daemon was down are removed at once. */
 	st.last_expiry = st.last_rl_cleanup - cfg->dns.cleanup_interval;

@@ -63,6 +63,22 @@ db_close(struct db *db)
 		db->ops->close(db);
 }
 
+bool
+db_is_usable(struct db *db)
+{
+	return db != NULL && (db->ops->usable == NULL || db->ops->usable(db));
+}
+
+int
+db_check_writable(const struct config *cfg)
+{
+	const struct db_ops *ops = backend_ops(cfg);
+
+	if (ops == NULL)
+		return ERR_INVAL;
+	return ops->check_writable ? ops->check_writable(cfg) : 0;
+}
+
 int
 db_schema_version(struct db *db, int *version)
 {
@@ -125,11 +141,27 @@ owner_id(struct db *db, const char *name, int64_t *id)
 	return rc;
 }
 
+/* An interface identifier of the contract: "" (none) or an IPv6 address. */
+static int
+check_iid(const char *iid)
+{
+	struct addr a;
+
+	if (strnlen(iid, ADDR_STRLEN) >= ADDR_STRLEN)
+		return ERR_TOOBIG;
+	if (iid[0] != '\0' && (addr_parse(iid, &a) != 0 || a.family != AF_INET6))
+		return ERR_INVAL;
+	return 0;
+}
+
 int
 db_host_add(struct db *db, const struct db_host *h)
 {
 	struct db_host row = *h;
 	int rc, n;
+
+	if ((rc = check_iid(row.ipv6_iid)) != 0)
+		return rc;
 
 	if (row.owner[0] != '\0' && (rc = owner_id(db, row.owner, &row.user_id)) != 0)
 		return rc;
@@ -195,6 +227,28 @@ db_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 }
 
 int
+db_host_set_iid(struct db *db, const char *fqdn, const char *iid)
+{
+	int rc = check_iid(iid ? iid : "");
+
+	return rc != 0 ? rc : db->ops->host_set_iid(db, fqdn, iid ? iid : "");
+}
+
+int
+db_host_set_offline(struct db *db, int64_t host_id, int families)
+{
+	if (!families_ok(families))
+		return ERR_INVAL;
+	return db->ops->host_set_offline(db, host_id, families);
+}
+
+int
+db_host_sole(struct db *db, const char *user, struct db_host *out)
+{
+	return db->ops->host_sole(db, user, out);
+}
+
+int
 db_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 {
 	if (!families_ok(families))
@@ -256,6 +310,60 @@ db_host_lock(struct db *db, const char *fqdn, struct db_host *out)
 	return db->ops->host_lock(db, fqdn, out);
 }
 
+/* DB_TOKEN_HASH_LEN lower-case hex digits: what token.c's hash gives. */
+static bool
+is_token_hash(const char *h)
+{
+	size_t n = strnlen(h, DB_TOKEN_HASH_LEN + 1);
+
+	if (n != DB_TOKEN_HASH_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int
+db_token_add(struct db *db, const struct db_token *t, int64_t *id)
+{
+	struct db_token row = *t;
+	struct db_host h;
+	int rc;
+
+	*id = 0;
+	if (!is_token_hash(row.hash))
+		return ERR_INVAL;
+	if (strnlen(row.note, sizeof(row.note)) > DB_TOKEN_NOTE_MAX)
+		return ERR_TOOBIG;
+	if ((rc = db->ops->host_get(db, row.fqdn, &h)) != 0)
+		return rc;
+	row.host_id = h.id;
+	if (row.created == 0)
+		row.created = (int64_t)time(NULL);
+	return db->ops->token_add(db, &row, id);
+}
+
+int
+db_token_find(struct db *db, const char *hash, struct db_token *out)
+{
+	if (!is_token_hash(hash))
+		return ERR_NOTFOUND;
+	return db->ops->token_find(db, hash, out);
+}
+
+int
+db_token_list(struct db *db, const char *user, struct db_token **out, size_t *len)
+{
+	return db->ops->token_list(db, user, out, len);
+}
+
+int
+db_token_delete(struct db *db, int64_t id)
+{
+	return db->ops->token_delete(db, id);
+}
+
 int
 db_commit(struct db *db)
 {
@@ -266,6 +374,58 @@ int
 db_rollback(struct db *db)
 {
 	return db->ops->rollback(db);
+}
+
+/* An ACME value that fits its column: 1..DB_ACME_VALUE_MAX bytes. */
+static int
+check_acme_value(const char *value)
+{
+	size_t n = value ? strnlen(value, DB_ACME_VALUE_MAX + 1) : 0;
+
+	if (n == 0)
+		return ERR_INVAL;
+	return n > DB_ACME_VALUE_MAX ? ERR_TOOBIG : 0;
+}
+
+int
+db_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	int rc = check_acme_value(value);
+
+	return rc != 0 ? rc : db->ops->acme_add(db, host_id, value, now);
+}
+
+int
+db_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	int rc = check_acme_value(value);
+
+	*created = 0;
+	return rc != 0 ? rc : db->ops->acme_get(db, host_id, value, created);
+}
+
+int
+db_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	int rc = check_acme_value(value);
+
+	return rc != 0 ? rc : db->ops->acme_delete(db, host_id, value);
+}
+
+int
+db_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	*count = 0;
+	return db->ops->acme_count(db, host_id, count);
+}
+
+int
+db_acme_due(struct db *db, int64_t before, size_t limit, struct db_acme **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	return db->ops->acme_due(db, before, limit > INT64_MAX ? INT64_MAX : (int64_t)limit, out,
+				 len);
 }
 
 /* A family is due when it is published, the host expires at all, and its last update

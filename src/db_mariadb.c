@@ -29,8 +29,8 @@
 #define MARIADB_IO_TIMEOUT_EXTRA  20 /* read/write timeout = lock wait + this */
 #define MARIADB_MIGRATE_LOCK_WAIT 60 /* GET_LOCK: another process is migrating */
 
-#define MAX_PARAMS 12  /* the most `?` of any statement (host_set_addr: 11) */
-#define MAX_COLS   16  /* the most columns of any result (HOST_SELECT: 16) */
+#define MAX_PARAMS 14  /* the most `?` of any statement (host_set_addr: 13) */
+#define MAX_COLS   19  /* the most columns of any result (HOST_SELECT: 19) */
 #define COL_TEXT   256 /* the longest text column + NUL (pw_hash, AUTH_PHC_MAX) */
 
 _Static_assert(COL_TEXT >= AUTH_PHC_MAX && COL_TEXT > AUTH_EMAIL_MAX && COL_TEXT > HOSTNAME_MAX,
@@ -110,6 +110,48 @@ static const struct ddl STEP_2[] = {
 	 "DROP TABLE IF EXISTS host_leases"},
 };
 
+/* 2 -> 3: the IPv6 interface identifier that completes a router's prefix, and which
+ * deleted families offline=YES deleted (also marked expired, so the deadline columns
+ * stay as they are). One ALTER: MariaDB's DDL is atomic, so it adds all or nothing. */
+static const struct ddl STEP_3[] = {
+	{"ALTER TABLE hostnames ADD COLUMN ipv6_iid VARCHAR(45) NULL,"
+	 " ADD COLUMN ipv4_offline TINYINT NOT NULL DEFAULT 0,"
+	 " ADD COLUMN ipv6_offline TINYINT NOT NULL DEFAULT 0",
+	 "ALTER TABLE hostnames DROP COLUMN IF EXISTS ipv6_iid,"
+	 " DROP COLUMN IF EXISTS ipv4_offline, DROP COLUMN IF EXISTS ipv6_offline"},
+};
+
+/* 3 -> 4: per-host update tokens (see db_sqlite.c), deleted with their host. */
+static const struct ddl STEP_4[] = {
+	{"CREATE TABLE host_tokens ("
+	 " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+	 " host_id BIGINT NOT NULL,"
+	 " token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+	 " note VARCHAR(255) NOT NULL DEFAULT '',"
+	 " created BIGINT NOT NULL,"
+	 " UNIQUE KEY host_tokens_hash (token_hash),"
+	 " KEY host_tokens_host (host_id),"
+	 " CONSTRAINT host_tokens_host_fk FOREIGN KEY (host_id) REFERENCES hostnames (id)"
+	 "  ON DELETE CASCADE"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE IF EXISTS host_tokens"},
+};
+
+/* 4 -> 5: ACME challenge values (db.h struct db_acme), deleted with their host. The
+ * values are ASCII compared byte for byte (base64url is case-sensitive). */
+static const struct ddl STEP_5[] = {
+	{"CREATE TABLE acme_challenges ("
+	 " host_id BIGINT NOT NULL,"
+	 " value VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+	 " created BIGINT NOT NULL,"
+	 " PRIMARY KEY (host_id, value),"
+	 " KEY acme_challenges_created (created),"
+	 " CONSTRAINT acme_challenges_host FOREIGN KEY (host_id) REFERENCES hostnames (id)"
+	 "  ON DELETE CASCADE"
+	 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	 "DROP TABLE IF EXISTS acme_challenges"},
+};
+
 struct migration {
 	const struct ddl *ddl;
 	size_t n;
@@ -118,6 +160,9 @@ struct migration {
 static const struct migration MIGRATIONS[] = {
 	/* 0 -> 1 */ {STEP_1, sizeof(STEP_1) / sizeof(STEP_1[0])},
 	/* 1 -> 2 */ {STEP_2, sizeof(STEP_2) / sizeof(STEP_2[0])},
+	/* 2 -> 3 */ {STEP_3, sizeof(STEP_3) / sizeof(STEP_3[0])},
+	/* 3 -> 4 */ {STEP_4, sizeof(STEP_4) / sizeof(STEP_4[0])},
+	/* 4 -> 5 */ {STEP_5, sizeof(STEP_5) / sizeof(STEP_5[0])},
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -133,9 +178,14 @@ static const char PROGRESS_SQL[] =
 #define HOST_SELECT                                                                                \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created, u.email FROM hostnames h JOIN users u ON u.id = h.user_id "
-#define HOST_COLS "iissssiisiisiiis"
+	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"          \
+	" FROM hostnames h JOIN users u ON u.id = h.user_id "
+#define HOST_COLS "iissssiisiisiiissii"
 #define USER_COLS "isssi"
+#define TOKEN_SELECT                                                                               \
+	"SELECT t.id, t.host_id, h.fqdn, u.name, u.email, t.note, t.created FROM host_tokens t"    \
+	" JOIN hostnames h ON h.id = t.host_id JOIN users u ON u.id = h.user_id "
+#define TOKEN_COLS "iissssi"
 
 /* Each family's due ids come from a range on its own deadline index (NULLs are
  * skipped by the range); the union then drives primary-key lookups of hosts and
@@ -147,7 +197,8 @@ static const char PROGRESS_SQL[] =
 const char db_mariadb_due_sql[] =
 	"SELECT STRAIGHT_JOIN h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6,"
-	" h.ipv6_updated, h.ipv6_expired, h.created, u.email"
+	" h.ipv6_updated, h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline,"
+	" h.ipv6_offline"
 	" FROM (SELECT id FROM hostnames WHERE ipv4_deadline <= ?"
 	" UNION SELECT id FROM hostnames WHERE ipv6_deadline <= ?) d"
 	" JOIN hostnames h ON h.id = d.id JOIN users u FORCE INDEX (PRIMARY) ON u.id = h.user_id"
@@ -182,8 +233,21 @@ enum stmt_id {
 	ST_HOST_EXPIRE_V6,
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
+	ST_HOST_SET_IID,
+	ST_HOST_SET_OFFLINE,
+	ST_HOST_SOLE,
 	ST_HOST_LOCK,
 	ST_HOST_COUNT,
+	ST_ACME_ADD,
+	ST_ACME_GET,
+	ST_ACME_DELETE,
+	ST_ACME_COUNT,
+	ST_ACME_DUE,
+	ST_TOKEN_ADD,
+	ST_TOKEN_FIND,
+	ST_TOKEN_LIST,
+	ST_TOKEN_LIST_USER,
+	ST_TOKEN_DELETE,
 	ST_COUNT
 };
 
@@ -215,25 +279,28 @@ static const struct {
 	[ST_USER_DELETE] = {"DELETE FROM users WHERE name = ?", NULL},
 	[ST_USER_SET_PW] = {"UPDATE users SET pw_hash = ? WHERE name = ?", NULL},
 	[ST_USER_SET_EMAIL] = {"UPDATE users SET email = ? WHERE name = ?", NULL},
-	[ST_HOST_ADD] = {"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
-			 " expiry_ttl, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			 NULL},
+	[ST_HOST_ADD] =
+		{"INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
+		 " expiry_ttl, created, ipv6_iid) VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''))",
+		 NULL},
 	[ST_HOST_GET] = {HOST_SELECT "WHERE h.fqdn = ?", HOST_COLS},
 	[ST_HOST_LIST] = {HOST_SELECT "ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_LIST_USER] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn", HOST_COLS},
 	[ST_HOST_SET_TTLS] = {"UPDATE hostnames SET dns_ttl = ?, expiry_ttl = ? WHERE fqdn = ?",
 			      NULL},
 	[ST_HOST_DELETE] = {"DELETE FROM hostnames WHERE fqdn = ?", NULL},
-	/* Parameters: mask, ipv4, mask, now, mask, mask, ipv6, mask, now, mask, id. Each
-	 * assignment reads only its own column, so MariaDB's left-to-right evaluation of
-	 * SET (later assignments see earlier ones) changes nothing. */
+	/* Parameters: mask, ipv4, mask, now, mask, mask, then the same for ipv6, then id.
+	 * Each assignment reads only its own column, so MariaDB's left-to-right
+	 * evaluation of SET (later assignments see earlier ones) changes nothing. */
 	[ST_HOST_SET_ADDR] = {"UPDATE hostnames SET"
 			      " ipv4 = IF(? & 1, NULLIF(?, ''), ipv4),"
 			      " ipv4_updated = IF(? & 1, ?, ipv4_updated),"
 			      " ipv4_expired = IF(? & 1, 0, ipv4_expired),"
+			      " ipv4_offline = IF(? & 1, 0, ipv4_offline),"
 			      " ipv6 = IF(? & 2, NULLIF(?, ''), ipv6),"
 			      " ipv6_updated = IF(? & 2, ?, ipv6_updated),"
-			      " ipv6_expired = IF(? & 2, 0, ipv6_expired)"
+			      " ipv6_expired = IF(? & 2, 0, ipv6_expired),"
+			      " ipv6_offline = IF(? & 2, 0, ipv6_offline)"
 			      " WHERE id = ?",
 			      NULL},
 	/* Parameters: mask, now, mask, now, id. */
@@ -259,10 +326,41 @@ static const struct {
 				   " WHERE id = ? AND ipv6 = ? AND ipv6_expired = 0"
 				   " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?)",
 				   NULL},
+	/* Parameters: iid, fqdn. */
+	[ST_HOST_SET_IID] = {"UPDATE hostnames SET ipv6_iid = NULLIF(?, '') WHERE fqdn = ?", NULL},
+	/* Parameters: mask (4 times), id. See db_sqlite.c. */
+	[ST_HOST_SET_OFFLINE] = {"UPDATE hostnames SET"
+				 " ipv4_expired = IF(? & 1, 1, ipv4_expired),"
+				 " ipv4_offline = IF(? & 1, 1, ipv4_offline),"
+				 " ipv6_expired = IF(? & 2, 1, ipv6_expired),"
+				 " ipv6_offline = IF(? & 2, 1, ipv6_offline)"
+				 " WHERE id = ?",
+				 NULL},
+	[ST_HOST_SOLE] = {HOST_SELECT "WHERE u.name = ? ORDER BY h.fqdn LIMIT 2", HOST_COLS},
 	/* The per-host critical section: an exclusive InnoDB lock on the host's row only
 	 * (not the owner's), held until commit or rollback. */
 	[ST_HOST_LOCK] = {"SELECT id FROM hostnames WHERE fqdn = ? FOR UPDATE", "i"},
 	[ST_HOST_COUNT] = {"SELECT count(*) FROM hostnames", "i"},
+	/* A present again restarts the value's max_age. Parameters: id, value, now. */
+	[ST_ACME_ADD] = {"INSERT INTO acme_challenges (host_id, value, created) VALUES (?, ?, ?)"
+			 " ON DUPLICATE KEY UPDATE created = VALUES(created)",
+			 NULL},
+	[ST_ACME_GET] = {"SELECT created FROM acme_challenges WHERE host_id = ? AND value = ?",
+			 "i"},
+	[ST_ACME_DELETE] = {"DELETE FROM acme_challenges WHERE host_id = ? AND value = ?", NULL},
+	[ST_ACME_COUNT] = {"SELECT count(*) FROM acme_challenges WHERE host_id = ?", "i"},
+	/* Parameters: before, limit. */
+	[ST_ACME_DUE] = {"SELECT a.host_id, h.fqdn, h.zone, a.value, a.created"
+			 " FROM acme_challenges a JOIN hostnames h ON h.id = a.host_id"
+			 " WHERE a.created <= ? ORDER BY a.created, a.host_id, a.value LIMIT ?",
+			 "isssi"},
+	[ST_TOKEN_ADD] = {"INSERT INTO host_tokens (host_id, token_hash, note, created)"
+			  " VALUES (?, ?, ?, ?)",
+			  NULL},
+	[ST_TOKEN_FIND] = {TOKEN_SELECT "WHERE t.token_hash = ?", TOKEN_COLS},
+	[ST_TOKEN_LIST] = {TOKEN_SELECT "ORDER BY h.fqdn, t.id", TOKEN_COLS},
+	[ST_TOKEN_LIST_USER] = {TOKEN_SELECT "WHERE u.name = ? ORDER BY h.fqdn, t.id", TOKEN_COLS},
+	[ST_TOKEN_DELETE] = {"DELETE FROM host_tokens WHERE id = ?", NULL},
 };
 
 struct db_mariadb {
@@ -680,11 +778,13 @@ read_user(const struct row *r, void *row)
 	return 0;
 }
 
+/* One family: address, updated and expired from `col` on, offline from `offline`. */
 static int
-read_rr(const struct row *r, int col, struct db_rr *rr)
+read_rr(const struct row *r, int col, int offline, struct db_rr *rr)
 {
 	rr->updated = col_int(&r->c[col + 1]);
 	rr->expired = col_int(&r->c[col + 2]) != 0;
+	rr->offline = col_int(&r->c[offline]) != 0;
 	return col_text(&r->c[col], rr->ip, sizeof(rr->ip));
 }
 
@@ -703,9 +803,10 @@ read_host(const struct row *r, void *row)
 	if (col_text(&r->c[2], h->owner, sizeof(h->owner)) != 0 ||
 	    col_text(&r->c[3], h->hostname, sizeof(h->hostname)) != 0 ||
 	    col_text(&r->c[4], h->zone, sizeof(h->zone)) != 0 ||
-	    col_text(&r->c[5], h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(r, 8, &h->v4) != 0 ||
-	    read_rr(r, 11, &h->v6) != 0 ||
-	    col_text(&r->c[15], h->owner_email, sizeof(h->owner_email)) != 0)
+	    col_text(&r->c[5], h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(r, 8, 17, &h->v4) != 0 ||
+	    read_rr(r, 11, 18, &h->v6) != 0 ||
+	    col_text(&r->c[15], h->owner_email, sizeof(h->owner_email)) != 0 ||
+	    col_text(&r->c[16], h->ipv6_iid, sizeof(h->ipv6_iid)) != 0)
 		return ERR_DB;
 	return 0;
 }
@@ -1092,7 +1193,7 @@ maria_host_add(struct db *db, const struct db_host *h)
 {
 	const struct param p[] = {P_INT(h->user_id), P_TEXT(h->hostname), P_TEXT(h->zone),
 				  P_TEXT(h->fqdn),   P_INT(h->dns_ttl),	  P_INT(h->expiry_ttl),
-				  P_INT(h->created)};
+				  P_INT(h->created), P_TEXT(h->ipv6_iid)};
 
 	/* No such owner, or it vanished after db.c looked it up: the foreign key fails,
 	 * ERR_NOTFOUND. */
@@ -1140,12 +1241,46 @@ static int
 maria_host_set_addr(struct db *db, int64_t host_id, int families, const char *ipv4,
 		    const char *ipv6, int64_t now)
 {
-	const struct param p[] = {P_INT(families), P_TEXT(ipv4),    P_INT(families),
-				  P_INT(now),	   P_INT(families), P_INT(families),
-				  P_TEXT(ipv6),	   P_INT(families), P_INT(now),
-				  P_INT(families), P_INT(host_id)};
+	const struct param p[] = {
+		P_INT(families), P_TEXT(ipv4),	  P_INT(families), P_INT(now),	    P_INT(families),
+		P_INT(families), P_INT(families), P_TEXT(ipv6),	   P_INT(families), P_INT(now),
+		P_INT(families), P_INT(families), P_INT(host_id)};
 
 	return run_one(to_maria(db), ST_HOST_SET_ADDR, p, NPARAM(p));
+}
+
+static int
+maria_host_set_iid(struct db *db, const char *fqdn, const char *iid)
+{
+	const struct param p[] = {P_TEXT(iid), P_TEXT(fqdn)};
+
+	return run_one(to_maria(db), ST_HOST_SET_IID, p, NPARAM(p));
+}
+
+static int
+maria_host_set_offline(struct db *db, int64_t host_id, int families)
+{
+	const struct param p[] = {P_INT(families), P_INT(families), P_INT(families),
+				  P_INT(families), P_INT(host_id)};
+
+	return run_one(to_maria(db), ST_HOST_SET_OFFLINE, p, NPARAM(p));
+}
+
+static int
+maria_host_sole(struct db *db, const char *user, struct db_host *out)
+{
+	const struct param p[] = {P_TEXT(user)};
+	void *rows = NULL;
+	size_t n = 0;
+	int rc = collect(to_maria(db), ST_HOST_SOLE, p, NPARAM(p), sizeof(*out), read_host, &rows,
+			 &n);
+
+	if (rc == 0)
+		rc = n == 1 ? 0 : n == 0 ? ERR_NOTFOUND : ERR_EXISTS;
+	if (rc == 0)
+		*out = *(struct db_host *)rows;
+	free(rows);
+	return rc;
 }
 
 static int
@@ -1209,6 +1344,70 @@ maria_host_expire(struct db *db, int64_t host_id, int families, int64_t now, int
 
 	return update_families(to_maria(db), ST_HOST_EXPIRE_V4, p, ST_HOST_EXPIRE_V6, p, NPARAM(p),
 			       families, claimed);
+}
+
+/* ---- tokens ---- */
+
+/* Reads one row of TOKEN_SELECT. */
+static int
+read_token(const struct row *r, void *row)
+{
+	struct db_token *t = row;
+
+	memset(t, 0, sizeof(*t));
+	t->id = col_int(&r->c[0]);
+	t->host_id = col_int(&r->c[1]);
+	t->created = col_int(&r->c[6]);
+	if (col_text(&r->c[2], t->fqdn, sizeof(t->fqdn)) != 0 ||
+	    col_text(&r->c[3], t->owner, sizeof(t->owner)) != 0 ||
+	    col_text(&r->c[4], t->owner_email, sizeof(t->owner_email)) != 0 ||
+	    col_text(&r->c[5], t->note, sizeof(t->note)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+maria_token_add(struct db *db, const struct db_token *t, int64_t *id)
+{
+	struct db_mariadb *s = to_maria(db);
+	const struct param p[] = {P_INT(t->host_id), P_TEXT(t->hash), P_TEXT(t->note),
+				  P_INT(t->created)};
+	MYSQL_STMT *st = NULL;
+	/* The host went after db.c looked it up: the foreign key fails, ERR_NOTFOUND. */
+	int rc = execute(s, ST_TOKEN_ADD, p, NPARAM(p), NULL, &st);
+
+	if (rc == 0)
+		*id = (int64_t)mysql_stmt_insert_id(st);
+	return rc;
+}
+
+static int
+maria_token_find(struct db *db, const char *hash, struct db_token *out)
+{
+	const struct param p[] = {P_TEXT(hash)};
+
+	return get_one(to_maria(db), ST_TOKEN_FIND, p, NPARAM(p), read_token, out);
+}
+
+static int
+maria_token_list(struct db *db, const char *user, struct db_token **out, size_t *len)
+{
+	const struct param p[] = {P_TEXT(user ? user : "")};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), user ? ST_TOKEN_LIST_USER : ST_TOKEN_LIST, p, user ? 1 : 0,
+			 sizeof(**out), read_token, &rows, len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+maria_token_delete(struct db *db, int64_t id)
+{
+	const struct param p[] = {P_INT(id)};
+
+	return run_one(to_maria(db), ST_TOKEN_DELETE, p, NPARAM(p));
 }
 
 /* ---- the per-host critical section ---- */
@@ -1355,6 +1554,77 @@ maria_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
 	return rc;
 }
 
+/* ---- ACME challenge values ---- */
+
+static int
+maria_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value), P_INT(now)};
+
+	/* A host that vanished fails the foreign key: ERR_NOTFOUND. */
+	return run(to_maria(db), ST_ACME_ADD, p, NPARAM(p), NULL);
+}
+
+static int
+maria_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_ACME_GET, p, NPARAM(p), &v);
+
+	if (rc == 0)
+		*created = (int64_t)v;
+	return rc;
+}
+
+static int
+maria_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	const struct param p[] = {P_INT(host_id), P_TEXT(value)};
+
+	return run_one(to_maria(db), ST_ACME_DELETE, p, NPARAM(p));
+}
+
+static int
+maria_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	const struct param p[] = {P_INT(host_id)};
+	long long v = 0;
+	int rc = query_int(to_maria(db), ST_ACME_COUNT, p, NPARAM(p), &v);
+
+	if (rc == 0)
+		*count = (int64_t)v;
+	return rc;
+}
+
+static int
+read_acme(const struct row *r, void *row)
+{
+	struct db_acme *a = row;
+
+	memset(a, 0, sizeof(*a));
+	a->host_id = col_int(&r->c[0]);
+	a->created = col_int(&r->c[4]);
+	if (col_text(&r->c[1], a->fqdn, sizeof(a->fqdn)) != 0 ||
+	    col_text(&r->c[2], a->zone, sizeof(a->zone)) != 0 ||
+	    col_text(&r->c[3], a->value, sizeof(a->value)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+maria_acme_due(struct db *db, int64_t before, int64_t limit, struct db_acme **out, size_t *len)
+{
+	const struct param p[] = {P_INT(before), P_INT(limit)};
+	void *rows = NULL;
+	int rc = collect(to_maria(db), ST_ACME_DUE, p, NPARAM(p), sizeof(**out), read_acme, &rows,
+			 len);
+
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
 const struct db_ops db_mariadb_ops = {
 	.name = "mariadb",
 	.open = maria_open,
@@ -1373,13 +1643,25 @@ const struct db_ops db_mariadb_ops = {
 	.host_set_ttls = maria_host_set_ttls,
 	.host_delete = maria_host_delete,
 	.host_set_addr = maria_host_set_addr,
+	.host_set_iid = maria_host_set_iid,
+	.host_set_offline = maria_host_set_offline,
+	.host_sole = maria_host_sole,
 	.host_touch = maria_host_touch,
 	.host_touch_live = maria_host_touch_live,
 	.host_due = maria_host_due,
 	.host_expire = maria_host_expire,
 	.host_lock = maria_host_lock,
+	.token_add = maria_token_add,
+	.token_find = maria_token_find,
+	.token_list = maria_token_list,
+	.token_delete = maria_token_delete,
 	.commit = maria_commit,
 	.rollback = maria_rollback,
 	.host_count = maria_host_count,
 	.ping = maria_ping,
+	.acme_add = maria_acme_add,
+	.acme_get = maria_acme_get,
+	.acme_delete = maria_acme_delete,
+	.acme_count = maria_acme_count,
+	.acme_due = maria_acme_due,
 };

@@ -3,12 +3,16 @@
  * conditional updates that keep concurrent writers (daemon, CLI, cleanup) honest. */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -25,6 +29,10 @@
 #define SQLITE_LEASE_SLACK_MS  5000
 #define SQLITE_LEASE_POLL_MS   2
 #define SQLITE_BUSY_TIMEOUT_MS 5000
+/* The mode of a database file we create: it holds password hashes and e-mail
+ * addresses, so not for everyone (SQLite's own default is 0644). SQLite gives the -wal
+ * and -shm files the mode of the database file. */
+#define SQLITE_FILE_MODE 0640
 
 /*
  * Schema migrations: MIGRATIONS[i] takes the schema from version i to i + 1. Append
@@ -74,6 +82,29 @@ static const char *const MIGRATIONS[] = {
 	" host_id INTEGER PRIMARY KEY,"
 	" until_ms INTEGER NOT NULL,"
 	" token INTEGER NOT NULL);",
+	/* 2 -> 3: the IPv6 interface identifier that completes a router's prefix, and
+	 * which deleted families offline=YES deleted. An offline family is also marked
+	 * expired, so the deadline columns and their indexes need no change. */
+	"ALTER TABLE hostnames ADD COLUMN ipv6_iid TEXT;"
+	"ALTER TABLE hostnames ADD COLUMN ipv4_offline INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE hostnames ADD COLUMN ipv6_offline INTEGER NOT NULL DEFAULT 0;",
+	/* 3 -> 4: per-host update tokens, by the SHA-256 of the secret (a unique index:
+	 * the look-up of every token request), deleted with their host. */
+	"CREATE TABLE host_tokens ("
+	" id INTEGER PRIMARY KEY,"
+	" host_id INTEGER NOT NULL REFERENCES hostnames(id) ON DELETE CASCADE,"
+	" token_hash TEXT NOT NULL UNIQUE,"
+	" note TEXT NOT NULL DEFAULT '',"
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX host_tokens_host ON host_tokens(host_id);",
+	/* 4 -> 5: ACME challenge values (db.h struct db_acme); they go with their host.
+	 * The index on created serves the expiry pass's range scan. */
+	"CREATE TABLE acme_challenges ("
+	" host_id INTEGER NOT NULL REFERENCES hostnames(id) ON DELETE CASCADE,"
+	" value TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (host_id, value));"
+	"CREATE INDEX acme_challenges_created ON acme_challenges(created);",
 };
 
 _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
@@ -82,10 +113,15 @@ _Static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == DB_SCHEMA_VERSION,
 #define HOST_SELECT                                                                                \
 	"SELECT h.id, h.user_id, u.name, h.hostname, h.zone, h.fqdn, h.dns_ttl,"                   \
 	" h.expiry_ttl, h.ipv4, h.ipv4_updated, h.ipv4_expired, h.ipv6, h.ipv6_updated,"           \
-	" h.ipv6_expired, h.created, u.email FROM hostnames h JOIN users u ON u.id = h.user_id "
+	" h.ipv6_expired, h.created, u.email, h.ipv6_iid, h.ipv4_offline, h.ipv6_offline"          \
+	" FROM hostnames h JOIN users u ON u.id = h.user_id "
 
 /* Each family's due hosts come from its own partial index; the union of ids then
  * drives rowid lookups, so the cost follows the number of due hosts. */
+#define TOKEN_SELECT                                                                               \
+	"SELECT t.id, t.host_id, h.fqdn, u.name, u.email, t.note, t.created FROM host_tokens t"    \
+	" JOIN hostnames h ON h.id = t.host_id JOIN users u ON u.id = h.user_id "
+
 const char db_sqlite_due_sql[] =
 	HOST_SELECT "WHERE h.id IN (SELECT id FROM hostnames WHERE ipv4_deadline <= ?1"
 		    " UNION SELECT id FROM hostnames WHERE ipv6_deadline <= ?1)"
@@ -113,9 +149,22 @@ enum stmt_id {
 	ST_HOST_EXPIRE_V6,
 	ST_HOST_TOUCH_LIVE_V4,
 	ST_HOST_TOUCH_LIVE_V6,
+	ST_HOST_SET_IID,
+	ST_HOST_SET_OFFLINE,
+	ST_HOST_SOLE,
+	ST_TOKEN_ADD,
+	ST_TOKEN_FIND,
+	ST_TOKEN_LIST,
+	ST_TOKEN_LIST_USER,
+	ST_TOKEN_DELETE,
 	ST_LEASE_GET,
 	ST_LEASE_PUT,
 	ST_LEASE_DEL,
+	ST_ACME_ADD,
+	ST_ACME_GET,
+	ST_ACME_DELETE,
+	ST_ACME_COUNT,
+	ST_ACME_DUE,
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -133,7 +182,8 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
 	[ST_USER_SET_EMAIL] = "UPDATE users SET email = ?2 WHERE name = ?1",
 	[ST_HOST_ADD] = "INSERT INTO hostnames (user_id, hostname, zone, fqdn, dns_ttl,"
-			" expiry_ttl, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			" expiry_ttl, created, ipv6_iid)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''))",
 	[ST_HOST_GET] = HOST_SELECT "WHERE h.fqdn = ?1",
 	[ST_HOST_LIST] = HOST_SELECT "ORDER BY h.fqdn",
 	[ST_HOST_LIST_USER] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn",
@@ -144,9 +194,11 @@ static const char *const STMT_SQL[ST_COUNT] = {
 			     " ipv4 = CASE WHEN ?2 & 1 THEN nullif(?3, '') ELSE ipv4 END,"
 			     " ipv4_updated = CASE WHEN ?2 & 1 THEN ?5 ELSE ipv4_updated END,"
 			     " ipv4_expired = CASE WHEN ?2 & 1 THEN 0 ELSE ipv4_expired END,"
+			     " ipv4_offline = CASE WHEN ?2 & 1 THEN 0 ELSE ipv4_offline END,"
 			     " ipv6 = CASE WHEN ?2 & 2 THEN nullif(?4, '') ELSE ipv6 END,"
 			     " ipv6_updated = CASE WHEN ?2 & 2 THEN ?5 ELSE ipv6_updated END,"
-			     " ipv6_expired = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_expired END"
+			     " ipv6_expired = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_expired END,"
+			     " ipv6_offline = CASE WHEN ?2 & 2 THEN 0 ELSE ipv6_offline END"
 			     " WHERE id = ?1",
 	[ST_HOST_TOUCH] = "UPDATE hostnames SET"
 			  " ipv4_updated = CASE WHEN ?2 & 1 THEN ?3 ELSE ipv4_updated END,"
@@ -167,11 +219,37 @@ static const char *const STMT_SQL[ST_COUNT] = {
 	[ST_HOST_TOUCH_LIVE_V6] = "UPDATE hostnames SET ipv6_updated = ?2"
 				  " WHERE id = ?1 AND ipv6 = ?3 AND ipv6_expired = 0"
 				  " AND (ipv6_deadline IS NULL OR ipv6_deadline > ?2)",
+	[ST_HOST_SET_IID] = "UPDATE hostnames SET ipv6_iid = nullif(?2, '') WHERE fqdn = ?1",
+	/* ?2 is the family mask. Deleted (expired) and offline together: the deadline
+	 * ends, so expiry neither deletes nor mails them. */
+	[ST_HOST_SET_OFFLINE] = "UPDATE hostnames SET"
+				" ipv4_expired = CASE WHEN ?2 & 1 THEN 1 ELSE ipv4_expired END,"
+				" ipv4_offline = CASE WHEN ?2 & 1 THEN 1 ELSE ipv4_offline END,"
+				" ipv6_expired = CASE WHEN ?2 & 2 THEN 1 ELSE ipv6_expired END,"
+				" ipv6_offline = CASE WHEN ?2 & 2 THEN 1 ELSE ipv6_offline END"
+				" WHERE id = ?1",
+	/* Two rows are enough to tell "one" from "several". */
+	[ST_HOST_SOLE] = HOST_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn LIMIT 2",
+	[ST_TOKEN_ADD] = "INSERT INTO host_tokens (host_id, token_hash, note, created)"
+			 " VALUES (?1, ?2, ?3, ?4)",
+	[ST_TOKEN_FIND] = TOKEN_SELECT "WHERE t.token_hash = ?1",
+	[ST_TOKEN_LIST] = TOKEN_SELECT "ORDER BY h.fqdn, t.id",
+	[ST_TOKEN_LIST_USER] = TOKEN_SELECT "WHERE u.name = ?1 ORDER BY h.fqdn, t.id",
+	[ST_TOKEN_DELETE] = "DELETE FROM host_tokens WHERE id = ?1",
 	/* The per-host critical section is a lease (see sqlite_host_lock). */
 	[ST_LEASE_GET] = "SELECT until_ms FROM host_leases WHERE host_id = ?1",
 	[ST_LEASE_PUT] = "INSERT OR REPLACE INTO host_leases(host_id, until_ms, token)"
 			 " VALUES (?1, ?2, ?3)",
 	[ST_LEASE_DEL] = "DELETE FROM host_leases WHERE host_id = ?1 AND token = ?2",
+	/* A present again restarts the value's max_age. */
+	[ST_ACME_ADD] = "INSERT INTO acme_challenges (host_id, value, created) VALUES (?1, ?2, ?3)"
+			" ON CONFLICT (host_id, value) DO UPDATE SET created = excluded.created",
+	[ST_ACME_GET] = "SELECT created FROM acme_challenges WHERE host_id = ?1 AND value = ?2",
+	[ST_ACME_DELETE] = "DELETE FROM acme_challenges WHERE host_id = ?1 AND value = ?2",
+	[ST_ACME_COUNT] = "SELECT count(*) FROM acme_challenges WHERE host_id = ?1",
+	[ST_ACME_DUE] = "SELECT a.host_id, h.fqdn, h.zone, a.value, a.created"
+			" FROM acme_challenges a JOIN hostnames h ON h.id = a.host_id"
+			" WHERE a.created <= ?1 ORDER BY a.created, a.host_id, a.value LIMIT ?2",
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -186,6 +264,7 @@ struct db_sqlite {
 	int64_t busy_since_ms;	    /* CLOCK_MONOTONIC when the current wait began */
 	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, finalized by close */
 	bool leased;		    /* host_lock holds the lease of lease_host */
+	bool stale; /* failed for a reason only a new connection gets over (usable) */
 	int64_t lease_host;
 	int64_t lease_token;
 };
@@ -199,17 +278,61 @@ to_sqlite(struct db *db)
 	return (struct db_sqlite *)db;
 }
 
+/* "nobody (uid 65534)": the user a permission problem is about. */
+static void
+user_desc(char *out, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	uid_t uid = geteuid();
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, len, "%s (uid %u)", res->pw_name, (unsigned)uid);
+	else
+		snprintf(out, len, "uid %u", (unsigned)uid);
+}
+
+/* Whether a failure comes from the files' permissions (or a read-only file system): a
+ * connection that opened the database, or its -wal/-shm, read-only stays so until it
+ * is reopened, whatever the operator fixes meanwhile. */
+static bool
+is_permission_error(struct db_sqlite *s, int rc)
+{
+	int e = sqlite3_system_errno(s->h);
+
+	switch (rc & 0xff) {
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM: return true;
+	case SQLITE_IOERR: return e == EACCES || e == EPERM || e == EROFS;
+	default: return false;
+	}
+}
+
 /* Maps a failed sqlite3 call to an ERR_* code, logging what is not the caller's
- * business (a duplicate is an answer, a full disk is a log line). */
+ * business (a duplicate is an answer, a full disk is a log line). A permission
+ * failure marks the connection stale (db.h usable). */
 static int
 fail(struct db_sqlite *s, int rc, const char *what)
 {
+	char who[128];
+
 	switch (rc) {
 	case SQLITE_CONSTRAINT_UNIQUE:
 	case SQLITE_CONSTRAINT_PRIMARYKEY: return ERR_EXISTS;
 	case SQLITE_NOMEM: return ERR_NOMEM;
-	default: log_error("sqlite: %s: %s", what, sqlite3_errmsg(s->h)); return ERR_DB;
+	default: break;
 	}
+	if (!is_permission_error(s, rc)) {
+		log_error("sqlite: %s: %s", what, sqlite3_errmsg(s->h));
+		return ERR_DB;
+	}
+	user_desc(who, sizeof(who));
+	log_error("database %s: %s: cannot write as user %s: %s; a new connection is tried "
+		  "for the next request",
+		  s->cfg->database.path, what, who, sqlite3_errmsg(s->h));
+	s->stale = true;
+	return ERR_DB;
 }
 
 /* The cached statement `id`, reset and ready for binding; NULL on failure (logged). */
@@ -296,11 +419,13 @@ read_user(sqlite3_stmt *st, struct db_user *u)
 	return 0;
 }
 
+/* One family: address, updated and expired from `col` on, offline from `offline`. */
 static int
-read_rr(sqlite3_stmt *st, int col, struct db_rr *rr)
+read_rr(sqlite3_stmt *st, int col, int offline, struct db_rr *rr)
 {
 	rr->updated = sqlite3_column_int64(st, col + 1);
 	rr->expired = sqlite3_column_int(st, col + 2) != 0;
+	rr->offline = sqlite3_column_int(st, offline) != 0;
 	return col_text(st, col, rr->ip, sizeof(rr->ip));
 }
 
@@ -317,9 +442,10 @@ read_host(sqlite3_stmt *st, struct db_host *h)
 	if (col_text(st, 2, h->owner, sizeof(h->owner)) != 0 ||
 	    col_text(st, 3, h->hostname, sizeof(h->hostname)) != 0 ||
 	    col_text(st, 4, h->zone, sizeof(h->zone)) != 0 ||
-	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, &h->v4) != 0 ||
-	    read_rr(st, 11, &h->v6) != 0 ||
-	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0)
+	    col_text(st, 5, h->fqdn, sizeof(h->fqdn)) != 0 || read_rr(st, 8, 17, &h->v4) != 0 ||
+	    read_rr(st, 11, 18, &h->v6) != 0 ||
+	    col_text(st, 15, h->owner_email, sizeof(h->owner_email)) != 0 ||
+	    col_text(st, 16, h->ipv6_iid, sizeof(h->ipv6_iid)) != 0)
 		return ERR_DB;
 	return 0;
 }
@@ -395,6 +521,65 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+static bool
+sqlite_usable(struct db *db)
+{
+	return !to_sqlite(db)->stale;
+}
+
+/* check_access: whether `path` is writable (W_OK, plus X_OK for a directory) by this
+ * process's effective user; a file that does not exist yet is fine. Logs a problem. */
+static int
+check_access(const char *path, int mode, const char *who)
+{
+	if (faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0 || errno == ENOENT)
+		return 0;
+	log_error("%s is not writable by user %s: %s", path, who, strerror(errno));
+	return 1;
+}
+
+/* What SQLite needs to write: the file, its -wal and -shm files (left behind by
+ * another user, they make every write fail even after the file itself is fixed), and
+ * its directory (where it creates them). Returns how many of them this process cannot
+ * write, each logged; *who gets the user. */
+static int
+count_unwritable(const char *path, char *who, size_t wholen)
+{
+	const char *slash = strrchr(path, '/');
+	char side[4096];
+	int bad = 0;
+
+	if (strcmp(path, ":memory:") == 0)
+		return 0;
+	user_desc(who, wholen);
+	bad += check_access(path, W_OK, who);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	bad += check_access(side, W_OK, who);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	bad += check_access(side, W_OK, who);
+	if (!slash || slash == path)
+		snprintf(side, sizeof(side), "%s", slash ? "/" : ".");
+	else
+		snprintf(side, sizeof(side), "%.*s", (int)(slash - path), path);
+	bad += check_access(side, W_OK | X_OK, who);
+	return bad;
+}
+
+/* The daemon's start-up check (db.h check_writable). */
+static int
+sqlite_check_writable(const struct config *cfg)
+{
+	const char *path = cfg->database.path;
+	char who[128];
+
+	if (count_unwritable(path, who, sizeof(who)) == 0)
+		return 0;
+	log_error("database %s: not writable by user %s, who runs the daemon: give that user "
+		  "write access to it, its -wal and -shm files and its directory (e.g. chown)",
+		  path, who);
+	return ERR_IO;
+}
+
 static void
 sqlite_close(struct db *db)
 {
@@ -408,6 +593,66 @@ sqlite_close(struct db *db)
 	free(s);
 }
 
+/* Creates a missing database file with SQLITE_FILE_MODE (the umask may only take more
+ * away), so that SQLite finds an empty file rather than making one world-readable.
+ * ":memory:" and an existing file are left alone; a failure here is left for
+ * sqlite3_open_v2 to report. */
+static void
+create_file(const char *path)
+{
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, SQLITE_FILE_MODE);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* SQLite creates the -wal and -shm files with the mode the database file has at that
+ * moment, and keeps them while any connection is open. Created while the file was not
+ * writable, they stay so after the operator fixes the file, and every new connection
+ * opens them read-only: each write fails until a restart. So before a connection
+ * opens, side files of ours get the database file's mode back (what SQLite would give
+ * them now); another user's are left for the start-up check to name. */
+static void
+align_side_files(const char *path)
+{
+	static const char *const suffix[] = {"-wal", "-shm"};
+	struct stat db, st;
+	char side[4096];
+
+	if (stat(path, &db) < 0)
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(side, sizeof(side), "%s%s", path, suffix[i]);
+		if (lstat(side, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    (st.st_mode & 07777) == (db.st_mode & 07777))
+			continue;
+		if (chmod(side, db.st_mode & 07777) == 0)
+			log_info("database %s: %s had mode %04o, now the database file's %04o",
+				 path, side, (unsigned)(st.st_mode & 07777),
+				 (unsigned)(db.st_mode & 07777));
+	}
+}
+
+/* Before a connection opens: a missing file is created (create_file), side files get
+ * its mode back (align_side_files), and for a writer (cfg->database.require_write,
+ * the daemon) the files must be writable: a connection SQLite opens read-only stays
+ * so, and shares a read-only -shm with every later connection of the process, so for
+ * a writer no connection is better than one. 0 or ERR_IO (logged). */
+static int
+prepare_files(const struct config *cfg)
+{
+	char who[128];
+
+	create_file(cfg->database.path);
+	align_side_files(cfg->database.path);
+	if (cfg->database.require_write && count_unwritable(cfg->database.path, who, sizeof(who)))
+		return ERR_IO;
+	return 0;
+}
+
 static int
 sqlite_open(const struct config *cfg, struct db **out)
 {
@@ -419,6 +664,8 @@ sqlite_open(const struct config *cfg, struct db **out)
 		log_error("sqlite: no database path configured");
 		return ERR_INVAL;
 	}
+	if (prepare_files(cfg) < 0)
+		return ERR_IO;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return ERR_NOMEM;
@@ -428,6 +675,9 @@ sqlite_open(const struct config *cfg, struct db **out)
 	rc = sqlite3_open_v2(cfg->database.path, &s->h,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
+	if (rc == SQLITE_OK && cfg->database.require_write &&
+	    sqlite3_db_readonly(s->h, "main") == 1)
+		rc = SQLITE_READONLY;
 	if (rc != SQLITE_OK) {
 		log_error("cannot open database %s: %s", cfg->database.path,
 			  s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
@@ -648,6 +898,7 @@ sqlite_host_add(struct db *db, const struct db_host *h)
 	sqlite3_bind_int(st, 5, h->dns_ttl);
 	sqlite3_bind_int(st, 6, h->expiry_ttl);
 	sqlite3_bind_int64(st, 7, h->created);
+	bind_text(st, 8, h->ipv6_iid);
 	rc = sqlite3_step(st);
 	done(st);
 	/* No such owner, or it vanished after db.c looked it up. */
@@ -747,6 +998,55 @@ sqlite_host_set_addr(struct db *db, int64_t host_id, int families, const char *i
 }
 
 static int
+sqlite_host_set_iid(struct db *db, const char *fqdn, const char *iid)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_IID, &rc);
+
+	if (st == NULL)
+		return rc;
+	bind_text(st, 1, fqdn);
+	bind_text(st, 2, iid);
+	return exec_one(s, st, "host set identifier");
+}
+
+static int
+sqlite_host_set_offline(struct db *db, int64_t host_id, int families)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_HOST_SET_OFFLINE, &rc);
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, host_id);
+	sqlite3_bind_int(st, 2, families);
+	return exec_one(s, st, "host set offline");
+}
+
+static int
+sqlite_host_sole(struct db *db, const char *user, struct db_host *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_HOST_SOLE);
+	void *rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, user);
+	rc = collect(s, st, sizeof(*out), read_host_v, &rows, &n);
+	if (rc == 0)
+		rc = n == 1 ? 0 : n == 0 ? ERR_NOTFOUND : ERR_EXISTS;
+	if (rc == 0)
+		*out = *(struct db_host *)rows;
+	free(rows);
+	return rc;
+}
+
+static int
 sqlite_host_touch(struct db *db, int64_t host_id, int families, int64_t now)
 {
 	struct db_sqlite *s = to_sqlite(db);
@@ -834,6 +1134,90 @@ sqlite_host_expire(struct db *db, int64_t host_id, int families, int64_t now, in
 		return rc;
 	return update_families(s, ST_HOST_EXPIRE_V4, ST_HOST_EXPIRE_V6, host_id, now, NULL, NULL,
 			       families, claimed);
+}
+
+/* Reads one row of TOKEN_SELECT. */
+static int
+read_token(sqlite3_stmt *st, void *row)
+{
+	struct db_token *t = row;
+
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, 0);
+	t->host_id = sqlite3_column_int64(st, 1);
+	t->created = sqlite3_column_int64(st, 6);
+	if (col_text(st, 2, t->fqdn, sizeof(t->fqdn)) != 0 ||
+	    col_text(st, 3, t->owner, sizeof(t->owner)) != 0 ||
+	    col_text(st, 4, t->owner_email, sizeof(t->owner_email)) != 0 ||
+	    col_text(st, 5, t->note, sizeof(t->note)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+sqlite_token_add(struct db *db, const struct db_token *t, int64_t *id)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_ADD);
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, t->host_id);
+	bind_text(st, 2, t->hash);
+	bind_text(st, 3, t->note);
+	sqlite3_bind_int64(st, 4, t->created);
+	rc = sqlite3_step(st);
+	done(st);
+	/* The host went after db.c looked it up. */
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return ERR_NOTFOUND;
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, "token add");
+	*id = sqlite3_last_insert_rowid(s->h);
+	return 0;
+}
+
+static int
+sqlite_token_find(struct db *db, const char *hash, struct db_token *out)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_FIND);
+
+	if (st == NULL)
+		return ERR_DB;
+	bind_text(st, 1, hash);
+	return get_one(s, st, read_token, out);
+}
+
+static int
+sqlite_token_list(struct db *db, const char *user, struct db_token **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, user ? ST_TOKEN_LIST_USER : ST_TOKEN_LIST);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	if (user != NULL)
+		bind_text(st, 1, user);
+	rc = collect(s, st, sizeof(**out), read_token, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
+static int
+sqlite_token_delete(struct db *db, int64_t id)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_DELETE);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, id);
+	return exec_one(s, st, "token delete");
 }
 
 /* Runs one of the transaction-control statements. */
@@ -1070,6 +1454,116 @@ sqlite_ping(const struct config *cfg, int timeout_ms, char *why, size_t len)
 	return 0;
 }
 
+/* ---- ACME challenge values ---- */
+
+static int
+sqlite_acme_add(struct db *db, int64_t host_id, const char *value, int64_t now)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_ACME_ADD, &rc);
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, host_id);
+	bind_text(st, 2, value);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st);
+	done(st);
+	/* The host vanished (the foreign key): as for an unknown host elsewhere. */
+	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return ERR_NOTFOUND;
+	return rc == SQLITE_DONE ? 0 : fail(s, rc, "acme add");
+}
+
+/* Runs a query of one integer column: 0 and *v, ERR_NOTFOUND without a row. */
+static int
+get_int(struct db_sqlite *s, sqlite3_stmt *st, int64_t *v)
+{
+	int rc = sqlite3_step(st), err = 0;
+
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		err = ERR_NOTFOUND;
+	else
+		err = fail(s, rc, "get");
+	done(st);
+	return err;
+}
+
+static int
+sqlite_acme_get(struct db *db, int64_t host_id, const char *value, int64_t *created)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_ACME_GET);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	bind_text(st, 2, value);
+	return get_int(s, st, created);
+}
+
+static int
+sqlite_acme_delete(struct db *db, int64_t host_id, const char *value)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	int rc = 0;
+	sqlite3_stmt *st = host_write(s, ST_ACME_DELETE, &rc);
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, host_id);
+	bind_text(st, 2, value);
+	return exec_one(s, st, "acme delete");
+}
+
+static int
+sqlite_acme_count(struct db *db, int64_t host_id, int64_t *count)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_ACME_COUNT);
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, host_id);
+	return get_int(s, st, count);
+}
+
+static int
+read_acme_v(sqlite3_stmt *st, void *row)
+{
+	struct db_acme *a = row;
+
+	memset(a, 0, sizeof(*a));
+	a->host_id = sqlite3_column_int64(st, 0);
+	a->created = sqlite3_column_int64(st, 4);
+	if (col_text(st, 1, a->fqdn, sizeof(a->fqdn)) != 0 ||
+	    col_text(st, 2, a->zone, sizeof(a->zone)) != 0 ||
+	    col_text(st, 3, a->value, sizeof(a->value)) != 0)
+		return ERR_DB;
+	return 0;
+}
+
+static int
+sqlite_acme_due(struct db *db, int64_t before, int64_t limit, struct db_acme **out, size_t *len)
+{
+	struct db_sqlite *s = to_sqlite(db);
+	sqlite3_stmt *st = stmt(s, ST_ACME_DUE);
+	void *rows = NULL;
+	int rc;
+
+	if (st == NULL)
+		return ERR_DB;
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, limit);
+	rc = collect(s, st, sizeof(**out), read_acme_v, &rows, len);
+	if (rc == 0)
+		*out = rows;
+	return rc;
+}
+
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1088,13 +1582,27 @@ const struct db_ops db_sqlite_ops = {
 	.host_set_ttls = sqlite_host_set_ttls,
 	.host_delete = sqlite_host_delete,
 	.host_set_addr = sqlite_host_set_addr,
+	.host_set_iid = sqlite_host_set_iid,
+	.host_set_offline = sqlite_host_set_offline,
+	.host_sole = sqlite_host_sole,
 	.host_touch = sqlite_host_touch,
 	.host_touch_live = sqlite_host_touch_live,
 	.host_due = sqlite_host_due,
 	.host_expire = sqlite_host_expire,
 	.host_lock = sqlite_host_lock,
+	.token_add = sqlite_token_add,
+	.token_find = sqlite_token_find,
+	.token_list = sqlite_token_list,
+	.token_delete = sqlite_token_delete,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
 	.host_count = sqlite_host_count,
 	.ping = sqlite_ping,
+	.acme_add = sqlite_acme_add,
+	.acme_get = sqlite_acme_get,
+	.acme_delete = sqlite_acme_delete,
+	.acme_count = sqlite_acme_count,
+	.acme_due = sqlite_acme_due,
+	.usable = sqlite_usable,
+	.check_writable = sqlite_check_writable,
 };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* RFC 2136 UPDATE of one name's A/AAAA RRsets: built with ldns, signed with our TSIG code,
- * sent over non-blocking UDP (TCP on truncation or for large messages) under one deadline. */
+/* RFC 2136 UPDATE of one name's A/AAAA RRsets and TXT records: built with ldns, signed with
+ * our TSIG code, sent over non-blocking UDP (TCP on truncation or for large messages) under
+ * one deadline. */
 #include "dns.h"
 
 #include <arpa/inet.h>
@@ -97,17 +98,49 @@ is_action_valid(enum dns_action a)
 	return a == DNS_KEEP || a == DNS_SET || a == DNS_DELETE;
 }
 
+static bool
+is_txt_action_valid(enum dns_txt_action a)
+{
+	return a == DNS_TXT_KEEP || a == DNS_TXT_ADD || a == DNS_TXT_REMOVE || a == DNS_TXT_CLEAR;
+}
+
+/* A TXT value we send as one character-string: 1..DNS_TXT_MAX printable ASCII bytes
+ * (the server stores bytes; printable keeps logs and zone files readable). */
+static bool
+is_txt_value_valid(const char *v)
+{
+	size_t n = strnlen(v, DNS_TXT_MAX + 1);
+
+	if (n == 0 || n > DNS_TXT_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* Whether the change adds records, which need a TTL. */
+static bool
+adds_records(const struct dns_change *ch)
+{
+	return ch->v4 == DNS_SET || ch->v6 == DNS_SET || ch->txt == DNS_TXT_ADD;
+}
+
 static int
 check_change(const struct dns_change *ch, struct dns_result *res)
 {
 	unsigned char bin[16];
 
-	if (!is_action_valid(ch->v4) || !is_action_valid(ch->v6))
+	if (!is_action_valid(ch->v4) || !is_action_valid(ch->v6) || !is_txt_action_valid(ch->txt))
 		return fail(res, ERR_INVAL, "invalid change action");
-	if (ch->v4 == DNS_KEEP && ch->v6 == DNS_KEEP)
+	if (ch->v4 == DNS_KEEP && ch->v6 == DNS_KEEP && ch->txt == DNS_TXT_KEEP)
 		return fail(res, ERR_INVAL, "nothing to change");
-	if ((ch->v4 == DNS_SET || ch->v6 == DNS_SET) && (ch->ttl < 0 || ch->ttl > TTL_MAX))
+	if (adds_records(ch) && (ch->ttl < 0 || ch->ttl > TTL_MAX))
 		return fail(res, ERR_INVAL, "TTL %d out of range 0..%d", ch->ttl, TTL_MAX);
+	if ((ch->txt == DNS_TXT_ADD || ch->txt == DNS_TXT_REMOVE) &&
+	    !is_txt_value_valid(ch->txt_value))
+		return fail(res, ERR_INVAL, "invalid TXT value (1..%d printable ASCII bytes)",
+			    DNS_TXT_MAX);
 	if (ch->v4 == DNS_SET && inet_pton(AF_INET, ch->ipv4, bin) != 1)
 		return fail(res, ERR_INVAL, "invalid IPv4 address");
 	if (ch->v6 == DNS_SET && inet_pton(AF_INET6, ch->ipv6, bin) != 1)
@@ -197,6 +230,52 @@ push_add(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, int ttl, 
 	return true;
 }
 
+/* Appends one TXT record with the value `v` as one character-string: class IN with the
+ * TTL adds it (RFC 2136 2.5.1), class NONE with TTL 0 deletes exactly it (2.5.4). */
+static bool
+push_txt_rr(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_class cls, int ttl, const char *v)
+{
+	uint8_t data[DNS_TXT_MAX + 1];
+	size_t n = strlen(v);
+	ldns_rr *rr = ldns_rr_new();
+	ldns_rdf *o = ldns_rdf_clone(owner), *rd;
+
+	data[0] = (uint8_t)n;
+	memcpy(data + 1, v, n);
+	rd = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, n + 1, data);
+	if (rr == NULL || o == NULL || rd == NULL) {
+		ldns_rr_free(rr);
+		ldns_rdf_deep_free(o);
+		ldns_rdf_deep_free(rd);
+		return false;
+	}
+	ldns_rr_set_owner(rr, o);
+	ldns_rr_set_ttl(rr, (uint32_t)ttl);
+	ldns_rr_set_class(rr, cls);
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_TXT);
+	if (!ldns_rr_push_rdf(rr, rd)) {
+		ldns_rdf_deep_free(rd);
+		ldns_rr_free(rr);
+		return false;
+	}
+	if (!ldns_rr_list_push_rr(list, rr)) {
+		ldns_rr_free(rr);
+		return false;
+	}
+	return true;
+}
+
+static bool
+push_txt(ldns_rr_list *list, const ldns_rdf *owner, const struct dns_change *ch)
+{
+	switch (ch->txt) {
+	case DNS_TXT_ADD: return push_txt_rr(list, owner, LDNS_RR_CLASS_IN, ch->ttl, ch->txt_value);
+	case DNS_TXT_REMOVE: return push_txt_rr(list, owner, LDNS_RR_CLASS_NONE, 0, ch->txt_value);
+	case DNS_TXT_CLEAR: return push_delete(list, owner, LDNS_RR_TYPE_TXT);
+	default: return true;
+	}
+}
+
 static bool
 push_family(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, enum dns_action a,
 	    int ttl, const char *ip)
@@ -231,7 +310,7 @@ build_wire(const struct dns_change *ch, ldns_rdf *zone, struct xfer *x, struct d
 	}
 	if (up == NULL || !push_family(up, owner, LDNS_RR_TYPE_A, ch->v4, ch->ttl, ch->ipv4) ||
 	    !push_family(up, owner, LDNS_RR_TYPE_AAAA, ch->v6, ch->ttl, ch->ipv6) ||
-	    (zclone = ldns_rdf_clone(zone)) == NULL)
+	    !push_txt(up, owner, ch) || (zclone = ldns_rdf_clone(zone)) == NULL)
 		goto out;
 	pkt = ldns_update_pkt_new(zclone, LDNS_RR_CLASS_IN, NULL, up, NULL);
 	if (pkt == NULL) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The expiry pass: A/AAAA records whose last update is older than the host's expiry_ttl
- * are deleted from DNS and marked expired, each family on its own clock. */
+ * are deleted from DNS and marked expired, each family on its own clock; ACME challenge
+ * values older than [acme] max_age are deleted from DNS and from the database. */
 #ifndef EXPIRY_H
 #define EXPIRY_H
 
@@ -22,7 +23,8 @@ typedef void (*expiry_notify_fn)(void *arg, const struct db_host *h, int familie
 struct expiry_stats {
 	size_t hosts_due;     /* hosts the pass looked at */
 	size_t hosts_expired; /* hosts with at least one family expired by this pass */
-	size_t dns_failures;  /* hosts left for a later pass because DNS failed */
+	size_t dns_failures;  /* hosts (and values) left for a later pass because DNS failed */
+	size_t acme_expired;  /* ACME challenge values deleted by this pass */
 };
 
 /* expiry_run: one pass at time `now`. For every due host: one RFC 2136 UPDATE deleting
@@ -31,8 +33,13 @@ struct expiry_stats {
  * host_lock) and re-checked there, so two passes (two daemons on one database, or the
  * daemon and `ddns-service cleanup`) never delete or mail a host twice, and an update
  * that refreshed the host in the meantime wins. A DNS failure is logged and leaves the host for the
- * next pass. `report`, when not NULL, gets one line per expired host (the cleanup command). Returns
- * 0, or ERR_DB when the database failed (the pass stops). */
+ * next pass. Then every ACME challenge value recorded cfg->acme.max_age seconds or more
+ * before `now` (a client that never cleaned up) is removed from the TXT records of its
+ * name and from the database, under its host's lock and re-checked there (a present
+ * that renewed it meanwhile wins); this runs whether or not [acme] is enabled, so that
+ * turning the API off leaves nothing behind. `report`, when not NULL, gets one line per
+ * expired host and value (the cleanup command). Returns 0, or ERR_DB when the database
+ * failed (the pass stops). */
 int expiry_run(const struct config *cfg, struct db *db, int64_t now, expiry_notify_fn notify,
 	       void *arg, FILE *report, struct expiry_stats *stats);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credcache.h"
 #include "err.h"
 #include "log.h"
 #include "notify.h"
@@ -99,6 +100,46 @@ take_limiter(struct gen *g, const struct gen *prev)
 	return rc;
 }
 
+/* The credential cache, shared by every generation of the process; like the limiter,
+ * its count is touched by the main thread only. */
+struct gen_credcache {
+	int refs;
+	struct credcache *cache;
+};
+
+static int
+take_cache(struct gen *g, const struct gen *prev)
+{
+	struct gen_credcache *sc;
+	int rc;
+
+	if (prev) {
+		g->shared_cache = prev->shared_cache;
+		g->shared_cache->refs++;
+	} else {
+		if (!(sc = calloc(1, sizeof(*sc))))
+			return ERR_NOMEM;
+		if ((rc = credcache_new(&sc->cache)) < 0) {
+			log_error("credential cache: %s", err_str(rc));
+			free(sc);
+			return rc;
+		}
+		sc->refs = 1;
+		g->shared_cache = sc;
+	}
+	g->cache = g->shared_cache->cache;
+	return 0;
+}
+
+static void
+cache_unref(struct gen_credcache *sc)
+{
+	if (!sc || --sc->refs > 0)
+		return;
+	credcache_free(sc->cache);
+	free(sc);
+}
+
 static int
 parse_trusted(struct gen *g)
 {
@@ -129,6 +170,7 @@ gen_free(struct gen *g)
 		return;
 	notify_close(g->notify, GEN_MAIL_DRAIN_MS);
 	limiter_unref(g->limiter);
+	cache_unref(g->shared_cache);
 	free(g->trusted);
 	config_free(g->owned_cfg);
 	free(g);
@@ -147,6 +189,8 @@ gen_new(struct config *cfg, bool own_cfg, struct gen *prev, struct gen **out)
 	atomic_init(&g->refs, 1);
 	g->cfg = cfg;
 	rc = take_limiter(g, prev);
+	if (rc == 0)
+		rc = take_cache(g, prev);
 	if (rc == 0)
 		rc = parse_trusted(g);
 	/* Last, because it may take the mail queue over from `prev`: nothing may fail
@@ -191,6 +235,7 @@ gen_service_ctx(const struct gen *g, struct db *db, struct service_ctx *out)
 	out->cfg = g->cfg;
 	out->db = db;
 	out->rl = g->rl;
+	out->cache = g->cache;
 	out->notify = notify_change_hook;
 	out->notify_arg = g->notify;
 }

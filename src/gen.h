@@ -19,6 +19,7 @@
 #define GEN_MAIL_DRAIN_MS 5000
 
 struct gen_limiter;
+struct gen_credcache;
 
 /* A generation. The public members are read-only once gen_new returns; whoever holds a
  * reference may read them from any thread. Later features hang what they build from
@@ -30,11 +31,16 @@ struct gen {
 	struct notify *notify; /* change and expiry mails */
 	struct cidr *trusted;  /* parsed cfg->daemon.trusted_proxies */
 	size_t ntrusted;
+	/* The verified-credential cache: made with the first generation and handed on to
+	 * every later one (its random key and entries belong to the process; a reload
+	 * changes only the ttl and size that requests and the purge pass use). */
+	struct credcache *cache;
 
 	/* Private to gen.c. */
 	atomic_int refs;
 	struct config *owned_cfg; /* cfg when the generation frees it, else NULL */
 	struct gen_limiter *limiter;
+	struct gen_credcache *shared_cache;
 	struct gen *next; /* the slot's list, oldest first */
 };
 
@@ -43,13 +49,15 @@ struct gen_slot;
 
 /* gen_new: builds a generation for `cfg`: its rate limiter (that of `prev`, shared,
  * when the limits are the same, so that a reload does not forgive an abusive client),
+ * the credential cache (that of `prev`, always; a new one at start-up),
  * its notifier (templates compiled now; the mail queue of `prev` taken over when
  * [email] is unchanged, see notify_reopen) and the parsed trusted proxies. `prev`
  * (NULL at start-up) is borrowed. With `own_cfg` the generation frees `cfg` when it
  * goes; otherwise `cfg` is borrowed and must outlive it (the start-up configuration).
  * *out holds one reference, the caller's: hand it to gen_slot_new/gen_slot_publish,
  * or give the generation up with gen_abandon. Returns 0, or ERR_NOMEM, ERR_RANGE (rate
- * limits), ERR_INVAL/ERR_IO (a template) with the reason logged; `cfg` then stays the
+ * limits), ERR_CRYPTO (no randomness for the cache's key), ERR_INVAL/ERR_IO (a
+ * template) with the reason logged; `cfg` then stays the
  * caller's and nothing of `prev` changed. Main thread only. */
 int gen_new(struct config *cfg, bool own_cfg, struct gen *prev, struct gen **out);
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "utf8.h"
 
 #define LOG_MAX_PATH  4096		  /* bytes of a log file or socket path */
 #define LOG_MAX_LINE  (LOG_MAX_MSG + 128) /* message plus timestamp/level/PRI prefix */
@@ -278,33 +279,52 @@ log_close(void)
 	errno = saved;
 }
 
-/* escape_into: copies `src` to `dst` (size `cap`), escaping control bytes so that a
- * message is always one line. Returns the length written. */
+/* escape_byte: "\n", "\r", "\t" or "\xNN" for one byte into esc[4]; returns its length. */
+static size_t
+escape_byte(unsigned char c, char esc[4])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	esc[0] = '\\';
+	if (c == '\n' || c == '\r' || c == '\t') {
+		esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		return 2;
+	}
+	esc[1] = 'x';
+	esc[2] = hex[c >> 4];
+	esc[3] = hex[c & 15];
+	return 4;
+}
+
+/* escape_into: copies `src` to `dst` (size `cap`), escaping control bytes and every byte
+ * that is not part of well-formed UTF-8, so that a message is always one line of valid
+ * UTF-8 whatever a client sent (log readers, journald and syslog relays choke on, or
+ * mangle, anything else). Only whole characters and whole escapes are copied. Returns
+ * the length written. */
 static size_t
 escape_into(char *dst, size_t cap, const char *src)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t n = 0;
+	size_t n = 0, len = strlen(src);
 
-	for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
-		char esc[5];
-		size_t k = 0;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)src[i];
+		char esc[4];
+		const char *piece = esc;
+		size_t k = c >= 0x80 ? utf8_decode(src + i, len - i, NULL) : 0;
 
-		if (*p == '\n' || *p == '\r' || *p == '\t') {
-			esc[k++] = '\\';
-			esc[k++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
-		} else if (*p < 0x20 || *p == 0x7f) {
-			esc[k++] = '\\';
-			esc[k++] = 'x';
-			esc[k++] = hex[*p >> 4];
-			esc[k++] = hex[*p & 15];
+		if (k > 0) {
+			piece = src + i; /* a well-formed multi-byte character */
+		} else if (c < 0x20 || c == 0x7f || c >= 0x80) {
+			k = escape_byte(c, esc);
 		} else {
-			esc[k++] = (char)*p;
+			piece = src + i;
+			k = 1;
 		}
 		if (n + k >= cap)
 			break;
-		memcpy(dst + n, esc, k);
+		memcpy(dst + n, piece, k);
 		n += k;
+		i += piece == esc ? 1 : k;
 	}
 	dst[n] = '\0';
 	return n;

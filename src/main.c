@@ -113,8 +113,33 @@ config_path(const struct main_opts *o)
 	return env != NULL && env[0] != '\0' ? env : DDNS_DEFAULT_CONFIG;
 }
 
-/* Loads the configuration; the secrets rule: the daemon refuses a world-readable file,
- * the CLI warns. Returns 0 or an exit status. */
+/* The secrets rule: others may neither read the file (it holds passwords) nor write
+ * it (they could point updates elsewhere). The daemon refuses such a file, the CLI
+ * warns. Returns 0 or an exit status. */
+static int
+check_file_mode(const char *path, bool daemon)
+{
+	bool readable = config_is_world_readable(path) == 1;
+	bool writable = config_is_world_writable(path) == 1;
+	const char *what = readable && writable ? "world-readable and writable by other users"
+			   : readable		? "world-readable"
+						: "writable by other users";
+	const char *fix = readable && writable ? "chmod o-rw"
+			  : readable	       ? "chmod o-r"
+					       : "chmod o-w";
+
+	if (!readable && !writable)
+		return 0;
+	if (!daemon) {
+		fprintf(stderr, "warning: %s is %s but holds secrets (%s)\n", path, what, fix);
+		return 0;
+	}
+	fprintf(stderr, "error: %s is %s but holds secrets; refusing to start (%s)\n", path, what,
+		fix);
+	return CLI_EXIT_USER;
+}
+
+/* Loads the configuration and applies the secrets rule. Returns 0 or an exit status. */
 static int
 load_config(const char *path, bool daemon, struct config **cfg)
 {
@@ -127,20 +152,12 @@ load_config(const char *path, bool daemon, struct config **cfg)
 		fprintf(stderr, "error: %s\n", err.msg[0] ? err.msg : path);
 		return rc == ERR_INVAL ? CLI_EXIT_USER : CLI_EXIT_INTERNAL;
 	}
-	if (config_is_world_readable(path) != 1)
-		return 0;
-	if (!daemon) {
-		fprintf(stderr, "warning: %s is world-readable but holds secrets (chmod o-r)\n",
-			path);
-		return 0;
+	rc = check_file_mode(path, daemon);
+	if (rc != 0) {
+		config_free(*cfg);
+		*cfg = NULL;
 	}
-	fprintf(stderr,
-		"error: %s is world-readable but holds secrets; refusing to start "
-		"(chmod o-r)\n",
-		path);
-	config_free(*cfg);
-	*cfg = NULL;
-	return CLI_EXIT_USER;
+	return rc;
 }
 
 int

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "auth.h"
+#include "credentials.h"
 #include "dns.h"
 #include "err.h"
 #include "log.h"
@@ -89,43 +89,17 @@ outcome_count(const struct outcome *o)
 	return bad ? SERVICE_COUNT_BAD : SERVICE_COUNT_NONE;
 }
 
-/* Checks the credentials. Unknown users cost one dummy verification so that timing
- * does not tell which user names exist. Returns 0 when they are good, ERR_AUTH when
- * not, ERR_DB when the user table could not be read. *row gets the user. */
-static int
-check_credentials(const struct service_ctx *ctx, const struct service_request *req,
-		  struct db_user *row)
-{
-	int rc;
-
-	if (!req->user || !req->password || !auth_username_is_valid(req->user)) {
-		auth_verify_dummy(req->password ? req->password : "");
-		return ERR_AUTH;
-	}
-	rc = db_user_get(ctx->db, req->user, row);
-	if (rc == ERR_NOTFOUND) {
-		auth_verify_dummy(req->password);
-		return ERR_AUTH;
-	}
-	if (rc < 0)
-		return ERR_DB;
-	rc = auth_verify(row->pw_hash, req->password);
-	if (rc == ERR_INVAL)
-		log_warnx("user %s: stored password hash is unusable", row->name);
-	return rc == 0 ? 0 : ERR_AUTH;
-}
-
 static void
 notify_change(const struct service_ctx *ctx, const struct service_request *req,
-	      const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
-	      const struct host_result *r)
+	      const struct credentials *who, const struct db_host *row,
+	      const struct update_plan *plan, const struct host_result *r)
 {
 	struct service_change ch;
 
 	if (!ctx->notify || !req->notify_change || !(plan->v4_changed || plan->v6_changed))
 		return;
 	ch.host = row;
-	ch.email = user->email;
+	ch.email = who->email;
 	ch.ipv4 = r->ipv4[0] ? r->ipv4 : NULL;
 	ch.ipv6 = r->ipv6[0] ? r->ipv6 : NULL;
 	ch.v4_changed = plan->v4_changed;
@@ -134,20 +108,35 @@ notify_change(const struct service_ctx *ctx, const struct service_request *req,
 	ctx->notify(ctx->notify_arg, &ch);
 }
 
-/* Writes what a GOOD published (and refreshes the families it confirmed), inside the
- * host's transaction. */
+/* Writes what a GOOD published or deleted (and refreshes the families it confirmed),
+ * inside the host's transaction. */
 static int
 record_good(const struct service_ctx *ctx, const struct service_request *req,
 	    const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
 {
-	int rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
-				  (plan->set_families & DB_V4) ? r->ipv4 : NULL,
-				  (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	int rc = 0;
 
+	if (plan->set_families)
+		rc = db_host_set_addr(ctx->db, row->id, plan->set_families,
+				      (plan->set_families & DB_V4) ? r->ipv4 : NULL,
+				      (plan->set_families & DB_V6) ? r->ipv6 : NULL, req->now);
+	if (rc == 0 && plan->offline_families)
+		rc = db_host_set_offline(ctx->db, row->id, plan->offline_families);
 	if (rc == 0 && (plan->touch_families & ~plan->set_families))
 		rc = db_host_touch(ctx->db, row->id, plan->touch_families & ~plan->set_families,
 				   req->now);
 	return rc;
+}
+
+/* The log line of a GOOD. */
+static void
+log_good(const struct db_host *row, const struct update_plan *plan, const struct host_result *r)
+{
+	if (plan->offline_families)
+		log_info("%s: records deleted (offline)", row->fqdn);
+	else
+		log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4,
+			 r->ipv4[0] && r->ipv6[0] ? "," : "", r->ipv6);
 }
 
 /* GOOD: one UPDATE; the database follows only a NOERROR reply, so that it never
@@ -155,7 +144,7 @@ record_good(const struct service_ctx *ctx, const struct service_request *req,
  * lock (handle_host), which it ends. */
 static enum update_status
 apply_good(const struct service_ctx *ctx, const struct service_request *req,
-	   const struct db_user *user, const struct db_host *row, const struct update_plan *plan,
+	   const struct credentials *who, const struct db_host *row, const struct update_plan *plan,
 	   struct host_result *r)
 {
 	struct dns_server srv;
@@ -179,9 +168,8 @@ apply_good(const struct service_ctx *ctx, const struct service_request *req,
 		log_error("%s: DNS updated but the database failed: %s", row->fqdn, err_str(rc));
 		return UPDATE_911;
 	}
-	log_info("%s: updated to %s%s%s", row->fqdn, r->ipv4, r->ipv4[0] && r->ipv6[0] ? "," : "",
-		 r->ipv6);
-	notify_change(ctx, req, user, row, plan, r);
+	log_good(row, plan, r);
+	notify_change(ctx, req, who, row, plan, r);
 	return UPDATE_GOOD;
 }
 
@@ -214,7 +202,7 @@ apply_nochg(const struct service_ctx *ctx, const struct service_request *req,
  */
 static bool
 try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct update_addrs *want, struct host_result *r)
+	     const struct credentials *who, const struct update_addrs *want, struct host_result *r)
 {
 	struct db_host row;
 	struct update_plan plan;
@@ -230,9 +218,11 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return true;
 	}
-	update_decide(want, &row, req->user, req->now, &plan);
-	if (plan.status == UPDATE_NOHOST) {
-		r->status = UPDATE_NOHOST;
+	update_decide(want, &row, who->user, req->now, &plan);
+	if (plan.status == UPDATE_NOHOST || plan.status == UPDATE_BADIP) {
+		if (plan.status == UPDATE_BADIP)
+			log_info("%s: badip: %s", r->fqdn, plan.why);
+		r->status = plan.status;
 		return true;
 	}
 	if (plan.status != UPDATE_NOCHG || plan.touch_families == 0)
@@ -263,13 +253,13 @@ try_unlocked(const struct service_ctx *ctx, const struct service_request *req,
  */
 static void
 handle_host(const struct service_ctx *ctx, const struct service_request *req,
-	    const struct db_user *user, const struct update_addrs *want, struct host_result *r)
+	    const struct credentials *who, const struct update_addrs *want, struct host_result *r)
 {
 	struct db_host row;
 	struct update_plan plan;
 	int rc;
 
-	if (try_unlocked(ctx, req, want, r))
+	if (try_unlocked(ctx, req, who, want, r))
 		return;
 	rc = db_host_lock(ctx->db, r->fqdn, &row);
 	if (rc < 0 && rc != ERR_NOTFOUND) {
@@ -277,9 +267,11 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 		r->status = UPDATE_911;
 		return;
 	}
-	update_decide(want, rc == 0 ? &row : NULL, req->user, req->now, &plan);
+	update_decide(want, rc == 0 ? &row : NULL, who->user, req->now, &plan);
 	r->status = plan.status;
 	if (plan.status != UPDATE_GOOD && plan.status != UPDATE_NOCHG) {
+		if (plan.status == UPDATE_BADIP)
+			log_info("%s: badip: %s", r->fqdn, plan.why);
 		if (rc == 0)
 			(void)db_rollback(ctx->db);
 		return;
@@ -287,25 +279,87 @@ handle_host(const struct service_ctx *ctx, const struct service_request *req,
 	snprintf(r->ipv4, sizeof(r->ipv4), "%s", plan.ipv4);
 	snprintf(r->ipv6, sizeof(r->ipv6), "%s", plan.ipv6);
 	if (plan.status == UPDATE_GOOD)
-		r->status = apply_good(ctx, req, user, &row, &plan, r);
+		r->status = apply_good(ctx, req, who, &row, &plan, r);
 	else
 		r->status = apply_nochg(ctx, req, &row, &plan);
 }
 
-/* After authentication: split, detect, then every host in request order. */
+/*
+ * Which hosts the request means for the authenticated account `user`: the names its
+ * hostname parameter lists, or, when it names none, the account's only host (a
+ * router's update URL often has no hostname; an account with no or several hosts gets
+ * notfqdn as before). A credential bound to one host (a per-host token) selects that
+ * host here. Returns 0 with hosts[0..*n), or -1 with the status of the one-line answer
+ * in *fail (numhost, 911).
+ */
+static int
+select_hosts(const struct service_ctx *ctx, const struct service_request *req,
+	     const struct credentials *who, struct update_host *hosts, size_t *n,
+	     enum update_status *fail)
+{
+	const char *names = req->hostname;
+	struct db_host row;
+	int rc;
+
+	/* A token names its host: a router that sends its FQDN as user name need not
+	 * send it again. */
+	if (who->kind == CREDENTIALS_HOST && !update_names_hosts(names))
+		names = who->fqdn;
+	if (update_split_hosts(names, hosts, UPDATE_MAX_HOSTS, n) < 0) {
+		*fail = UPDATE_NUMHOST;
+		return -1;
+	}
+	if (update_names_hosts(names))
+		return 0;
+	rc = db_host_sole(ctx->db, who->user, &row);
+	if (rc != 0 && rc != ERR_NOTFOUND && rc != ERR_EXISTS) {
+		log_error("user %s: host lookup failed: %s", who->user, err_str(rc));
+		*fail = UPDATE_911;
+		return -1;
+	}
+	if (rc == 0) {
+		_Static_assert(sizeof(hosts[0].fqdn) == sizeof(row.fqdn), "fqdn sizes");
+		memcpy(hosts[0].fqdn, row.fqdn, sizeof(hosts[0].fqdn));
+		hosts[0].status = UPDATE_GOOD;
+	}
+	return 0;
+}
+
+/* What the request asks for: offline=YES, or the addresses it names (or the client's),
+ * judged by the configuration. Returns 0, or -1 for a badip answer. */
+static int
+request_want(const struct service_ctx *ctx, const struct service_request *req,
+	     struct update_addrs *want)
+{
+	if (req->offline) {
+		memset(want, 0, sizeof(*want));
+		want->offline = true;
+		return 0;
+	}
+	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client,
+				!ctx->cfg->daemon.allow_private_addresses, want) < 0) {
+		log_info("badip: %s", want->why);
+		return -1;
+	}
+	return 0;
+}
+
+/* After authentication: the hosts, what to do, then every host in request order (a
+ * token's request: its host only). */
 static void
 handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
-	     const struct db_user *user, struct outcome *o)
+	     const struct credentials *who, struct outcome *o)
 {
 	struct update_host hosts[UPDATE_MAX_HOSTS];
 	struct update_addrs want;
+	enum update_status fail = UPDATE_911;
 	size_t n = 0;
 
-	if (update_split_hosts(req->hostname, hosts, UPDATE_MAX_HOSTS, &n) < 0) {
-		outcome_single(o, UPDATE_NUMHOST);
+	if (select_hosts(ctx, req, who, hosts, &n, &fail) < 0) {
+		outcome_single(o, fail);
 		return;
 	}
-	if (update_detect_addrs(req->ipv4, req->ipv6, &req->client, &want) < 0) {
+	if (request_want(ctx, req, &want) < 0) {
 		outcome_single(o, UPDATE_BADIP);
 		return;
 	}
@@ -318,8 +372,10 @@ handle_hosts(const struct service_ctx *ctx, const struct service_request *req,
 		memcpy(r->fqdn, hosts[i].fqdn, sizeof(r->fqdn));
 		if (hosts[i].status == UPDATE_NOTFQDN || !hosts[i].fqdn[0])
 			r->status = UPDATE_NOTFQDN;
+		else if (who->kind == CREDENTIALS_HOST && strcmp(r->fqdn, who->fqdn) != 0)
+			r->status = UPDATE_NOHOST; /* a token updates its host and nothing else */
 		else
-			handle_host(ctx, req, user, &want, r);
+			handle_host(ctx, req, who, &want, r);
 	}
 }
 
@@ -416,29 +472,44 @@ limiter_on(const struct service_ctx *ctx)
 	return ctx->rl && ctx->cfg->rate_limit.enabled;
 }
 
+int
+service_authenticate(const struct service_ctx *ctx, const char *user, const char *password,
+		     int64_t mono, struct credentials *who)
+{
+	struct credentials_ctx cc = {
+		.db = ctx->db,
+		.cache = ctx->cache,
+		.ttl = ctx->cfg->daemon.credential_cache_ttl,
+		.size = (size_t)ctx->cfg->daemon.credential_cache_size,
+		.now = mono,
+	};
+
+	return credentials_check(&cc, user, password, who);
+}
+
 /* Everything after the rate-limit check: credentials, then the hosts. */
 static void
 handle_authenticated(const struct service_ctx *ctx, const struct service_request *req,
 		     struct outcome *o)
 {
-	struct db_user user;
+	struct credentials who;
 	int rc;
 
 	if (!ctx->db) {
 		outcome_single(o, UPDATE_911);
 		return;
 	}
-	rc = check_credentials(ctx, req, &user);
-	explicit_bzero(user.pw_hash, sizeof(user.pw_hash));
-	if (rc == ERR_DB) {
-		log_error("user lookup failed");
+	rc = service_authenticate(ctx, req->user, req->password, req->mono, &who);
+	if (rc < 0) {
+		log_error("credential lookup failed: the database could not be read");
 		outcome_single(o, UPDATE_911);
-	} else if (rc < 0) {
+	} else if (who.kind != CREDENTIALS_USER && who.kind != CREDENTIALS_HOST) {
 		log_info("authentication failed for user \"%s\"", req->user ? req->user : "");
 		outcome_single(o, UPDATE_BADAUTH);
 	} else {
-		handle_hosts(ctx, req, &user, o);
+		handle_hosts(ctx, req, &who, o);
 	}
+	credentials_wipe(&who);
 }
 
 int
@@ -463,6 +534,8 @@ service_handle(const struct service_ctx *ctx, const struct service_request *req,
 			outcome_single(o, UPDATE_BADAUTH);
 			out->http_status = 401;
 			out->challenge = true;
+			out->count =
+				req->bad_authorization ? SERVICE_COUNT_BAD : SERVICE_COUNT_NONE;
 		} else {
 			handle_authenticated(ctx, req, o);
 			out->count = outcome_count(o);

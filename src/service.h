@@ -10,9 +10,11 @@
 
 #include "addr.h"
 #include "config.h"
+#include "credentials.h"
 #include "db.h"
 #include "update.h"
 
+struct credcache;
 struct ratelimit;
 
 /* SERVICE_BODY_MAX: a reply is at most UPDATE_MAX_HOSTS lines (or JSON objects) of a
@@ -33,11 +35,14 @@ struct service_change {
 
 /* Everything a request handler needs besides the request. Borrowed; `db` is the
  * calling thread's own connection (NULL when it could not be opened: every request
- * then answers 911). `rl` NULL or cfg->rate_limit.enabled false disables rate limiting. */
+ * then answers 911). `rl` NULL or cfg->rate_limit.enabled false disables rate limiting.
+ * `cache` is the process's verified-credential cache (NULL: every password costs
+ * Argon2), used with cfg's credential_cache_ttl and credential_cache_size. */
 struct service_ctx {
 	const struct config *cfg;
 	struct db *db;
 	struct ratelimit *rl;
+	struct credcache *cache;
 	/* Called after a `good` that changed an address when the request asked for
 	 * notify_change; must not block (the mail module queues). May be NULL. */
 	void (*notify)(void *arg, const struct service_change *ch);
@@ -51,12 +56,18 @@ struct service_request {
 	const char *ipv4;
 	const char *ipv6;
 	bool notify_change;
+	bool offline;	      /* offline=YES: delete the hosts' records instead */
 	const char *user;     /* NULL when the request carried no user name */
 	const char *password; /* NULL when it carried no password; never logged */
-	struct addr client;   /* the client after proxy handling */
-	int64_t now;	      /* unix time (database) */
-	int64_t mono;	      /* CLOCK_MONOTONIC seconds (rate limiter: must not jump) */
-	bool want_json;	      /* Accept: application/json */
+	/* An Authorization header came but held no usable Basic credentials (not Basic,
+	 * not base64, no ':'): with no user and password otherwise, the request answers
+	 * badauth with the 401 challenge but counts as bad, like a wrong password, so that
+	 * a client cannot send garbage headers without limit. */
+	bool bad_authorization;
+	struct addr client; /* the client after proxy handling */
+	int64_t now;	    /* unix time (database) */
+	int64_t mono;	    /* CLOCK_MONOTONIC seconds (rate limiter: must not jump) */
+	bool want_json;	    /* Accept: application/json */
 };
 
 /* How the rate limiter should count a request (SERVICE_COUNT_*). */
@@ -81,14 +92,25 @@ struct service_reply {
  * notfqdn, badip or numhost (a client that keeps sending those is misconfigured or
  * probing); a request with only dnserr/911 lines counts as neither (our fault, not the
  * client's), nor does `abuse` (counting it would extend the ban forever) nor a request
- * without any credentials (browsers and routers send one before the 401 challenge). */
+ * without any credentials (browsers and routers send one before the 401 challenge);
+ * an unusable Authorization header is not "without credentials": it counts as bad. */
 int service_handle(const struct service_ctx *ctx, const struct service_request *req,
 		   struct service_reply *out);
+
+/* service_authenticate: the one credential step of every authenticated request (the
+ * update endpoints and the ACME API): `user` and `password` (NULL when absent; never
+ * logged) as a user's password (through the verified-credential cache of ctx) or a
+ * per-host token (credentials.h). `mono` is the cache's clock (CLOCK_MONOTONIC
+ * seconds). *who says who authenticated (CREDENTIALS_USER, CREDENTIALS_HOST) or
+ * CREDENTIALS_FAILED; the caller wipes it with credentials_wipe. Returns 0, or ERR_DB
+ * when the database could not be read. */
+int service_authenticate(const struct service_ctx *ctx, const char *user, const char *password,
+			 int64_t mono, struct credentials *who);
 
 /* service_reply_free: releases the body. NULL ok. */
 void service_reply_free(struct service_reply *r);
 
-/* service_flag_is_true: "1", "true", "yes", "on" (any case) → true; used for
+/* service_flag_is_true: "1", "true", "yes", "on" (any case) → true; used for offline and
  * notify_change. */
 bool service_flag_is_true(const char *v);
 

@@ -2,6 +2,7 @@
 /* The DynDNS protocol decision: addresses and hosts a request names, and what to do per host. */
 #include "update.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -39,15 +40,17 @@ trim(const char *s, size_t b, size_t e, size_t *ob, size_t *oe)
 	*oe = e;
 }
 
-/* Removes a "/nn" suffix (FritzBox sends its LAN prefix as "2001:db8:1::/64"): digits
- * only, at most 3, not above the family's width. Anything else after "/" → invalid. */
+/* Splits a "/nn" suffix off (FritzBox sends its LAN prefix as "2001:db8:1:2::/64"):
+ * digits only, at most 3, not above the family's width. Anything else after "/" →
+ * invalid. *plen gets the length, -1 when there is no suffix. */
 static int
-strip_prefix(char *text)
+split_prefix(char *text, int *plen)
 {
 	char *slash = strchr(text, '/');
 	size_t n = 0;
 	int v = 0;
 
+	*plen = -1;
 	if (!slash)
 		return 0;
 	for (const char *p = slash + 1; *p; p++, n++) {
@@ -58,39 +61,81 @@ strip_prefix(char *text)
 	if (n == 0 || v > 128 || (v > 32 && !strchr(text, ':')))
 		return ERR_INVAL;
 	*slash = '\0';
+	*plen = v;
 	return 0;
 }
 
-/* One list item to an address fit to publish: unmapped, not 0.0.0.0/::, not multicast. */
+/* Whether `a` may be published (see update_detect_addrs); else ERR_INVAL and why. The
+ * address in the message is our canonical text, never the client's bytes. */
 static int
-parse_item(const char *s, size_t len, struct addr *out)
+judge(const struct addr *a, bool public_only, char *why, size_t len)
+{
+	char text[ADDR_STRLEN];
+	const char *range = NULL;
+	enum addr_use use = addr_classify(a, &range);
+
+	if (use == ADDR_USE_PUBLIC || (use == ADDR_USE_LOCAL && !public_only))
+		return 0;
+	addr_format(a, text, sizeof(text));
+	if (use == ADDR_USE_NEVER)
+		snprintf(why, len, "%s is never a host's address: %s", text,
+			 range ? range : "no address");
+	else
+		snprintf(why, len,
+			 "%s is not a public address: %s ([daemon] allow_private_addresses is "
+			 "false)",
+			 text, range);
+	return ERR_INVAL;
+}
+
+/* One list item: an address fit to publish (unmapped, judged) and the /nn it carried
+ * (-1 when none; always -1 for IPv4, whose suffix is dropped). */
+static int
+parse_item(const char *s, size_t len, struct update_addrs *r, struct addr *out, int *plen)
 {
 	char text[ADDR_STRLEN + 4]; /* address + "/128" */
 
 	if (len >= sizeof(text))
-		return ERR_INVAL;
+		goto bad;
 	memcpy(text, s, len);
 	text[len] = '\0';
-	if (strip_prefix(text) != 0 || addr_parse(text, out) != 0)
-		return ERR_INVAL;
+	if (split_prefix(text, plen) != 0 || addr_parse(text, out) != 0)
+		goto bad;
 	addr_unmap(out);
-	if (addr_is_unspecified(out) || addr_is_multicast(out))
-		return ERR_INVAL;
-	return 0;
+	if (out->family == AF_INET)
+		*plen = -1;
+	return judge(out, r->public_only, r->why, sizeof(r->why));
+bad:
+	snprintf(r->why, sizeof(r->why),
+		 "an address value is not an IP address (with an "
+		 "optional /prefixlen)");
+	return ERR_INVAL;
 }
 
-/* Files `a` under its family; a second, different address for a family is an error. */
+/* Files `a` (with its /nn, -1 = none) under its family; a second, different value
+ * for a family is an error. */
 static int
-add_addr(struct update_addrs *out, const struct addr *a)
+add_addr(struct update_addrs *out, const struct addr *a, int plen)
 {
-	bool *has = a->family == AF_INET ? &out->has_v4 : &out->has_v6;
-	struct addr *slot = a->family == AF_INET ? &out->v4 : &out->v6;
-
-	if (*has && !addr_equal(slot, a))
-		return ERR_INVAL;
-	*has = true;
-	*slot = *a;
+	if (a->family == AF_INET) {
+		if (out->has_v4 && !addr_equal(&out->v4, a))
+			goto conflict;
+		out->has_v4 = true;
+		out->v4 = *a;
+		return 0;
+	}
+	if (out->has_v6 && (!addr_equal(&out->v6, a) || out->v6_has_plen != (plen >= 0) ||
+			    (plen >= 0 && out->v6_plen != plen)))
+		goto conflict;
+	out->has_v6 = true;
+	out->v6 = *a;
+	out->v6_has_plen = plen >= 0;
+	out->v6_plen = plen >= 0 ? plen : 0;
 	return 0;
+conflict:
+	snprintf(out->why, sizeof(out->why), "two different IPv%c values",
+		 a->family == AF_INET ? '4' : '6');
+	return ERR_INVAL;
 }
 
 static int
@@ -98,19 +143,24 @@ scan_param(const char *param, struct update_addrs *out)
 {
 	size_t len, start = 0;
 	struct addr a;
+	int plen;
 
 	if (!param)
 		return 0;
 	len = strnlen(param, UPDATE_MAX_PARAM + 1);
-	if (len > UPDATE_MAX_PARAM)
+	if (len > UPDATE_MAX_PARAM) {
+		snprintf(out->why, sizeof(out->why), "an address value is longer than %d bytes",
+			 UPDATE_MAX_PARAM);
 		return ERR_INVAL;
+	}
 	while (start <= len) {
 		const char *comma = memchr(param + start, ',', len - start);
 		size_t end = comma ? (size_t)(comma - param) : len, b, e;
 
 		trim(param, start, end, &b, &e);
 		if (e > b) {
-			if (parse_item(param + b, e - b, &a) != 0 || add_addr(out, &a) != 0)
+			if (parse_item(param + b, e - b, out, &a, &plen) != 0 ||
+			    add_addr(out, &a, plen) != 0)
 				return ERR_INVAL;
 		}
 		start = end + 1;
@@ -118,26 +168,43 @@ scan_param(const char *param, struct update_addrs *out)
 	return 0;
 }
 
+/* No address in the parameters: the client's own, judged like any other. */
+static int
+use_client(const struct addr *client, struct update_addrs *r)
+{
+	struct addr c;
+
+	if (!client || (client->family != AF_INET && client->family != AF_INET6)) {
+		snprintf(r->why, sizeof(r->why), "no address given and no client address");
+		return ERR_INVAL;
+	}
+	c = *client;
+	addr_unmap(&c);
+	if (judge(&c, r->public_only, r->why, sizeof(r->why)) != 0)
+		return ERR_INVAL;
+	return add_addr(r, &c, -1);
+}
+
 int
 update_detect_addrs(const char *ipv4_param, const char *ipv6_param, const struct addr *client,
-		    struct update_addrs *out)
+		    bool public_only, struct update_addrs *out)
 {
 	struct update_addrs r;
-	struct addr c;
+	int rc;
 
 	if (!out)
 		return ERR_INVAL;
 	memset(&r, 0, sizeof(r));
-	memset(out, 0, sizeof(*out));
-	if (scan_param(ipv4_param, &r) != 0 || scan_param(ipv6_param, &r) != 0)
+	r.public_only = public_only;
+	rc = scan_param(ipv4_param, &r);
+	if (rc == 0)
+		rc = scan_param(ipv6_param, &r);
+	if (rc == 0 && !r.has_v4 && !r.has_v6)
+		rc = use_client(client, &r);
+	if (rc != 0) {
+		memset(out, 0, sizeof(*out));
+		memcpy(out->why, r.why, sizeof(out->why));
 		return ERR_INVAL;
-	if (!r.has_v4 && !r.has_v6) {
-		if (!client || (client->family != AF_INET && client->family != AF_INET6))
-			return ERR_INVAL;
-		c = *client;
-		addr_unmap(&c);
-		if (addr_is_unspecified(&c) || addr_is_multicast(&c) || add_addr(&r, &c) != 0)
-			return ERR_INVAL;
 	}
 	*out = r;
 	return 0;
@@ -178,6 +245,12 @@ count_items(const char *param, size_t len)
 		start = end + 1;
 	}
 	return n;
+}
+
+bool
+update_names_hosts(const char *param)
+{
+	return param && count_items(param, strlen(param)) > 0;
 }
 
 int
@@ -249,11 +322,67 @@ decide_family(const struct update_addrs *want, const struct db_host *row, int fa
 	*(v4 ? &out->v4_changed : &out->v6_changed) = !same;
 }
 
+int
+update_host_v6(const struct update_addrs *want, const struct db_host *row, struct addr *out,
+	       char *why, size_t len)
+{
+	struct addr iid, a;
+	char text[ADDR_STRLEN];
+
+	if (!want || !row || !out || !want->has_v6)
+		return ERR_INVAL;
+	a = want->v6;
+	if (want->v6_has_plen && row->ipv6_iid[0] != '\0') {
+		if (addr_parse(row->ipv6_iid, &iid) != 0 || iid.family != AF_INET6 ||
+		    addr_combine(&want->v6, want->v6_plen, &iid, &a) != 0) {
+			snprintf(why, len, "the stored IPv6 interface identifier is not usable");
+			return ERR_INVAL;
+		}
+	} else if (want->v6_has_plen && want->v6_plen < 128 &&
+		   addr_host_bits_zero(&want->v6, want->v6_plen)) {
+		snprintf(why, len,
+			 "%s/%d is a network, not a host, and the host has no IPv6 interface "
+			 "identifier to complete it; set one with: ddns-service hostname modify "
+			 "%s %s --ipv6-iid ::<interface identifier>",
+			 addr_format(&want->v6, text, sizeof(text)), want->v6_plen, row->hostname,
+			 row->zone);
+		return ERR_INVAL;
+	}
+	if (judge(&a, want->public_only, why, len) != 0)
+		return ERR_INVAL;
+	*out = a;
+	return 0;
+}
+
+/* Published: an address that DNS serves as far as the database knows. */
+static bool
+is_published(const struct db_rr *rr)
+{
+	return rr->ip[0] != '\0' && !rr->expired;
+}
+
+/* offline=YES: delete what is published (see update_decide). */
+static void
+decide_offline(const struct db_host *row, struct update_plan *out)
+{
+	int present = (is_published(&row->v4) ? DB_V4 : 0) | (is_published(&row->v6) ? DB_V6 : 0);
+
+	if (!present) {
+		out->status = UPDATE_NOCHG;
+		return;
+	}
+	out->change.v4 = DNS_DELETE;
+	out->change.v6 = DNS_DELETE;
+	out->offline_families = present;
+	out->status = UPDATE_GOOD;
+}
+
 void
 update_decide(const struct update_addrs *want, const struct db_host *row, const char *user,
 	      int64_t now, struct update_plan *out)
 {
 	static const struct update_addrs none;
+	struct update_addrs w;
 	int due;
 
 	if (!out)
@@ -266,9 +395,18 @@ update_decide(const struct update_addrs *want, const struct db_host *row, const 
 	if (!want)
 		want = &none;
 	update_host_change(row, &out->change);
+	if (want->offline) {
+		decide_offline(row, out);
+		return;
+	}
+	w = *want;
+	if (w.has_v6 && update_host_v6(want, row, &w.v6, out->why, sizeof(out->why)) != 0) {
+		out->status = UPDATE_BADIP;
+		return;
+	}
 	due = db_host_due_families(row, now);
-	decide_family(want, row, DB_V4, due, out);
-	decide_family(want, row, DB_V6, due, out);
+	decide_family(&w, row, DB_V4, due, out);
+	decide_family(&w, row, DB_V6, due, out);
 	out->status = out->set_families ? UPDATE_GOOD : UPDATE_NOCHG;
 }
 

@@ -2,6 +2,7 @@
 """The ddns-service command line (SPEC §3) driven as an operator would: real binary,
 real SQLite file, exit statuses and the one-line stderr messages checked."""
 
+import hashlib
 import json
 import os
 import pty
@@ -19,8 +20,19 @@ import pytest
 
 BIN = os.environ.get("DDNS_SERVICE_BIN", "")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The schema version this build migrates to (src/db.h), so that a new migration step
+# does not have to touch the tests that only want "the current one".
+SCHEMA = int(re.search(r"#define DB_SCHEMA_VERSION (\d+)",
+                       (Path(__file__).resolve().parents[2] / "src" / "db.h").read_text())
+             .group(1))
+VERSIONS = [(v,) for v in range(1, SCHEMA + 1)]
 # Nothing listens here: DNS calls fail fast (no test in this file needs a DNS server).
 DEAD_DNS_PORT = 9
+# The schema version this build migrates to (src/db.h): branches that add a migration
+# step bump it, so the tests read it rather than name it.
+SCHEMA = int(re.search(r"#define DB_SCHEMA_VERSION (\d+)",
+                       (Path(__file__).resolve().parents[2] / "src" / "db.h").read_text())[1])
+VERSIONS = [(v,) for v in range(1, SCHEMA + 1)]
 
 pytestmark = pytest.mark.skipif(not BIN or not os.path.exists(BIN),
                                 reason="DDNS_SERVICE_BIN not set or not built")
@@ -105,7 +117,9 @@ def test_version_and_help(cli):
     assert r.returncode == 0
     for synopsis in ("--init-db", "--daemon", "user add NAME EMAIL",
                      "hostname add USER HOST ZONE [--dns-ttl N] [--expiry-ttl N]",
-                     "hostname modify HOST ZONE", "hostname delete HOST ZONE", "cleanup"):
+                     "hostname modify HOST ZONE", "hostname delete HOST ZONE", "cleanup",
+                     "token add HOST ZONE [--note TEXT]", "token list [--user NAME] [--json]",
+                     "token delete ID"):
         assert synopsis in r.stdout
 
 
@@ -123,13 +137,20 @@ def test_usage_errors(cli):
     cli.fails(1, r"-c/--config needs a path", "user", "list", "-c")
 
 
+def schema_version(out: str) -> int:
+    """The version --init-db reports; every step from 1 up to it must be recorded."""
+    m = re.search(r"database ready \(schema version (\d+)\)", out)
+    assert m, out
+    return int(m.group(1))
+
+
 def test_init_db_is_idempotent(cli):
     r = cli.ok("--init-db")
-    assert "schema version 2" in r.stdout
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert f"schema version {SCHEMA}" in r.stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == VERSIONS
     r = cli.ok("--init-db")
-    assert "schema version 2" in r.stdout
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert f"schema version {SCHEMA}" in r.stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == VERSIONS
     assert cli.sql("PRAGMA journal_mode") == [("wal",)]
 
 
@@ -156,11 +177,13 @@ def test_user_and_hostname_lifecycle(cli):
         assert h["ipv4"] is None and h["ipv6"] is None
         assert h["ipv4_updated"] is None and h["ipv6_updated"] is None
         assert h["ipv4_expired"] is False
+        assert h["ipv4_offline"] is False and h["ipv6_offline"] is False
+        assert h["ipv6_iid"] is None
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", h["created"])
 
     table = cli.ok("hostname", "list", "--user", "alice").stdout.splitlines()
     assert table[0].split() == ["FQDN", "OWNER", "DNS_TTL", "EXPIRY_TTL", "IPV4",
-                                "IPV4_UPDATED", "IPV6", "IPV6_UPDATED"]
+                                "IPV4_UPDATED", "IPV6", "IPV6_UPDATED", "IPV6_IID"]
     assert table[1].split()[:4] == ["home.dyn.example.com", "alice", "60", "7200"]
     # Aligned: every row's OWNER column starts where the header's does.
     col = table[0].index("OWNER")
@@ -275,6 +298,45 @@ def test_good_ttls_and_modify(cli):
     assert cli.hosts()[0]["dns_ttl"] == 300 and cli.hosts()[0]["expiry_ttl"] == 3600
 
 
+def test_ipv6_iid(cli):
+    """The interface identifier: set with add or modify (canonical form, a whole
+    address is fine), cleared with "", shown by list and JSON; no DNS is needed."""
+    cli.add_user("alice")
+    cli.ok("hostname", "add", "alice", "fritz", "dyn.example.com",
+           "--ipv6-iid", "::1234:5678:9ABC:DEF0")
+    cli.ok("hostname", "add", "alice", "plain", "dyn.example.com")
+    got = {h["hostname"]: h["ipv6_iid"] for h in cli.hosts()}
+    assert got == {"fritz": "::1234:5678:9abc:def0", "plain": None}
+    table = cli.ok("hostname", "list").stdout.splitlines()
+    assert table[1].split()[0] == "fritz.dyn.example.com"
+    assert table[1].split()[-1] == "::1234:5678:9abc:def0"
+    assert table[2].split()[-1] == "-"
+    r = cli.ok("hostname", "modify", "plain", "dyn.example.com",
+               "--ipv6-iid=2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+    assert r.stdout == ("hostname 'plain.dyn.example.com' modified (dns_ttl 90, "
+                        "expiry_ttl 1800, ipv6_iid 2001:db8:1:2:aaaa:bbbb:cccc:dddd)\n")
+    r = cli.ok("hostname", "modify", "fritz", "dyn.example.com", "--ipv6-iid", "")
+    assert r.stdout.endswith("ipv6_iid none)\n")
+    r = cli.ok("hostname", "modify", "fritz", "dyn.example.com", "--dns-ttl", "120")
+    assert "ipv6_iid" not in r.stdout
+    got = {h["hostname"]: (h["ipv6_iid"], h["dns_ttl"]) for h in cli.hosts()}
+    assert got == {"fritz": (None, 120), "plain": ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 90)}
+    for bad, message in (("192.0.2.1", r"must be an IPv6 interface identifier"),
+                         ("::1/64", r"must be an IPv6 interface identifier"),
+                         ("fe80::1%eth0", r"must be an IPv6 interface identifier"),
+                         ("::", r"the last 64 bits\) is zero"),
+                         ("2001:db8:1:2::", r"the last 64 bits\) is zero")):
+        cli.fails(1, message, "hostname", "add", "alice", "x", "dyn.example.com",
+                  "--ipv6-iid", bad)
+        cli.fails(1, message, "hostname", "modify", "plain", "dyn.example.com",
+                  "--ipv6-iid", bad)
+    assert len(cli.hosts()) == 2
+    assert cli.hosts()[1]["ipv6_iid"] == "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "kept"
+    cli.fails(1, r"nothing to modify; give --dns-ttl, --expiry-ttl and/or --ipv6-iid",
+              "hostname", "modify", "plain", "dyn.example.com")
+    cli.fails(1, r"unknown option '--ipv6-iid'", "hostname", "list", "--ipv6-iid", "::1")
+
+
 @pytest.mark.parametrize("args, message", [
     (["user", "add", "Alice", "a@example.com"], r"invalid user name 'Alice'"),
     (["user", "add", "al ice", "a@example.com"], r"invalid user name 'al ice'"),
@@ -330,6 +392,88 @@ def test_delete_with_live_record_needs_dns(cli):
     # An expired record is no longer in DNS: deleting its host needs no DNS call.
     cli.ok("hostname", "delete", "gone", "dyn.example.com")
     assert [h["hostname"] for h in cli.hosts()] == ["home"]
+
+
+TOKEN_RE = r"ddns_[A-Za-z0-9_-]{32}"
+
+
+def test_token_lifecycle(cli):
+    cli.add_user("alice")
+    cli.add_user("bob")
+    cli.ok("hostname", "add", "alice", "home", "dyn.example.com")
+    cli.ok("hostname", "add", "bob", "office", "dyn.example.com")
+    r = cli.ok("token", "add", "Home", "DYN.example.com.", "--note", "hall router")
+    lines = r.stdout.splitlines()
+    assert re.fullmatch(TOKEN_RE, lines[0]), "the token alone on the first line"
+    assert lines[1:] == ["token 1 added for 'home.dyn.example.com'; it is shown only this once"]
+    secret = lines[0]
+    second = cli.ok("token", "add", "office", "dyn.example.com").stdout.splitlines()[0]
+    third = cli.ok("token", "add", "home", "dyn.example.com", "--note=").stdout.splitlines()[0]
+    assert len({secret, second, third}) == 3
+
+    # Only the SHA-256 is stored; the secret is nowhere in the database.
+    assert cli.sql("SELECT token_hash, note FROM host_tokens WHERE id = 1") == [
+        (hashlib.sha256(secret.encode()).hexdigest(), "hall router")]
+    for f in cli.dir.glob("ddns.db*"):
+        assert secret.encode() not in f.read_bytes()
+
+    tokens = json.loads(cli.ok("token", "list", "--json").stdout)
+    assert [(t["id"], t["fqdn"], t["owner"], t["note"]) for t in tokens] == [
+        (1, "home.dyn.example.com", "alice", "hall router"),
+        (3, "home.dyn.example.com", "alice", ""),
+        (2, "office.dyn.example.com", "bob", "")]
+    assert set(tokens[0]) == {"id", "fqdn", "owner", "note", "created"}, "never the secret"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tokens[0]["created"])
+    bob = json.loads(cli.ok("token", "list", "--user", "bob", "--json").stdout)
+    assert [t["id"] for t in bob] == [2]
+    table = cli.ok("token", "list").stdout.splitlines()
+    assert table[0].split() == ["ID", "FQDN", "OWNER", "CREATED", "NOTE"]
+    assert table[1].split()[:3] == ["1", "home.dyn.example.com", "alice"]
+    assert table[1].endswith("hall router") and table[2].endswith("-")
+    col = table[0].index("OWNER")
+    assert all(row[col:].startswith(("alice", "bob")) for row in table[1:]), "aligned"
+    assert all(secret not in out for out in (cli.ok("token", "list").stdout,
+                                             cli.ok("token", "list", "--json").stdout))
+
+    cli.ok("token", "delete", "2")
+    cli.fails(1, r"^error: no such token 2$", "token", "delete", "2")
+    assert [t["id"] for t in json.loads(cli.ok("token", "list", "--json").stdout)] == [1, 3]
+    cli.ok("token", "add", "home", "dyn.example.com", "--note", "\u00e9" * 100)  # 200 bytes
+    assert json.loads(cli.ok("token", "list", "--json").stdout)[-1]["note"] == "\u00e9" * 100
+    # A host's tokens go with it.
+    cli.ok("hostname", "delete", "home", "dyn.example.com")
+    assert json.loads(cli.ok("token", "list", "--json").stdout) == []
+    assert cli.sql("SELECT count(*) FROM host_tokens") == [(0,)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["token", "add", "nope", "dyn.example.com"], r"^error: no such hostname 'nope.dyn"),
+    (["token", "add", "ho_me", "dyn.example.com"], r"invalid hostname 'ho_me'"),
+    (["token", "add", "home", "example"], r"invalid zone 'example'"),
+    (["token", "add", "home", "dyn.example.com", "--note", "x" * 201],
+     r"--note is longer than 200 bytes"),
+    (["token", "add", "home", "dyn.example.com", "--note", "a\tb"],
+     r"--note must not contain control characters"),
+    (["token", "add", "home", "dyn.example.com", "--note", "caf\udce9"],
+     r"--note is not valid UTF-8"),
+    (["token", "add", "home", "dyn.example.com", "--json"], r"unknown option '--json'"),
+    (["token", "add", "home"], r"missing arguments; usage: token add HOST ZONE"),
+    (["token", "delete", "x"], r"invalid token id 'x'"),
+    (["token", "delete", "0"], r"invalid token id '0'"),
+    (["token", "delete", "-1"], r"unknown option '-1'"),
+    (["token", "delete", "99999999999999999999"], r"invalid token id"),
+    (["token", "delete", "7"], r"^error: no such token 7$"),
+    (["token", "list", "--user", "carol"], r"^error: no such user 'carol'$"),
+    (["token", "list", "--user", "Bad User"], r"invalid user name 'Bad User'"),
+    (["token"], r"missing token command"),
+    (["token", "show"], r"unknown token command 'show'"),
+])
+def test_token_errors(cli, args, message):
+    cli.add_user("alice")
+    cli.ok("hostname", "add", "alice", "home", "dyn.example.com")
+    r = cli.fails(1, message, *args)
+    assert r.stdout == "", "nothing on stdout, no token made"
+    assert cli.sql("SELECT count(*) FROM host_tokens") == [(0,)]
 
 
 def test_cleanup_with_nothing_due(cli):
@@ -396,8 +540,8 @@ def test_schema_v1_database_keeps_working(cli):
     version by the first command and keeps its data."""
     with sqlite3.connect(cli.db) as c:
         c.executescript((FIXTURES / "schema-v1.sql").read_text())
-    assert "schema version 2" in cli.ok("--init-db").stdout
-    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert f"schema version {SCHEMA}" in cli.ok("--init-db").stdout
+    assert cli.sql("SELECT version FROM schema_version ORDER BY version") == VERSIONS
     users = json.loads(cli.ok("user", "list", "--json").stdout)
     assert users == [{"name": "alice", "email": "alice@example.com",
                       "created": "2023-11-14T22:13:20Z"}]
@@ -407,19 +551,24 @@ def test_schema_v1_database_keeps_working(cli):
         "owner": "alice", "dns_ttl": 60, "expiry_ttl": 7200,
         "ipv4": "192.0.2.10", "ipv4_updated": "2023-11-14T22:15:00Z", "ipv4_expired": True,
         "ipv6": None, "ipv6_updated": None, "ipv6_expired": False,
-        "created": "2023-11-14T22:13:20Z"}
+        "created": "2023-11-14T22:13:20Z",
+        "ipv4_offline": False, "ipv6_offline": False, "ipv6_iid": None}
     assert "192.0.2.10 (expired)" in cli.ok("hostname", "list").stdout
     (phc,) = cli.sql("SELECT pw_hash FROM users")[0]
     assert verifies(phc, "fixture password")
     cli.ok("hostname", "add", "alice", "office", "dyn.example.com")
     cli.fails(1, r"already exists", "hostname", "add", "alice", "home", "dyn.example.com")
+    # The migrated host takes tokens (schema step 3), which go with it.
+    assert re.fullmatch(TOKEN_RE, cli.ok("token", "add", "home", "dyn.example.com")
+                        .stdout.splitlines()[0])
     cli.add_user("bob")
     cli.fails(1, r"owns 2 hostnames", "user", "delete", "alice")
     cli.ok("hostname", "delete", "office", "dyn.example.com")
     cli.ok("hostname", "delete", "home", "dyn.example.com")  # expired: no DNS needed
+    assert cli.sql("SELECT count(*) FROM host_tokens") == [(0,)]
     cli.ok("user", "delete", "alice")
     assert [u["name"] for u in json.loads(cli.ok("user", "list", "--json").stdout)] == ["bob"]
-    assert cli.sql("SELECT max(version) FROM schema_version") == [(2,)]
+    assert cli.sql("SELECT max(version) FROM schema_version") == [(SCHEMA,)]
 
 
 def run_on_tty(cli, args, answers):

@@ -1,13 +1,24 @@
 # SPDX-License-Identifier: MIT
-"""Fixtures of the integration suite: one BIND for the session (two zones, one
-hmac-sha256 and one hmac-sha512 key) and a factory of real ddns-service daemons, each
-with its own config (mode 600), database, users and hosts made with the CLI.
+"""Fixtures of the integration suite: one BIND, one Knot DNS and one PowerDNS for the
+session (each started on first use, each with the same two zones: one hmac-sha256 and
+one hmac-sha512 key) and a factory of real ddns-service daemons, each with its own
+config (mode 600), database, users and hosts made with the CLI.
 
 The database backend is the `backend` fixture: "sqlite" (each daemon its own file)
 unless a test is parametrised over backends; "mariadb" gives each daemon a fresh
 database on one throwaway mariadbd for the session. A test runs on both backends when
 it is marked `@pytest.mark.backends("sqlite", "mariadb")` (or its module sets
-`pytestmark`), or is one of CORE_BOTH_BACKENDS below."""
+`pytestmark`), or is one of CORE_BOTH_BACKENDS below.
+
+The DNS server of the daemons (`make_daemon`, `module_daemons`) is the `dns_server`
+fixture: the session's BIND unless a test is parametrised over servers; then it is the
+session's `bind`, `knot` or `pdns`. A test runs against every server when it is marked
+`@pytest.mark.dns_servers` (or `dns_servers("knot", ...)` for some), or is one of
+CORE_ALL_DNS_SERVERS below; such a test asks its DNS questions to `dns_server`, never
+to `bind`. Knot and PowerDNS run with the default backend only: BIND runs on every
+backend the test names, so the grid is bind × backends + {knot, pdns} × sqlite (what
+differs between servers does not depend on the database). Test ids say both:
+`test_good_v4[knot-sqlite]`."""
 
 from __future__ import annotations
 
@@ -20,8 +31,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import mariadb  # noqa: E402
-from dnsserver import BindServer  # noqa: E402
-from helpers import BIN, SEED_ENDPOINTS, Daemon, free_port  # noqa: E402
+from dnsserver import SERVERS, BindServer  # noqa: E402
+from helpers import BIN, SEED_ENDPOINTS, Daemon, free_port, start_dns_server  # noqa: E402
 
 # The session's named; DDNS_TEST_BIND_PORT moves it (two suites side by side).
 BIND_PORT = int(os.environ.get("DDNS_TEST_BIND_PORT", "25300"))
@@ -42,6 +53,18 @@ CORE_BOTH_BACKENDS = {
                        "test_badauth", "test_nohost_for_another_users_host",
                        "test_dns_down_gives_dnserr_and_leaves_db"},
 }
+DNS_SERVERS = ("bind", "knot", "pdns")
+# Tests of modules this file does not own that run against every DNS server (SPEC §6):
+# the updates that write DNS (one family, both, nochg, several hosts in one request), a
+# refused key, the CLI's delete and republish, and an expiry.
+CORE_ALL_DNS_SERVERS = {
+    "test_update.py": {"test_good_v4", "test_good_v6", "test_dual_stack_in_one_request",
+                       "test_nochg_keeps_dns_and_refreshes_update_time",
+                       "test_one_family_left_alone", "test_several_hosts_mixed_results",
+                       "test_rejected_key_gives_dnserr"},
+    "test_cli_dns.py": {"test_modify_dns_ttl_republishes", "test_delete_removes_records"},
+    "test_expiry.py": {"test_stale_host_expires_once_with_mail"},
+}
 
 
 def pytest_report_header(config):
@@ -50,20 +73,40 @@ def pytest_report_header(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "backends(*names): run the test once per database "
-                            "backend named (sqlite, mariadb)")
+                            "backend named (sqlite, mariadb; none named: both)")
+    config.addinivalue_line("markers", "dns_servers(*names): run the test once per DNS "
+                            "server named (bind, knot, pdns; none named: all three)")
+
+
+def _wanted(metafunc, fixture: str, marker: str, table: dict, every: tuple) -> tuple:
+    """The names `fixture` runs with for this test: its marker's, all of `every` for a
+    test listed in `table`, else none (not parametrised)."""
+    if fixture not in metafunc.fixturenames:
+        return ()
+    mark = metafunc.definition.get_closest_marker(marker)
+    if mark:
+        return tuple(mark.args) or every
+    if metafunc.function.__name__ in table.get(Path(str(metafunc.definition.fspath)).name, ()):
+        return every
+    return ()
 
 
 def pytest_generate_tests(metafunc):
-    """Parametrises `backend` for the tests that run on several backends."""
-    if "backend" not in metafunc.fixturenames:
+    """Parametrises `backend` and `dns_server` for the tests that run on several."""
+    backends = _wanted(metafunc, "backend", "backends", CORE_BOTH_BACKENDS, BACKENDS)
+    servers = _wanted(metafunc, "dns_server", "dns_servers", CORE_ALL_DNS_SERVERS,
+                      DNS_SERVERS)
+    if not servers:
+        if backends:
+            metafunc.parametrize("backend", backends, indirect=True, ids=list(backends))
         return
-    mark = metafunc.definition.get_closest_marker("backends")
-    names = tuple(mark.args) if mark else ()
-    if not names and metafunc.function.__name__ in CORE_BOTH_BACKENDS.get(
-            Path(str(metafunc.definition.fspath)).name, ()):
-        names = BACKENDS
-    if names:
-        metafunc.parametrize("backend", names, indirect=True, ids=list(names))
+    if "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("dns_server", servers, indirect=True, ids=list(servers))
+        return
+    grid = [("bind", b) for b in (backends or ("sqlite",)) if "bind" in servers]
+    grid += [(s, "sqlite") for s in servers if s != "bind"]
+    metafunc.parametrize(("dns_server", "backend"), grid, indirect=True,
+                         ids=[f"{s}-{b}" for s, b in grid])
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +139,34 @@ def bind(tmp_path_factory):
     srv.stop()
 
 
+def _session_server(kind: str, tmp_path_factory):
+    """Knot or PowerDNS for the session, with the zones and key algorithms of `bind`,
+    on a free port of NAMED_PORTS."""
+    if not SERVERS[kind].installed():
+        pytest.skip(f"{SERVERS[kind].program} is not installed (scripts/setup-deps.sh)")
+    srv = start_dns_server(kind, tmp_path_factory.mktemp(kind), ZONES)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def knot(tmp_path_factory):
+    yield from _session_server("knot", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def pdns(tmp_path_factory):
+    yield from _session_server("pdns", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def dns_server(request):
+    """The DNS server of the daemons a test makes: the `bind` fixture (a module's
+    override included) unless parametrised with "knot" or "pdns". Module-scoped so that
+    module-scoped daemon factories can depend on it."""
+    return request.getfixturevalue(getattr(request, "param", "bind"))
+
+
 def daemon_sections(dns_server, workdir: Path, port: int, overrides: dict | None = None,
                     zone_keys: dict | None = None, database: dict | None = None) -> dict:
     """The config of a test daemon: loopback, request log on, high rate limits, SQLite
@@ -122,9 +193,9 @@ class DaemonFactory:
     """make(...) → a started Daemon; every daemon is stopped (and must exit 0) at the
     end of the fixture's scope."""
 
-    def __init__(self, tmp_path_factory, bind, backend: str = "sqlite", request=None):
+    def __init__(self, tmp_path_factory, dns_server, backend: str = "sqlite", request=None):
         self.tmp = tmp_path_factory
-        self.bind = bind
+        self.dns_server = dns_server
         self.backend = backend
         self.request = request
         self.daemons: list[Daemon] = []
@@ -139,7 +210,7 @@ class DaemonFactory:
     def make(self, users: dict | None = None, hosts=(), config: dict | None = None,
              endpoints: str = SEED_ENDPOINTS, dns_server=None, zone_keys: dict | None = None,
              start: bool = True, listen_host: str = "127.0.0.1") -> Daemon:
-        dns_server = dns_server or self.bind
+        dns_server = dns_server or self.dns_server
         workdir = self.tmp.mktemp("ddns")
         config = copy.deepcopy(config or {})
         config.setdefault("daemon", {}).setdefault("host", listen_host)
@@ -172,15 +243,15 @@ class DaemonFactory:
 
 
 @pytest.fixture
-def make_daemon(tmp_path_factory, bind, backend, request):
-    f = DaemonFactory(tmp_path_factory, bind, backend, request)
+def make_daemon(tmp_path_factory, dns_server, backend, request):
+    f = DaemonFactory(tmp_path_factory, dns_server, backend, request)
     yield f.make
     f.finish()
 
 
 @pytest.fixture(scope="module")
-def module_daemons(tmp_path_factory, bind, backend, request):
+def module_daemons(tmp_path_factory, dns_server, backend, request):
     """A factory whose daemons live for the whole module (fewer start-ups)."""
-    f = DaemonFactory(tmp_path_factory, bind, backend, request)
+    f = DaemonFactory(tmp_path_factory, dns_server, backend, request)
     yield f.make
     f.finish()

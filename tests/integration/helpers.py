@@ -18,6 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from dnsserver import SERVERS, DnsServer
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("DDNS_SERVICE_BIN", str(ROOT / "build" / "src" / "ddns-service"))
 DAEMON_PORTS = range(18000, 19000)   # this suite's daemons
@@ -80,6 +82,24 @@ def free_port(ports: range | None = None, kinds=(socket.SOCK_STREAM,)) -> int:
         if port_free(p, kinds):
             return p
     raise RuntimeError(f"no free port in {ports[0]}-{ports[-1]}")
+
+
+def start_dns_server(kind: str, workdir: Path, zones: dict, ports: range = NAMED_PORTS,
+                     attempts: int = 3) -> DnsServer:
+    """A started SERVERS[kind] ("bind", "knot", "pdns") serving `zones` on a port of
+    `ports` free for UDP and TCP; a port some other process takes between our check and
+    the server's start costs one more attempt on another port (in its own subdirectory
+    of workdir, since the port is part of the config)."""
+    err = None
+    for _ in range(attempts):
+        port = free_port(ports, (socket.SOCK_STREAM, socket.SOCK_DGRAM))
+        srv = SERVERS[kind](Path(workdir) / f"port-{port}", port, zones)
+        try:
+            srv.start()
+            return srv
+        except RuntimeError as e:
+            err = e
+    raise err
 
 
 def _toml_value(v) -> str:

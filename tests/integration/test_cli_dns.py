@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""The CLI's DNS side effects against a real BIND (SPEC §3): `hostname delete` removes
-the host's A/AAAA records, `hostname modify --dns-ttl` republishes them with the new
-TTL; when the DNS server refuses, the database keeps what DNS serves."""
+"""The CLI's DNS side effects against a real BIND (SPEC §3; delete and modify also
+against Knot DNS and PowerDNS): `hostname delete` removes the host's A/AAAA records,
+`hostname modify --dns-ttl` republishes them with the new TTL; when the DNS server
+refuses, the database keeps what DNS serves."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ ALICE = ("alice", "pw-alice")
 pytestmark = pytest.mark.backends("sqlite", "mariadb")
 
 
-def ttl_of(bind, name: str, rdtype: str) -> int | None:
+def ttl_of(dns_server, name: str, rdtype: str) -> int | None:
     msg = dns.message.make_query(name, rdtype)
     msg.flags &= ~dns.flags.RD
-    reply = dns.query.udp(msg, bind.address, timeout=2, port=bind.port)
+    reply = dns.query.udp(msg, dns_server.address, timeout=2, port=dns_server.port)
     return next((r.ttl for r in reply.answer), None)
 
 
-def published(d, bind) -> tuple[str, str]:
+def published(d, dns_server) -> tuple[str, str]:
     label = uid()
     d.add_host("alice", label, Z, "--dns-ttl", "60")
     fqdn = f"{label}.{Z}"
@@ -38,22 +39,22 @@ def published(d, bind) -> tuple[str, str]:
     return label, fqdn
 
 
-def test_modify_dns_ttl_republishes(make_daemon, bind):
+def test_modify_dns_ttl_republishes(make_daemon, dns_server):
     d = make_daemon(users={"alice": ALICE[1]})
-    label, fqdn = published(d, bind)
-    assert ttl_of(bind, fqdn, "A") == 60
+    label, fqdn = published(d, dns_server)
+    assert ttl_of(dns_server, fqdn, "A") == 60
     r = d.cli("hostname", "modify", label, Z, "--dns-ttl", "300")
     assert "dns_ttl 300" in r.stdout
-    assert ttl_of(bind, fqdn, "A") == 300 and ttl_of(bind, fqdn, "AAAA") == 300
-    assert bind.query(fqdn, "A") == ["192.0.2.90"]
+    assert ttl_of(dns_server, fqdn, "A") == 300 and ttl_of(dns_server, fqdn, "AAAA") == 300
+    assert dns_server.query(fqdn, "A") == ["192.0.2.90"]
     assert d.hosts()[fqdn]["dns_ttl"] == 300
 
 
-def test_delete_removes_records(make_daemon, bind):
+def test_delete_removes_records(make_daemon, dns_server):
     d = make_daemon(users={"alice": ALICE[1]})
-    label, fqdn = published(d, bind)
+    label, fqdn = published(d, dns_server)
     d.cli("hostname", "delete", label, Z)
-    assert bind.query(fqdn, "A") == [] and bind.query(fqdn, "AAAA") == []
+    assert dns_server.query(fqdn, "A") == [] and dns_server.query(fqdn, "AAAA") == []
     assert fqdn not in d.hosts()
 
 

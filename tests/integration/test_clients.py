@@ -42,7 +42,8 @@ def new_hosts(d, n: int) -> list[str]:
 
 
 # --- ddclient -----------------------------------------------------------------------------
-def run_ddclient(d, tmp_path: Path, hosts: list[str], ip: str, password: str = PASSWORD):
+def run_ddclient(d, tmp_path: Path, hosts: list[str], ip: str, password: str = PASSWORD,
+                 script: str = "/nic/update"):
     conf = write_private(tmp_path / "ddclient.conf", f"""daemon=0
 syslog=no
 ssl=no
@@ -50,7 +51,7 @@ pid={tmp_path}/ddclient.pid
 use=ip, ip={ip}
 protocol=dyndns2
 server=127.0.0.1:{d.port}
-script=/nic/update
+script={script}
 login=testuser
 password='{password}'
 """ + "\n".join(hosts) + "\n")
@@ -93,8 +94,27 @@ def test_ddclient_wrong_password_fails(d, bind, tmp_path):
     assert bind.query(fqdn, "A") == []
 
 
+@pytest.mark.skipif(not shutil.which("ddclient"), reason="ddclient not installed")
+def test_ddclient_takes_the_offline_reply_as_success(d, bind, tmp_path):
+    """ddclient has no offline option; the parameter rides in its script path (its
+    own query string follows as `x`). The bare `good` of offline=YES, and the bare
+    `nochg` of a second one, must be success to its dyndns2 parser."""
+    (fqdn,) = new_hosts(d, 1)
+    assert run_ddclient(d, tmp_path, [fqdn], "192.0.2.106").returncode == 0
+    assert bind.query(fqdn, "A") == ["192.0.2.106"]
+    for reply in ("good", "nochg"):
+        (tmp_path / reply).mkdir()  # a fresh cache: ddclient skips what it set before
+        r = run_ddclient(d, tmp_path / reply, [fqdn], "192.0.2.106",
+                         script="/update?offline=YES&x=")
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out
+        assert "FAILED" not in out and f"{fqdn}: {reply}" in out, out
+        assert bind.query(fqdn, "A") == []
+
+
 # --- inadyn -------------------------------------------------------------------------------
-def run_inadyn(d, tmp_path: Path, hosts: list[str], ip: str, password: str = PASSWORD):
+def run_inadyn(d, tmp_path: Path, hosts: list[str], ip: str, password: str = PASSWORD,
+               path: str = "/nic/update?hostname=%h&myip=%i"):
     hostline = hosts[0] if len(hosts) == 1 else "{ " + ", ".join(hosts) + " }"
     conf = write_private(tmp_path / "inadyn.conf", f"""period          = 300
 verify-address  = false
@@ -105,7 +125,7 @@ custom testdyn {{
     password        = "{password}"
     checkip-command = "echo {ip}"
     ddns-server     = 127.0.0.1:{d.port}
-    ddns-path       = "/nic/update?hostname=%h&myip=%i"
+    ddns-path       = "{path}"
     hostname        = {hostline}
 }}
 """)
@@ -133,3 +153,19 @@ def test_inadyn_wrong_password_fails(d, bind, tmp_path):
     assert r.returncode != 0, out
     assert "badauth" in out, out
     assert bind.query(fqdn, "A") == []
+
+
+@pytest.mark.skipif(not shutil.which("inadyn"), reason="inadyn not installed")
+def test_inadyn_offline(d, bind, tmp_path):
+    """inadyn with offline=YES in its update path: our bare `good` is success to its
+    parser (it looks for good, nochg or OK in the body)."""
+    (fqdn,) = new_hosts(d, 1)
+    assert run_inadyn(d, tmp_path, [fqdn], "192.0.2.107").returncode == 0
+    assert bind.query(fqdn, "A") == ["192.0.2.107"]
+    (tmp_path / "off").mkdir()
+    r = run_inadyn(d, tmp_path / "off", [fqdn], "192.0.2.107",
+                   path="/nic/update?hostname=%h&offline=YES")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert bind.query(fqdn, "A") == []
+    assert d.hosts()[fqdn]["ipv4_offline"] is True

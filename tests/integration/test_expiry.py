@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Expiry end to end (SPEC §7, §8): real daemon, real BIND, real SMTP sink.
+"""Expiry end to end (SPEC §7, §8): real daemon, real BIND (the basic expiry also Knot
+DNS and PowerDNS), real SMTP sink.
 
 Time cannot be waited out (expiry_ttl is at least 60 s), so a test makes a host stale
 the way leaving it alone would: it moves the host's last update time back in the
@@ -159,20 +160,20 @@ def body_of(msg) -> str:
 
 
 # --- the daemon's pass -----------------------------------------------------------------
-def test_stale_host_expires_once_with_mail(make_daemon, sink, bind):
+def test_stale_host_expires_once_with_mail(make_daemon, sink, dns_server):
     h, fqdn = new_host()
     d = make(make_daemon, sink, [h])
     r = update(d, fqdn, myip="192.0.2.41", myip6="2001:db8::41")
     assert r.text == "good 192.0.2.41,2001:db8::41\n"
-    assert bind.query(fqdn, "A") == ["192.0.2.41"]
-    assert bind.query(fqdn, "AAAA") == ["2001:db8::41"]
+    assert dns_server.query(fqdn, "A") == ["192.0.2.41"]
+    assert dns_server.query(fqdn, "AAAA") == ["2001:db8::41"]
     # Fresh records survive passes: nothing is due yet.
     wait_passes(d, 2)
-    assert bind.query(fqdn, "A") == ["192.0.2.41"]
+    assert dns_server.query(fqdn, "A") == ["192.0.2.41"]
     assert sink.messages() == []
 
     before = backdate(d, fqdn, EXPIRY_TTL + 5)
-    wait_until(lambda: not bind.query(fqdn, "A") and not bind.query(fqdn, "AAAA"),
+    wait_until(lambda: not dns_server.query(fqdn, "A") and not dns_server.query(fqdn, "AAAA"),
                what="named to drop A and AAAA")
     row = d.hosts()[fqdn]
     assert row["ipv4_expired"] is True and row["ipv6_expired"] is True, row
@@ -192,7 +193,7 @@ def test_stale_host_expires_once_with_mail(make_daemon, sink, bind):
     # Later passes find nothing to do: no second mail, records stay gone.
     wait_passes(d, 3)
     assert len(sink.messages()) == 1
-    assert bind.query(fqdn, "A") == [] and bind.query(fqdn, "AAAA") == []
+    assert dns_server.query(fqdn, "A") == [] and dns_server.query(fqdn, "AAAA") == []
     assert d.log().count(f"expiry: {fqdn}:") == 1
 
 

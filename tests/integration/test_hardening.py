@@ -40,7 +40,8 @@ def test_password_under_any_spelling_is_masked(make_daemon):
     log = d.log()
     for name in ("PASSWORD", "Pass", "ToKeN"):
         assert f"secret-{name}" not in log
-        assert f"{name}=***" in log
+    # Credentials are not even named: only counted (see test_hardening_log.py).
+    assert log.count(f"GET /update?hostname={label}.{Z} (+2 not logged) from") == 3, log
 
 
 def test_client_x_forwarded_for_line_does_not_choose_the_address(make_daemon, bind):
@@ -65,7 +66,11 @@ def test_connection_limit_holds_behind_a_proxy_except_for_the_proxy(make_daemon)
     try:
         for _ in range(16):  # HTTP_PER_IP_CONNECTIONS, from an untrusted client
             s = socket.create_connection(("::1", d.port), timeout=5)
-            s.sendall(b"GET /update HTTP/1.1\r\nHost: x\r\n")  # and never finish
+            # One answered request proves the daemon accepted (and counts) it: MHD's
+            # threads take connections from the listen queue in no fixed order. The
+            # connection then stays open (keep-alive).
+            s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 404")
             held.append(s)
         extra = socket.create_connection(("::1", d.port), timeout=5)
         extra.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

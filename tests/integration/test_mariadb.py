@@ -41,8 +41,11 @@ def cli_session(d, label: str) -> list[tuple[int, str, str]]:
         ("hostname", "add", "alice", home, Z), ("hostname", "add", "carol", "x", Z),
         ("user", "delete", "alice"), ("user", "email", "bob", "bob@example.org"),
         ("hostname", "modify", home, Z, "--dns-ttl", "300"),
+        ("token", "add", home, Z, "--note", "hall"), ("token", "add", office, Z),
+        ("token", "list"), ("token", "list", "--user", "bob", "--json"),
+        ("token", "delete", "2"), ("token", "delete", "2"), ("token", "add", "nope", Z),
         ("hostname", "list"), ("hostname", "list", "--user", "bob", "--json"),
-        ("hostname", "delete", home, Z), ("hostname", "delete", home, Z),
+        ("hostname", "delete", home, Z), ("token", "list"), ("hostname", "delete", home, Z),
         ("user", "delete", "alice"), ("user", "list"), ("cleanup",),
     ]
     out = []
@@ -50,6 +53,7 @@ def cli_session(d, label: str) -> list[tuple[int, str, str]]:
         r = d.cli(*args, stdin="secret-pw\n", check=False)
         text = (r.stdout + "\0" + r.stderr).replace(home, "HOME").replace(office, "OFFICE")
         text = re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\dZ?", "TIME", text)
+        text = re.sub(r"ddns_[A-Za-z0-9_-]{32}", "TOKEN", text)
         out.append((" ".join(args), r.returncode, text))
     return out
 
@@ -62,8 +66,11 @@ def test_cli_behaves_as_with_sqlite(make_daemon, mariadb_server):
     a, b = cli_session(lite, label), cli_session(maria, label)
     for x, y in zip(a, b):
         assert x == y
-    assert [rc for _, rc, _ in b] == [0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0,
-                                      0, 0], b
+    assert [rc for _, rc, _ in b] == [0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0,
+                                      1, 1, 0, 0, 0, 0, 1, 0, 0, 0], b
+    lists = [text.split("\0")[0].splitlines() for args, _, text in b if args == "token list"]
+    assert [len(rows) for rows in lists] == [3, 1], "home's token went with the host"
+    assert lists[0][1].split()[1:3] == ["HOME.dyn.example.com", "alice"]
     assert mariadb.PASSWORD not in "".join(t for _, _, t in b)
 
 

@@ -66,8 +66,11 @@ def test_exposition_counts_and_passes_promtool(make_daemon):
     assert sample(t, 'ddns_requests_total{endpoint="/update",status="badauth"}') == 1
     assert sample(t, 'ddns_requests_total{endpoint="/nic/update",status="good"}') == 0
     assert sample(t, "ddns_request_duration_seconds_count") == 3
-    assert sample(t, 'ddns_auth_verifications_total{result="ok"}') == 2
+    # good: Argon2 (a cache miss); nochg: the credential cache; badauth: Argon2 (a miss).
+    assert sample(t, 'ddns_auth_verifications_total{result="ok"}') == 1
     assert sample(t, 'ddns_auth_verifications_total{result="fail"}') == 1
+    assert sample(t, 'ddns_auth_verifications_total{result="cache_hit"}') == 1
+    assert sample(t, 'ddns_auth_verifications_total{result="cache_miss"}') == 2
     assert sample(t, f'ddns_dns_updates_total{{zone="{Z}",rcode="NOERROR"}}') == 1
     assert sample(t, "ddns_dns_update_duration_seconds_count") == 1
     assert sample(t, "process_start_time_seconds") > 1.6e9

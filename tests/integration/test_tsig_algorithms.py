@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Every TSIG algorithm tsig-keygen offers, through the daemon: one zone per algorithm
-on a real BIND, each zone with its own key in [dns_service.zone_keys]. hmac-sha256 and
-hmac-sha512 are covered by the shared fixture; the four others are here (hmac-sha224
-and hmac-sha384 are the two that ldns 1.8.3 cannot sign)."""
+on a real BIND, Knot DNS and PowerDNS, each zone with its own key in
+[dns_service.zone_keys]. hmac-sha256 and hmac-sha512 are covered by the shared
+fixtures; the four others are here (hmac-sha224 and hmac-sha384 are the two that ldns
+1.8.3 cannot sign)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,21 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dnsserver import BindServer  # noqa: E402
-from helpers import uid  # noqa: E402
+from dnsserver import SERVERS  # noqa: E402
+from helpers import start_dns_server, uid  # noqa: E402
 
 ALGORITHMS = ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha384"]
 ZONES = {f"{alg}.example.org": alg for alg in ALGORITHMS}
-PORT = 25350
 PASSWORD = "pw-tsig"
 
 
-@pytest.fixture(scope="module")
-def algbind(tmp_path_factory):
-    srv = BindServer(tmp_path_factory.mktemp("bind-algs"), PORT, ZONES)
-    srv.start()
+@pytest.fixture(scope="module", params=list(SERVERS))
+def algbind(request, tmp_path_factory):
+    """A server with one zone per algorithm: BIND, then Knot DNS, then PowerDNS."""
+    kind = request.param
+    if not SERVERS[kind].installed():
+        pytest.skip(f"{SERVERS[kind].program} is not installed (scripts/setup-deps.sh)")
+    srv = start_dns_server(kind, tmp_path_factory.mktemp(f"{kind}-algs"), ZONES)
     yield srv
     srv.stop()
 

@@ -38,7 +38,8 @@ examples=$root$datadir/doc/ddns-service/examples
 "$bin" --version | head -n 1 | grep -q '^ddns-service ' || fail "installed binary does not run"
 cmp -s "$page" "$src/man/ddns-service.8" || fail "no $mandir/man8/ddns-service.8"
 for f in config.example.toml change_notification.j2 expiry_notification.j2 \
-	ddns-service.service ddns-service-openrc.initd ddns-service-openrc.confd ddns-service-alerts.yml; do
+	ddns-service.service ddns-service-openrc.initd ddns-service-openrc.confd ddns-service-alerts.yml \
+	acme-hook.sh; do
 	cmp -s "$examples/$f" "$src/files/$f" || fail "examples: $f missing or different"
 done
 echo "ok: installed under $tmp/root$(dirname "$bindir")"

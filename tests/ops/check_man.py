@@ -88,7 +88,7 @@ def check_commands() -> None:
             cmds += 1
             need(re.search(r"^\.It Cm " + re.escape(verb) + r"\b", page, re.M) is not None,
                  f"command '{verb}' not documented (.It Cm {verb})")
-        for opt in re.findall(r"--([a-z][a-z-]*)", m.group(1)):
+        for opt in re.findall(r"--([a-z][a-z0-9-]*)", m.group(1)):
             options += 1
             need(re.search(r"\bFl -" + re.escape(opt) + r"\b", page) is not None,
                  f"option --{opt} not documented (Fl -{opt})")

@@ -21,7 +21,8 @@ head -n 1 "$initd" | grep -qx '#!/sbin/openrc-run' || { echo "FAIL: shebang"; ex
 # shellcheck disable=SC2016
 for want in 'command="/usr/bin/ddns-service"' 'command_user="${DDNS_SERVICE_USER}:${DDNS_SERVICE_GROUP}"' \
 	': "${DDNS_SERVICE_USER:=ddns}"' ': "${DDNS_SERVICE_GROUP:=ddns}"' 'need net' \
-	'supervisor="supervise-daemon"' '--signal HUP' 'extra_started_commands="reload"'; do
+	'supervisor="supervise-daemon"' '--signal HUP' 'extra_started_commands="reload"' \
+	': "${rc_ulimit:=-n 65536}"'; do
 	grep -qF -- "$want" "$initd" || { echo "FAIL: $initd lacks: $want"; exit 1; }
 done
 grep -q -- '--daemon' "$initd" || { echo "FAIL: not started with --daemon"; exit 1; }

@@ -52,7 +52,8 @@ fi
 for want in 'Type=notify' 'User=ddns' 'Group=ddns' 'ExecReload=/bin/kill -HUP $MAINPID' \
 	'ProtectSystem=strict' 'ReadWritePaths=/var/lib/ddns-service /var/log/ddns-service' \
 	'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'AmbientCapabilities=' 'UMask=0027' \
-	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' 'SystemCallFilter=@system-service'; do
+	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' 'SystemCallFilter=@system-service' \
+	'LimitNOFILE=65536'; do
 	grep -qxF "$want" "$unit" || { echo "FAIL: $unit lacks the line: $want"; exit 1; }
 done
 echo "ok: required settings"

@@ -340,6 +340,180 @@ test_client_key(void)
 	ok(!addr_client_key(NULL, &k), "NULL: no key");
 }
 
+/* A delegated prefix and a fixed interface identifier become one address: the first
+ * plen bits of the prefix, the rest from the identifier, at nibble and non-nibble
+ * lengths. */
+static void
+test_combine(void)
+{
+	static const struct {
+		const char *prefix;
+		int plen;
+		const char *iid, *want;
+	} t[] = {
+		{"2001:db8:1:2::", 64, "::1234:5678:9abc:def0", "2001:db8:1:2:1234:5678:9abc:def0"},
+		{"2001:db8:1:2:ffff::1", 64, "::1234:5678:9abc:def0",
+		 "2001:db8:1:2:1234:5678:9abc:def0"},
+		{"2001:db8:aa::", 48, "::5:1234:5678:9abc:def0",
+		 "2001:db8:aa:5:1234:5678:9abc:def0"},
+		{"2001:db8:aa:bb00::", 56, "::12:1234:5678:9abc:def0",
+		 "2001:db8:aa:bb12:1234:5678:9abc:def0"},
+		{"2001:db8:aa:bbc0::", 60, "::3:0:0:0:1", "2001:db8:aa:bbc3::1"},
+		{"2001:db8:1:2::7", 128, "::1234:5678:9abc:def0", "2001:db8:1:2::7"},
+		{"2001:db8:1:2::", 0, "::1234:5678:9abc:def0", "::1234:5678:9abc:def0"},
+		/* A full address as the identifier: only its last bits count. */
+		{"2001:db8:1:2::", 64, "fe80::1234:5678:9abc:def0",
+		 "2001:db8:1:2:1234:5678:9abc:def0"},
+		/* Non-nibble lengths: the boundary falls inside a byte. */
+		{"2001:db8:1:4::", 62, "::ffff:ffff:ffff:ffff:ffff",
+		 "2001:db8:1:7:ffff:ffff:ffff:ffff"},
+		{"2001:db8:1:ff::", 57, "::1", "2001:db8:1:80::1"},
+		{"2001:db8:1:ff::", 57, "::7f:0:0:0:1", "2001:db8:1:ff::1"},
+		{"2001:db8:ffff:ffff::", 33, "::", "2001:db8:8000::"},
+		{"2001:db8::", 127, "::3", "2001:db8::1"},
+		{"192.0.2.0", 24, "0.0.0.77", "192.0.2.77"},
+		{"192.0.2.255", 28, "10.20.30.5", "192.0.2.245"},
+	};
+	struct addr p, i, out;
+
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		addr_parse(t[k].prefix, &p);
+		addr_parse(t[k].iid, &i);
+		memset(&out, 0, sizeof(out));
+		ok(addr_combine(&p, t[k].plen, &i, &out) == 0, "%s/%d + %s", t[k].prefix, t[k].plen,
+		   t[k].iid);
+		is_str(fmt(&out), t[k].want, t[k].want);
+	}
+	addr_parse("2001:db8::", &p);
+	addr_parse("192.0.2.1", &i);
+	out.family = 99;
+	is_int(addr_combine(&p, 64, &i, &out), ERR_INVAL, "families differ");
+	is_int(out.family, 99, "failure leaves out untouched");
+	addr_parse("::1", &i);
+	is_int(addr_combine(&p, 129, &i, &out), ERR_INVAL, "/129");
+	is_int(addr_combine(&p, -1, &i, &out), ERR_INVAL, "negative length");
+	addr_parse("192.0.2.0", &p);
+	addr_parse("0.0.0.1", &i);
+	is_int(addr_combine(&p, 33, &i, &out), ERR_INVAL, "/33 on IPv4");
+	is_int(addr_combine(NULL, 8, &i, &out), ERR_INVAL, "NULL prefix");
+	memset(&p, 0, sizeof(p));
+	memset(&i, 0, sizeof(i));
+	is_int(addr_combine(&p, 0, &i, &out), ERR_INVAL, "no family");
+}
+
+/* Whether a value with a prefix length names a network (host bits all zero). */
+static void
+test_host_bits_zero(void)
+{
+	static const struct {
+		const char *a;
+		int plen;
+		bool zero;
+	} t[] = {
+		{"2001:db8:1:2::", 64, true},
+		{"2001:db8:1:2::1", 64, false},
+		{"2001:db8:1:3::", 63, false},
+		{"2001:db8:1::", 48, true},
+		{"2001:db8:1:100::", 56, true},
+		{"2001:db8:1:180::", 56, false},
+		{"2001:db8:1:180::", 57, true},
+		{"2001:db8:1:1c0::", 57, false},
+		{"2001:db8:1:2::", 128, true},
+		{"2001:db8:1:2::1", 128, true},
+		{"::", 0, true},
+		{"::1", 0, false},
+		{"192.0.2.0", 24, true},
+		{"192.0.2.1", 24, false},
+		{"192.0.2.128", 25, true},
+		{"192.0.2.1", 32, true},
+	};
+	struct addr a;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		addr_parse(t[i].a, &a);
+		ok(addr_host_bits_zero(&a, t[i].plen) == t[i].zero, "%s/%d: host bits %s", t[i].a,
+		   t[i].plen, t[i].zero ? "zero" : "set");
+	}
+	addr_parse("2001:db8::", &a);
+	ok(!addr_host_bits_zero(&a, -1), "negative length: false");
+	ok(!addr_host_bits_zero(NULL, 64), "NULL: false");
+}
+
+/* The special-purpose ranges: what is never a host, what is local only, what is public. */
+static const struct classify_case {
+	const char *a;
+	enum addr_use use;
+	const char *range; /* a word of the description; NULL for public */
+} classify_cases[] = {
+	{"0.0.0.0", ADDR_USE_NEVER, "this network"},
+	{"0.1.2.3", ADDR_USE_NEVER, "this network"},
+	{"255.255.255.255", ADDR_USE_NEVER, "broadcast"},
+	{"224.0.0.1", ADDR_USE_NEVER, "multicast"},
+	{"239.255.255.255", ADDR_USE_NEVER, "multicast"},
+	{"10.1.2.3", ADDR_USE_LOCAL, "RFC 1918"},
+	{"172.16.0.1", ADDR_USE_LOCAL, "RFC 1918"},
+	{"172.31.255.255", ADDR_USE_LOCAL, "RFC 1918"},
+	{"192.168.178.1", ADDR_USE_LOCAL, "RFC 1918"},
+	{"100.64.0.1", ADDR_USE_LOCAL, "RFC 6598"},
+	{"100.127.255.254", ADDR_USE_LOCAL, "RFC 6598"},
+	{"127.0.0.1", ADDR_USE_LOCAL, "loopback"},
+	{"169.254.1.1", ADDR_USE_LOCAL, "link-local"},
+	{"192.0.0.8", ADDR_USE_LOCAL, "IETF"},
+	{"192.0.2.1", ADDR_USE_LOCAL, "documentation"},
+	{"198.51.100.1", ADDR_USE_LOCAL, "documentation"},
+	{"203.0.113.1", ADDR_USE_LOCAL, "documentation"},
+	{"198.18.0.1", ADDR_USE_LOCAL, "benchmarking"},
+	{"198.19.255.1", ADDR_USE_LOCAL, "benchmarking"},
+	{"240.0.0.1", ADDR_USE_LOCAL, "reserved"},
+	{"255.255.255.254", ADDR_USE_LOCAL, "reserved"},
+	{"::ffff:10.0.0.1", ADDR_USE_LOCAL, "RFC 1918"},
+	{"172.32.0.1", ADDR_USE_PUBLIC, NULL},
+	{"100.128.0.1", ADDR_USE_PUBLIC, NULL},
+	{"198.20.0.1", ADDR_USE_PUBLIC, NULL},
+	{"9.9.9.9", ADDR_USE_PUBLIC, NULL},
+	{"223.255.255.255", ADDR_USE_PUBLIC, NULL},
+	{"::", ADDR_USE_NEVER, "unspecified"},
+	{"ff02::1", ADDR_USE_NEVER, "multicast"},
+	{"::1", ADDR_USE_LOCAL, "loopback"},
+	{"fe80::1", ADDR_USE_LOCAL, "link-local"},
+	{"febf::1", ADDR_USE_LOCAL, "link-local"},
+	{"fec0::1", ADDR_USE_LOCAL, "site-local"},
+	{"fc00::1", ADDR_USE_LOCAL, "unique local"},
+	{"fd12:3456::1", ADDR_USE_LOCAL, "unique local"},
+	{"2001:db8::1", ADDR_USE_LOCAL, "documentation"},
+	{"3fff:fff::1", ADDR_USE_LOCAL, "documentation"},
+	{"2001:2::1", ADDR_USE_LOCAL, "benchmarking"},
+	{"100::1", ADDR_USE_LOCAL, "discard"},
+	{"64:ff9b:1::1", ADDR_USE_LOCAL, "translation"},
+	{"64:ff9b::192.0.2.1", ADDR_USE_PUBLIC, NULL},
+	{"3fff:1000::1", ADDR_USE_PUBLIC, NULL},
+	{"2001:db9::1", ADDR_USE_PUBLIC, NULL},
+	{"2002:c000:201::1", ADDR_USE_PUBLIC, NULL},
+	{"2a00:1450:4001::1", ADDR_USE_PUBLIC, NULL},
+};
+
+static void
+test_classify(void)
+{
+	const char *range;
+	struct addr a;
+
+	for (size_t i = 0; i < sizeof(classify_cases) / sizeof(classify_cases[0]); i++) {
+		const struct classify_case *t = &classify_cases[i];
+
+		addr_parse(t->a, &a);
+		range = "unset";
+		is_int(addr_classify(&a, &range), t->use, t->a);
+		if (t->range)
+			ok(range && strstr(range, t->range), "%s: %s", t->a, range ? range : "-");
+		else
+			ok(range == NULL, "%s: no range", t->a);
+	}
+	memset(&a, 0, sizeof(a));
+	is_int(addr_classify(&a, NULL), ADDR_USE_NEVER, "no family: never");
+	is_int(addr_classify(NULL, NULL), ADDR_USE_NEVER, "NULL: never");
+}
+
 int
 main(void)
 {
@@ -352,5 +526,8 @@ main(void)
 	test_client_from_header();
 	test_long_header();
 	test_client_key();
+	test_combine();
+	test_host_bits_zero();
+	test_classify();
 	return tap_done();
 }

@@ -87,6 +87,17 @@ expect_error(const char *text, const char *want, const char *name)
 
 #define DB "[database]\npath = \"/tmp/ddns.db\"\n"
 
+static void test_defaults_mail_limits(const struct config *c);
+
+static void
+test_defaults_acme(const struct config *c)
+{
+	ok(!c->acme.enabled, "acme.enabled false");
+	is_str(c->acme.path, "/acme", "acme.path");
+	is_int(c->acme.txt_ttl, 60, "acme.txt_ttl");
+	is_int(c->acme.max_age, 3600, "acme.max_age");
+}
+
 static void
 test_defaults(void)
 {
@@ -116,6 +127,9 @@ test_defaults(void)
 	ok(c->daemon.ssl_cert_file == NULL && c->daemon.ssl_key_file == NULL, "no ssl files");
 	is_str(c->daemon.proxy_header, "", "daemon.proxy_header empty");
 	is_int(c->daemon.trusted_proxies.len, 0, "daemon.trusted_proxies empty");
+	ok(c->daemon.allow_private_addresses, "daemon.allow_private_addresses true");
+	is_int(c->daemon.credential_cache_ttl, 600, "daemon.credential_cache_ttl");
+	is_int(c->daemon.credential_cache_size, 100000, "daemon.credential_cache_size");
 	is_int(c->database.backend, DB_BACKEND_SQLITE, "database.backend");
 	is_str(c->database.path, "/tmp/ddns.db", "database.path");
 	is_int(c->database.port, 3306, "database.port");
@@ -130,6 +144,14 @@ test_defaults(void)
 	is_int(c->dns.zone_keys_len, 0, "no zone keys");
 	is_int(c->defaults.dns_ttl, 60, "defaults.dns_ttl");
 	is_int(c->defaults.expiry_ttl, 3600, "defaults.expiry_ttl");
+	test_defaults_mail_limits(c);
+	config_free(c);
+}
+
+/* The defaults of [email] and [rate_limit] (test_defaults' second half). */
+static void
+test_defaults_mail_limits(const struct config *c)
+{
 	ok(!c->email.enabled, "email.enabled false");
 	ok(c->email.smtp_host == NULL && c->email.from_address == NULL, "no smtp host/from");
 	is_int(c->email.smtp_port, 25, "email.smtp_port");
@@ -146,8 +168,8 @@ test_defaults(void)
 	is_int(c->rate_limit.bad_window_seconds, 60, "rate_limit.bad_window_seconds");
 	is_int(c->rate_limit.bad_max_requests, 3, "rate_limit.bad_max_requests");
 	is_int(c->rate_limit.cleanup_interval, 60, "rate_limit.cleanup_interval");
+	test_defaults_acme(c);
 	ok(config_zone_key(c, "example.com") == NULL, "no key at all: unsigned");
-	config_free(c);
 }
 
 static void
@@ -167,7 +189,10 @@ test_values(void)
 			   "ssl_key_file = \"/k.pem\"\n"
 			   "proxy_header = \"X-Forwarded-For\"\n"
 			   "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\",\n"
-			   "                   \"2001:db8::/32\"]\n" DB "[email]\n"
+			   "                   \"2001:db8::/32\"]\n"
+			   "allow_private_addresses = false\n"
+			   "credential_cache_ttl = 0\n"
+			   "credential_cache_size = 10_000_000\n" DB "[email]\n"
 			   "enabled = true\n"
 			   "smtp_host = \"mail\"\n"
 			   "from_address = \"ddns@example.com\"\n"
@@ -190,6 +215,9 @@ test_values(void)
 	ok(c->daemon.ssl, "ssl");
 	is_int(c->daemon.trusted_proxies.len, 3, "three trusted proxies");
 	is_str(c->daemon.trusted_proxies.items[2], "2001:db8::/32", "IPv6 CIDR kept");
+	ok(!c->daemon.allow_private_addresses, "allow_private_addresses false");
+	is_int(c->daemon.credential_cache_ttl, 0, "credential_cache_ttl 0 (off) allowed");
+	is_int(c->daemon.credential_cache_size, 10000000, "credential_cache_size at its maximum");
 	ok(c->email.enabled, "email enabled");
 	is_str(c->email.smtp_password, "p", "smtp_password");
 	ok(c->email.change_notification_template == NULL, "empty optional string means unset");
@@ -268,6 +296,35 @@ test_errors_required(void)
 
 /* Values of the right type that are out of range or malformed. */
 static void
+test_errors_acme(void)
+{
+	struct config *c = NULL;
+	struct config_error err;
+
+	expect_error(DB "[acme]\npath = \"acme\"\n",
+		     "t.toml:4: acme.path: \"acme\" does not start with '/'", "relative acme.path");
+	expect_error(DB "[acme]\npath = \"/acme?x=1\"\n",
+		     "t.toml:4: acme.path: \"/acme?x=1\" contains a space, '?', '#' or a control "
+		     "character",
+		     "acme.path with a query");
+	expect_error(DB "[acme]\npath = \"\"\n", "t.toml:4: acme.path: must not be empty",
+		     "empty acme.path");
+	expect_error(DB "[acme]\nmax_age = 59\n",
+		     "t.toml:4: acme.max_age: 59 is out of range (60..604800)", "acme.max_age 59");
+	expect_error(DB "[acme]\ntxt_ttl = -1\n",
+		     "t.toml:4: acme.txt_ttl: -1 is out of range (0..86400)", "negative txt_ttl");
+	expect_error(DB "[acme]\nenable = true\n", "t.toml:4: acme.enable: unknown key",
+		     "a misspelt acme key");
+	is_int(parse(DB "[acme]\nenabled = true\npath = \"/\"\ntxt_ttl = 0\nmax_age = 600\n", &c,
+		     &err),
+	       0, "an [acme] section parses");
+	ok(c != NULL && c->acme.enabled && strcmp(c->acme.path, "/") == 0 && c->acme.txt_ttl == 0 &&
+		   c->acme.max_age == 600,
+	   "[acme] values are taken");
+	config_free(c);
+}
+
+static void
 test_errors_values(void)
 {
 	expect_error(DB "[dns_service]\ndns_server = \"localhost\"\n",
@@ -292,6 +349,11 @@ test_errors_values(void)
 	expect_error(DB "[daemon]\nproxy_header = \"X Forwarded\"\n",
 		     "t.toml:4: daemon.proxy_header: \"X Forwarded\" is not an HTTP header name",
 		     "proxy_header with a space");
+	expect_error(DB "[daemon]\nport = 1\nproxy_header = \"X-Forwarded-For\"\n",
+		     "t.toml:5: daemon.proxy_header: needs daemon.trusted_proxies, the addresses "
+		     "of the proxies that set it (without them every client would count as the "
+		     "proxy)",
+		     "proxy_header without trusted_proxies");
 	expect_error(DB "[daemon]\nhost = \"\"\n", "t.toml:4: daemon.host: must not be empty",
 		     "empty host");
 	expect_error(DB "[daemon]\nhost = \"a\\u0000b\"\n",
@@ -302,9 +364,20 @@ test_errors_values(void)
 	expect_error(DB "[defaults]\ndns_ttl = 2147483648\n",
 		     "t.toml:4: defaults.dns_ttl: 2147483648 is out of range (0..2147483647)",
 		     "dns_ttl beyond 2^31-1");
+	expect_error(DB "[daemon]\ncredential_cache_ttl = -1\n",
+		     "t.toml:4: daemon.credential_cache_ttl: -1 is out of range (0..604800)",
+		     "negative credential_cache_ttl");
+	expect_error(DB "[daemon]\ncredential_cache_size = 10000001\n",
+		     "t.toml:4: daemon.credential_cache_size: 10000001 is out of range "
+		     "(0..10000000)",
+		     "credential_cache_size beyond its maximum");
+	expect_error(DB "[daemon]\ncredential_cache_ttl = \"600\"\n",
+		     "t.toml:4: daemon.credential_cache_ttl: expected an integer, got a string",
+		     "credential_cache_ttl as a string");
 	expect_error(DB "[rate_limit]\ngood_max_requests = 0\n",
 		     "t.toml:4: rate_limit.good_max_requests: 0 is out of range (1..100)",
 		     "rate limit of 0 requests");
+	test_errors_acme();
 }
 
 /* A string that is not one of the names an enumerated key accepts. */
@@ -635,9 +708,9 @@ test_tsig_keygen(void)
 static void
 test_endpoint_defaults(void)
 {
-	static const char *const defaults[PARAM_COUNT] = {"hostname,host",	 "myip,ipv4,ip4",
-							  "myip6,ipv6,ip6",	 "username,user",
-							  "password,pass,token", "notify_change"};
+	static const char *const defaults[PARAM_COUNT] = {
+		"hostname,host",       "myip,ipv4,ip4", "myip6,ipv6,ip6", "username,user",
+		"password,pass,token", "notify_change", "offline"};
 	struct config *c = NULL;
 	struct config_error err;
 	char joined[256];
@@ -668,7 +741,8 @@ test_endpoints_two(void)
 	struct config_error err;
 	int rc = parse(DB "[[endpoints]]\npath = \"/update\"\n"
 			  "[[endpoints]]\npath = \"/nic/update\"\n[endpoints.params]\n"
-			  "hostname = [\"hostname\"]\nipv4 = [\"myip\"]\nnotify_change = []\n",
+			  "hostname = [\"hostname\"]\nipv4 = [\"myip\"]\nnotify_change = []\n"
+			  "offline = []\n",
 		       &c, &err);
 	is_int(rc, 0, "two endpoints");
 	if (c != NULL) {
@@ -680,6 +754,9 @@ test_endpoints_two(void)
 		is_str(c->endpoints[1].params[PARAM_IPV4].items[0], "myip", "ipv4 alias");
 		is_int(c->endpoints[1].params[PARAM_IPV6].len, 3, "missing param: defaults");
 		is_int(c->endpoints[1].params[PARAM_NOTIFY_CHANGE].len, 0, "empty list disables");
+		is_int(c->endpoints[1].params[PARAM_OFFLINE].len, 0, "offline disabled");
+		is_str(c->endpoints[0].params[PARAM_OFFLINE].items[0], "offline",
+		       "offline by default");
 	}
 	config_free(c);
 }
@@ -701,7 +778,7 @@ test_endpoint_errors(void)
 		     "t.toml:3: endpoints.path: required", "endpoint without path");
 	expect_error(DB "[[endpoints]]\npath = \"/u\"\n[endpoints.params]\nhost = [\"h\"]\n",
 		     "t.toml:6: endpoints.params.host: unknown parameter (one of hostname, ipv4, "
-		     "ipv6, username, password, notify_change)",
+		     "ipv6, username, password, notify_change, offline)",
 		     "unknown endpoint parameter");
 	expect_error(DB "[[endpoints]]\npath = \"/u\"\n[endpoints.params]\nhostname = \"h\"\n",
 		     "t.toml:6: endpoints.params.hostname: expected an array of strings, got a "
@@ -741,6 +818,11 @@ test_files(void)
 	chmod(tpath("c.toml"), 0644);
 	is_int(config_is_world_readable(tpath("c.toml")), 1, "0644 is world-readable");
 	is_int(config_is_world_readable(tpath("none.toml")), ERR_IO, "missing file: ERR_IO");
+	is_int(config_is_world_writable(tpath("c.toml")), 0, "0644 is not world-writable");
+	chmod(tpath("c.toml"), 0602);
+	is_int(config_is_world_readable(tpath("c.toml")), 0, "0602 is not world-readable");
+	is_int(config_is_world_writable(tpath("c.toml")), 1, "0602 is world-writable");
+	is_int(config_is_world_writable(tpath("none.toml")), ERR_IO, "missing file: ERR_IO");
 
 	write_file(tpath("bad.toml"), DB "[daemon]\nport = true\n", 0600);
 	rc = config_load(tpath("bad.toml"), &c, &err);
@@ -827,6 +909,48 @@ same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static bool
+same_acme(const struct config *a, const struct config *b)
+{
+	return a->acme.enabled == b->acme.enabled && same_str(a->acme.path, b->acme.path) &&
+	       a->acme.txt_ttl == b->acme.txt_ttl && a->acme.max_age == b->acme.max_age;
+}
+
+/* check_documented_defaults: `d` (the example with its defaults uncommented) and `m` (a
+ * minimal file) agree on every default. */
+static void
+check_documented_defaults(const struct config *d, const struct config *m)
+{
+	ok(d->daemon.port == m->daemon.port && same_str(d->daemon.host, m->daemon.host) &&
+		   d->daemon.log.level == m->daemon.log.level &&
+		   d->daemon.log.target == m->daemon.log.target &&
+		   same_str(d->daemon.log.syslog_socket, m->daemon.log.syslog_socket) &&
+		   d->daemon.log.syslog_facility == m->daemon.log.syslog_facility &&
+		   same_str(d->daemon.log.file, m->daemon.log.file) &&
+		   d->daemon.log.file_size == m->daemon.log.file_size &&
+		   d->daemon.log.versions == m->daemon.log.versions &&
+		   d->daemon.log_requests == m->daemon.log_requests &&
+		   d->daemon.ssl == m->daemon.ssl &&
+		   same_str(d->daemon.proxy_header, m->daemon.proxy_header) &&
+		   d->daemon.trusted_proxies.len == m->daemon.trusted_proxies.len,
+	   "documented [daemon] defaults are the real ones");
+	ok(d->database.backend == m->database.backend && d->database.port == m->database.port,
+	   "documented [database] defaults are the real ones");
+	ok(same_str(d->dns.dns_server, m->dns.dns_server) && d->dns.dns_port == m->dns.dns_port &&
+		   d->dns.dns_timeout == m->dns.dns_timeout &&
+		   d->dns.cleanup_interval == m->dns.cleanup_interval,
+	   "documented [dns_service] defaults are the real ones");
+	ok(d->defaults.dns_ttl == m->defaults.dns_ttl &&
+		   d->defaults.expiry_ttl == m->defaults.expiry_ttl,
+	   "documented [defaults] are the real ones");
+	ok(d->email.enabled == m->email.enabled && d->email.smtp_port == m->email.smtp_port &&
+		   d->email.smtp_starttls == m->email.smtp_starttls,
+	   "documented [email] defaults are the real ones");
+	ok(memcmp(&d->rate_limit, &m->rate_limit, sizeof(d->rate_limit)) == 0,
+	   "documented [rate_limit] defaults are the real ones");
+	ok(same_acme(d, m), "documented [acme] defaults are the real ones");
+}
+
 static void
 test_example(void)
 {
@@ -851,38 +975,8 @@ test_example(void)
 	if (d == NULL)
 		diag("%s", err.msg);
 	is_int(config_parse(DB, strlen(DB), "m", &m, &err), 0, "minimal config");
-	if (c != NULL && d != NULL && m != NULL) {
-		ok(d->daemon.port == m->daemon.port && same_str(d->daemon.host, m->daemon.host) &&
-			   d->daemon.log.level == m->daemon.log.level &&
-			   d->daemon.log.target == m->daemon.log.target &&
-			   same_str(d->daemon.log.syslog_socket, m->daemon.log.syslog_socket) &&
-			   d->daemon.log.syslog_facility == m->daemon.log.syslog_facility &&
-			   same_str(d->daemon.log.file, m->daemon.log.file) &&
-			   d->daemon.log.file_size == m->daemon.log.file_size &&
-			   d->daemon.log.versions == m->daemon.log.versions &&
-			   d->daemon.log_requests == m->daemon.log_requests &&
-			   d->daemon.ssl == m->daemon.ssl &&
-			   same_str(d->daemon.proxy_header, m->daemon.proxy_header) &&
-			   d->daemon.trusted_proxies.len == m->daemon.trusted_proxies.len,
-		   "documented [daemon] defaults are the real ones");
-		ok(d->database.backend == m->database.backend &&
-			   d->database.port == m->database.port,
-		   "documented [database] defaults are the real ones");
-		ok(same_str(d->dns.dns_server, m->dns.dns_server) &&
-			   d->dns.dns_port == m->dns.dns_port &&
-			   d->dns.dns_timeout == m->dns.dns_timeout &&
-			   d->dns.cleanup_interval == m->dns.cleanup_interval,
-		   "documented [dns_service] defaults are the real ones");
-		ok(d->defaults.dns_ttl == m->defaults.dns_ttl &&
-			   d->defaults.expiry_ttl == m->defaults.expiry_ttl,
-		   "documented [defaults] are the real ones");
-		ok(d->email.enabled == m->email.enabled &&
-			   d->email.smtp_port == m->email.smtp_port &&
-			   d->email.smtp_starttls == m->email.smtp_starttls,
-		   "documented [email] defaults are the real ones");
-		ok(memcmp(&d->rate_limit, &m->rate_limit, sizeof(d->rate_limit)) == 0,
-		   "documented [rate_limit] defaults are the real ones");
-	}
+	if (c != NULL && d != NULL && m != NULL)
+		check_documented_defaults(d, m);
 	config_free(c);
 	config_free(d);
 	config_free(m);
@@ -924,8 +1018,7 @@ test_monitoring(void)
 		     "CIDR prefix",
 		     "metrics_allow takes addresses only");
 	expect_error(DB "[daemon]\nmetrics_path = \"metrics\"\n",
-		     "t.toml:4: daemon.metrics_path: \"metrics\" is not a path (starts with '/', "
-		     "at most 256 bytes)",
+		     "t.toml:4: daemon.metrics_path: \"metrics\" does not start with '/'",
 		     "metrics_path without a slash");
 	expect_error(DB "[daemon]\nhealth_path = \"/he alth\"\n",
 		     "t.toml:4: daemon.health_path: \"/he alth\" contains a space, '?', '#' or a "

@@ -210,6 +210,87 @@ test_hosts(struct db *db)
 	is_int(db_user_get(db, "alice", &(struct db_user){0}), 0, "alice still there");
 }
 
+/* Token hashes: 64 lower-case hex digits, as token.c makes them. */
+#define HASH_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HASH_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define HASH_C "00000000000000000000000000000000000000000000000000000000000000cc"
+#define HASH_D "00000000000000000000000000000000000000000000000000000000000000dd"
+
+static void
+make_token(struct db_token *t, const char *fqdn, const char *hash, const char *note)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->fqdn, sizeof(t->fqdn), "%s", fqdn);
+	snprintf(t->hash, sizeof(t->hash), "%s", hash);
+	snprintf(t->note, sizeof(t->note), "%s", note);
+}
+
+static void
+test_token_errors(struct db *db)
+{
+	struct db_token t, got;
+	int64_t id = -1;
+
+	make_token(&t, "nope.dyn.example.com", HASH_D, "");
+	is_int(db_token_add(db, &t, &id), ERR_NOTFOUND, "token for an unknown host");
+	make_token(&t, "home.dyn.example.com", "0123", "");
+	is_int(db_token_add(db, &t, &id), ERR_INVAL, "a hash that is not 64 hex digits");
+	make_token(&t, "home.dyn.example.com", HASH_A, "");
+	t.hash[0] = 'A';
+	is_int(db_token_add(db, &t, &id), ERR_INVAL, "upper-case hex is not what we store");
+	is_int(db_token_find(db, "", &got), ERR_NOTFOUND, "find a malformed hash");
+	is_int(db_token_find(db, HASH_D, &got), ERR_NOTFOUND, "find an unknown hash");
+	is_int(db_token_delete(db, 999999), ERR_NOTFOUND, "delete an unknown token");
+}
+
+static void
+test_tokens(struct db *db)
+{
+	struct db_token t, got, *list = NULL;
+	int64_t a = 0, b = 0, c = 0;
+	size_t len = 0;
+
+	make_token(&t, "home.dyn.example.com", HASH_A, "router in the hall");
+	is_int(db_token_add(db, &t, &a), 0, "token for alice's home");
+	ok(a > 0, "it has an id");
+	is_int(db_token_add(db, &t, &c), ERR_EXISTS, "the same hash twice is ERR_EXISTS");
+	make_token(&t, "office.dyn.example.com", HASH_B, "");
+	is_int(db_token_add(db, &t, &b), 0, "token for bob's office");
+	ok(b != a, "another id");
+	make_token(&t, "home.dyn.example.com", HASH_C, "second");
+	t.created = 1700000000;
+	is_int(db_token_add(db, &t, &c), 0, "a second token for home");
+
+	is_int(db_token_find(db, HASH_A, &got), 0, "find by hash");
+	ok(got.id == a && got.host_id == host_id(db, "home.dyn.example.com"), "id and host");
+	is_str(got.fqdn, "home.dyn.example.com", "with the host's fqdn");
+	is_str(got.owner, "alice", "its owner");
+	is_str(got.owner_email, "a@example.org", "and the owner's e-mail");
+	is_str(got.note, "router in the hall", "note");
+	is_str(got.hash, "", "the hash is not read back");
+	ok(got.created > 1700000000, "created defaults to now");
+
+	is_int(db_token_list(db, NULL, &list, &len), 0, "list all tokens");
+	is_int(len, 3, "three");
+	if (len == 3) {
+		ok(list[0].id == a && list[1].id == c, "ordered by fqdn, then id");
+		is_str(list[2].fqdn, "office.dyn.example.com", "bob's last");
+		is_int(list[1].created, 1700000000, "created as given");
+	}
+	free(list);
+	is_int(db_token_list(db, "bob", &list, &len), 0, "list bob's");
+	ok(len == 1 && list[0].id == b, "bob has one");
+	free(list);
+	is_int(db_token_list(db, "carol", &list, &len), 0, "list of an unknown user");
+	is_int(len, 0, "is empty");
+	free(list);
+
+	is_int(db_token_delete(db, b), 0, "delete bob's token");
+	is_int(db_token_delete(db, b), ERR_NOTFOUND, "delete it again");
+	is_int(db_token_find(db, HASH_B, &got), ERR_NOTFOUND, "a deleted token is not found");
+	test_token_errors(db);
+}
+
 static void
 test_addr(struct db *db)
 {
@@ -354,14 +435,120 @@ test_touch_live(struct db *db, int64_t id, const char *home)
 	is_int(db_host_touch_live(db, id, 0, NULL, NULL, 1, &touched), ERR_INVAL, "no family");
 }
 
+/* Whether the due list at `now` holds `fqdn`. */
+static bool
+is_due(struct db *db, int64_t now, const char *fqdn)
+{
+	struct db_host *list = NULL;
+	size_t len = 0;
+	bool res = false;
+
+	if (db_host_due(db, now, 1000, &list, &len) != 0)
+		return true; /* fail the caller's "not due" */
+	for (size_t i = 0; i < len; i++)
+		res = res || strcmp(list[i].fqdn, fqdn) == 0;
+	free(list);
+	return res;
+}
+
+/* The interface identifier: set with the host or later, cleared with "", refused when
+ * it is not an IPv6 address. */
+static void
+test_iid(struct db *db, const char *fqdn)
+{
+	struct db_host got, h;
+	char longer[ADDR_STRLEN + 8];
+
+	is_int(db_host_get(db, fqdn, &got), 0, "get router");
+	is_str(got.ipv6_iid, "::1234:5678:9abc:def0", "identifier stored with the host");
+	is_int(db_host_set_iid(db, fqdn, "2001:db8::77"), 0, "a full address as identifier");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	is_str(got.ipv6_iid, "2001:db8::77", "identifier replaced");
+	is_int(db_host_set_iid(db, fqdn, ""), 0, "cleared");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	is_str(got.ipv6_iid, "", "no identifier");
+	is_int(db_host_set_iid(db, fqdn, "192.0.2.1"), ERR_INVAL, "IPv4 refused");
+	is_int(db_host_set_iid(db, fqdn, "junk"), ERR_INVAL, "junk refused");
+	memset(longer, '1', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	is_int(db_host_set_iid(db, fqdn, longer), ERR_TOOBIG, "too long");
+	is_int(db_host_set_iid(db, "nope.dyn.example.com", "::1"), ERR_NOTFOUND, "unknown host");
+	make_host(&h, "dora", "bad", "dyn.example.com", 0);
+	snprintf(h.ipv6_iid, sizeof(h.ipv6_iid), "fe80::1%%eth0");
+	is_int(db_host_add(db, &h), ERR_INVAL, "host add with a bad identifier");
+}
+
+/* offline=YES: deleted (expired) and offline, address kept, never due; a set ends it
+ * for that family only. */
+static void
+test_offline(struct db *db, const char *fqdn)
+{
+	int64_t id = host_id(db, fqdn);
+	struct db_host got;
+	int claimed = -1;
+
+	is_int(db_host_set_addr(db, id, DB_V4 | DB_V6, "192.0.2.7", "2001:db8::7", 1000), 0,
+	       "router published");
+	ok(is_due(db, 99999, fqdn), "published: due one day");
+	is_int(db_host_set_offline(db, id, DB_V4 | DB_V6), 0, "offline");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	ok(got.v4.offline && got.v6.offline, "both offline");
+	ok(got.v4.expired && got.v6.expired, "both deleted (expired)");
+	is_str(got.v4.ip, "192.0.2.7", "the address stays");
+	is_int(got.v4.updated, 1000, "and its update time");
+	ok(!is_due(db, 99999, fqdn), "an offline family is never due");
+	is_int(db_host_expire(db, id, DB_V4 | DB_V6, 99999, &claimed), 0, "expire");
+	is_int(claimed, 0, "an offline family is never claimed (no mail)");
+	is_int(db_host_set_addr(db, id, DB_V6, NULL, "2001:db8::8", 2000), 0, "v6 back");
+	is_int(db_host_get(db, fqdn, &got), 0, "get");
+	ok(!got.v6.offline && !got.v6.expired, "set ends offline for v6");
+	ok(got.v4.offline && got.v4.expired, "v4 stays offline");
+	ok(is_due(db, 99999, fqdn), "v6 due again");
+	is_int(db_host_set_offline(db, id, 0), ERR_INVAL, "offline without family");
+	is_int(db_host_set_offline(db, 999999, DB_V4), ERR_NOTFOUND, "offline unknown host");
+}
+
+/* A user's only host (hostname-less requests), the identifier and offline marks. */
+static void
+test_routers(struct db *db)
+{
+	const char *fqdn = "router.dyn.example.com";
+	struct db_user u;
+	struct db_host h, got;
+
+	make_user(&u, "dora");
+	is_int(db_user_add(db, &u), 0, "add dora");
+	is_int(db_host_sole(db, "dora", &got), ERR_NOTFOUND, "no host: ERR_NOTFOUND");
+	make_host(&h, "dora", "router", "dyn.example.com", 3600);
+	snprintf(h.ipv6_iid, sizeof(h.ipv6_iid), "::1234:5678:9abc:def0");
+	is_int(db_host_add(db, &h), 0, "add router with an identifier");
+	memset(&got, 0, sizeof(got));
+	is_int(db_host_sole(db, "dora", &got), 0, "one host: that one");
+	is_str(got.fqdn, fqdn, "the sole host");
+	is_str(got.owner, "dora", "with its row");
+	is_int(db_host_sole(db, "alice", &got), ERR_EXISTS, "several hosts: ERR_EXISTS");
+	is_int(db_host_sole(db, "nobody", &got), ERR_NOTFOUND, "unknown user: ERR_NOTFOUND");
+	test_iid(db, fqdn);
+	test_offline(db, fqdn);
+	is_int(db_host_delete(db, fqdn), 0, "delete router");
+	is_int(db_user_delete(db, "dora"), 0, "delete dora");
+}
+
 static void
 test_delete(struct db *db)
 {
 	struct db_host *list = NULL;
+	struct db_token t, *tokens = NULL;
 	size_t len = 0;
 
+	is_int(db_token_find(db, HASH_A, &t), 0, "home has its token before");
 	is_int(db_host_delete(db, "home.dyn.example.com"), 0, "delete home");
 	is_int(db_host_delete(db, "home.dyn.example.com"), ERR_NOTFOUND, "delete again");
+	is_int(db_token_find(db, HASH_A, &t), ERR_NOTFOUND, "the host's tokens went with it");
+	is_int(db_token_find(db, HASH_C, &t), ERR_NOTFOUND, "all of them");
+	is_int(db_token_list(db, NULL, &tokens, &len), 0, "list tokens");
+	is_int(len, 0, "none left");
+	free(tokens);
 	is_int(db_user_delete(db, "alice"), ERR_BUSY, "alice still owns one");
 	is_int(db_host_delete(db, "xn--bcher-kva.dyn.example.com"), 0, "delete the other");
 	is_int(db_user_delete(db, "alice"), 0, "delete alice now");
@@ -463,6 +650,63 @@ test_lock(const struct backend *b, const struct config *cfg, struct db *a)
 	db_close(bdb);
 }
 
+#define V1 "LHDhK3oGRvkiefQnx7OOczTY5Tic_xZ6HcMOc_gmtoM"
+#define V2 "lhdhk3ogrvkiefqnx7ooczty5tic_xz6hcmoc_gmtom" /* V1 in lower case: another value */
+
+/* ACME challenge values: idempotent add, exact (case-sensitive) values, the due scan
+ * oldest first with the host's names, and the critical section's rollback. */
+static void
+test_acme(struct db *db)
+{
+	int64_t home = host_id(db, "home.dyn.example.com"),
+		office = host_id(db, "office.dyn.example.com");
+	int64_t created = -1, n = -1;
+	struct db_acme *due = NULL;
+	struct db_host h;
+	size_t len = 0;
+	char big[DB_ACME_VALUE_MAX + 2];
+
+	is_int(db_acme_add(db, home, V1, 1000), 0, "acme: add a value");
+	is_int(db_acme_add(db, home, V2, 1100), 0, "acme: add a second value (case differs)");
+	is_int(db_acme_add(db, home, V1, 1200), 0, "acme: add the first again");
+	is_int(db_acme_get(db, home, V1, &created), 0, "acme: get");
+	is_int(created, 1200, "acme: adding again restarts the value's time");
+	is_int(db_acme_count(db, home, &n), 0, "acme: count");
+	is_int(n, 2, "acme: two values, each once");
+	is_int(db_acme_add(db, office, V1, 900), 0, "acme: the same value for another host");
+	is_int(db_acme_add(db, 999999, V1, 900), ERR_NOTFOUND, "acme: an unknown host");
+	is_int(db_acme_due(db, 1100, 10, &due, &len), 0, "acme: due at 1100");
+	ok(len == 2 && due[0].host_id == office && due[1].host_id == home &&
+		   strcmp(due[1].value, V2) == 0 && due[1].created == 1100 &&
+		   strcmp(due[1].fqdn, "home.dyn.example.com") == 0 &&
+		   strcmp(due[1].zone, "dyn.example.com") == 0,
+	   "acme: the two oldest, oldest first, with the host's names");
+	free(due);
+	is_int(db_acme_due(db, 1100, 1, &due, &len), 0, "acme: due with a limit");
+	ok(len == 1 && due[0].host_id == office, "acme: the limit keeps the oldest");
+	free(due);
+	is_int(db_acme_delete(db, office, V1), 0, "acme: delete");
+	is_int(db_acme_delete(db, office, V1), ERR_NOTFOUND, "acme: delete again");
+	is_int(db_acme_get(db, office, V1, &created), ERR_NOTFOUND, "acme: gone");
+	is_int(db_acme_add(db, home, "", 1), ERR_INVAL, "acme: an empty value");
+	memset(big, 'v', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	is_int(db_acme_add(db, home, big, 1), ERR_TOOBIG, "acme: 256 bytes");
+	big[DB_ACME_VALUE_MAX] = '\0';
+	is_int(db_acme_add(db, office, big, 1300), 0, "acme: 255 bytes");
+	is_int(db_acme_get(db, office, big, &created), 0, "acme: 255 bytes read back");
+	is_int(db_host_lock(db, "office.dyn.example.com", &h), 0, "acme: lock office");
+	is_int(db_acme_delete(db, office, big), 0, "acme: delete under the lock");
+	is_int(db_rollback(db), 0, "acme: roll back");
+	is_int(db_acme_count(db, office, &n), 0, "acme: count office");
+	is_int(n, 1, "acme: the rolled back delete left the value");
+	is_int(db_host_lock(db, "office.dyn.example.com", &h), 0, "acme: lock office again");
+	is_int(db_acme_delete(db, office, big), 0, "acme: delete under the lock");
+	is_int(db_commit(db), 0, "acme: commit");
+	is_int(db_acme_count(db, office, &n), 0, "acme: count office again");
+	is_int(n, 0, "acme: the committed delete took");
+}
+
 static void
 test_crud(const struct backend *b)
 {
@@ -477,10 +721,15 @@ test_crud(const struct backend *b)
 	}
 	test_users(db);
 	test_hosts(db);
+	test_tokens(db);
 	test_addr(db);
 	test_expiry(db);
+	test_routers(db);
 	test_lock(b, &cfg, db);
+	test_acme(db);
 	test_delete(db);
+	is_int(b->raw_count(where, "SELECT count(*) FROM acme_challenges"), 0,
+	       "deleting a host deleted its ACME values");
 	db_close(db);
 }
 
@@ -624,6 +873,118 @@ test_migration_failure(const struct backend *b)
 	is_int(b->raw_exec(where, "INSERT INTO schema_version VALUES (99, 0)"), 0,
 	       "from the future");
 	is_int(db_open(&cfg, &db), ERR_DB, "a newer schema is refused");
+}
+
+/* The schema steps that later features added, and how a test undoes each on a
+ * current database to make an older one (newest first). */
+#define IID_STEP   3 /* the interface identifier and the offline marks */
+#define TOKEN_STEP 4 /* per-host update tokens */
+#define ACME_STEP  5 /* ACME challenge values */
+
+static const char *const STEP_UNDO[][3] = {
+	[IID_STEP] = {"ALTER TABLE hostnames DROP COLUMN ipv6_iid",
+		      "ALTER TABLE hostnames DROP COLUMN ipv4_offline",
+		      "ALTER TABLE hostnames DROP COLUMN ipv6_offline"},
+	[TOKEN_STEP] = {"DROP TABLE host_tokens"},
+	[ACME_STEP] = {"DROP TABLE acme_challenges"},
+};
+_Static_assert(sizeof(STEP_UNDO) / sizeof(STEP_UNDO[0]) == DB_SCHEMA_VERSION + 1,
+	       "a new schema step needs its undo here");
+
+/* Turns the current database at `where` into one of version `v`: undoes the steps after
+ * it, newest first, and forgets their versions. Returns whether all of it worked. */
+static bool
+back_to_version(const struct backend *b, const char *where, int v)
+{
+	char sql[128];
+	bool good = true;
+
+	for (int step = DB_SCHEMA_VERSION; step > v; step--)
+		for (size_t i = 0; i < 3 && STEP_UNDO[step][i]; i++)
+			good = b->raw_exec(where, STEP_UNDO[step][i]) == 0 && good;
+	snprintf(sql, sizeof(sql), "DELETE FROM schema_version WHERE version > %d", v);
+	return b->raw_exec(where, sql) == 0 && good;
+}
+
+/* A database of the version before IID_STEP, with a host and its addresses, migrates:
+ * the data stays, the new columns read as "no identifier" and "not offline". The
+ * older schema is made by undoing the steps on a current one. */
+static void
+test_migrate_iid_step(const struct backend *b)
+{
+	struct config cfg;
+	char where[128];
+	struct db *db = NULL;
+	struct db_user u;
+	struct db_host h;
+	int v = 0;
+
+	b->fresh(&cfg, where, sizeof(where));
+	if (db_open(&cfg, &db) != 0) {
+		ok(0, "open for the step test");
+		return;
+	}
+	make_user(&u, "erin");
+	make_host(&h, "erin", "old", "dyn.example.com", 3600);
+	ok(db_user_add(db, &u) == 0 && db_host_add(db, &h) == 0 &&
+		   db_host_set_addr(db, host_id(db, "old.dyn.example.com"), DB_V4 | DB_V6,
+				    "192.0.2.5", "2001:db8::5", 1000) == 0,
+	   "a host with addresses");
+	db_close(db);
+	ok(back_to_version(b, where, IID_STEP - 1), "back to the version before the step");
+	is_int(db_open(&cfg, &db), 0, "the older database migrates");
+	is_int(db_schema_version(db, &v), 0, "version");
+	is_int(v, DB_SCHEMA_VERSION, "at the current version");
+	is_int(db_host_get(db, "old.dyn.example.com", &h), 0, "the host is still there");
+	ok(strcmp(h.v4.ip, "192.0.2.5") == 0 && strcmp(h.v6.ip, "2001:db8::5") == 0,
+	   "with its addresses");
+	ok(h.ipv6_iid[0] == '\0' && !h.v4.offline && !h.v6.offline, "no identifier, online");
+	is_int(db_host_set_iid(db, "old.dyn.example.com", "::1"), 0, "the new column works");
+	db_close(db);
+}
+
+/* A database of the version before TOKEN_STEP migrates and keeps its rows; a step that
+ * fails (a table of someone else's where ours would go) leaves the schema at the older
+ * version and the foreign table alone. */
+static void
+test_token_migration(const struct backend *b)
+{
+	struct config cfg;
+	char where[128];
+	struct db *db = NULL;
+	struct db_user u;
+	struct db_host h;
+	struct db_token t;
+	int64_t id = 0;
+	int v = 0;
+
+	b->fresh(&cfg, where, sizeof(where));
+	if (db_open(&cfg, &db) != 0) {
+		ok(0, "open for the token migration");
+		return;
+	}
+	make_user(&u, "alice");
+	make_host(&h, "alice", "home", "dyn.example.com", 600);
+	ok(db_user_add(db, &u) == 0 && db_host_add(db, &h) == 0, "a user and a host");
+	db_close(db);
+	ok(back_to_version(b, where, TOKEN_STEP - 1) &&
+		   b->raw_exec(where, "CREATE TABLE host_tokens (x INTEGER)") == 0 &&
+		   b->raw_exec(where, "INSERT INTO host_tokens VALUES (7)") == 0,
+	   "an older database with a foreign host_tokens table");
+	is_int(db_open(&cfg, &db), ERR_DB, "the step fails");
+	is_int(b->raw_count(where, "SELECT max(version) FROM schema_version"), TOKEN_STEP - 1,
+	       "still at the version before");
+	is_int(b->raw_count(where, "SELECT x FROM host_tokens"), 7, "the foreign table untouched");
+	ok(b->raw_exec(where, "DROP TABLE host_tokens") == 0, "without it");
+	is_int(db_open(&cfg, &db), 0, "the step runs");
+	is_int(db_schema_version(db, &v), 0, "version");
+	is_int(v, DB_SCHEMA_VERSION, "at the current version");
+	is_int(db_host_get(db, "home.dyn.example.com", &h), 0, "the host is still there");
+	make_token(&t, "home.dyn.example.com", HASH_A, "");
+	is_int(db_token_add(db, &t, &id), 0, "and can have a token");
+	is_int(db_host_delete(db, "home.dyn.example.com"), 0, "delete the host");
+	is_int(db_token_find(db, HASH_A, &t), ERR_NOTFOUND, "its token went with it");
+	db_close(db);
 }
 
 /* The plan of the due query must use both partial indexes and scan no table. */
@@ -825,6 +1186,8 @@ run_backend(const struct backend *b)
 	test_crud(b);
 	test_count_and_ping(b);
 	test_migration_failure(b);
+	test_migrate_iid_step(b);
+	test_token_migration(b);
 	test_scale(b);
 }
 
@@ -1267,6 +1630,37 @@ test_due_families(void)
 	is_int(db_host_due_families(&h, INT64_MAX / 2), 0, "due: expiry_ttl 0 never");
 }
 
+/* File modes: a new database is 0640 whatever the umask allows beyond it, -wal and
+ * -shm files of ours with another mode get the database file's on the next open, and
+ * a connection starts usable. (Permission failures themselves need a user other than
+ * root: tests/integration/test_hardening_storage.py.) */
+static void
+test_sqlite_files(void)
+{
+	struct config cfg;
+	char path[128], side[160];
+	struct db *db = NULL;
+	struct stat st;
+	mode_t old = umask(022);
+
+	fresh_config(&cfg, path, sizeof(path));
+	is_int(db_open(&cfg, &db), 0, "open a new database");
+	umask(old);
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "created with mode 0640 (%o)",
+	   (unsigned)(st.st_mode & 0777));
+	ok(db_is_usable(db), "a new connection is usable");
+	ok(!db_is_usable(NULL), "NULL is not");
+	is_int(db_check_writable(&cfg), 0, "the file, its side files and directory are writable");
+	db_close(db);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	close(open(side, O_WRONLY | O_CREAT | O_TRUNC, 0444));
+	chmod(side, 0444);
+	is_int(db_open(&cfg, &db), 0, "open with a -wal file of mode 0444");
+	ok(stat(side, &st) != 0 || (st.st_mode & 0777) == 0640,
+	   "the -wal file has the database file's mode again");
+	db_close(db);
+}
+
 int
 main(void)
 {
@@ -1280,6 +1674,7 @@ main(void)
 		run_backend(&SQLITE_BACKEND);
 		test_sqlite_leases();
 		test_sqlite_ping_busy();
+		test_sqlite_files();
 	}
 	if (wanted("mariadb"))
 		run_mariadb();

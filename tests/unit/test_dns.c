@@ -483,6 +483,88 @@ test_invalid(void)
 	is_int(res.rcode, -1, "no rcode without a reply");
 }
 
+/* A TXT change of one name: `txt` and its value, nothing else. */
+static struct dns_change
+txt_change(const char *name, enum dns_txt_action a, const char *value)
+{
+	struct dns_change c = {.ttl = 60, .txt = a};
+
+	snprintf(c.fqdn, sizeof(c.fqdn), "%s", name);
+	snprintf(c.zone, sizeof(c.zone), "hmac-sha256.dyn.test");
+	snprintf(c.txt_value, sizeof(c.txt_value), "%s", value ? value : "");
+	return c;
+}
+
+/* TXT records change one value at a time: two values coexist, each is removed on its
+ * own, adding or removing twice changes nothing, CLEAR removes the RRset. */
+static void
+test_txt(void)
+{
+	struct dns_server s = server("127.0.0.1", PORT_BIND, 3000);
+	const char *name = "_acme-challenge.web.hmac-sha256.dyn.test";
+	const char *v1 = "LHDhK3oGRvkiefQnx7OOczTY5Tic_xZ6HcMOc_gmtoM";
+	const char *v2 = "Zm9vYmFyLWJhei1xdXV4LTEyMzQ1Njc4OTAtYWJjZGVm";
+	struct dns_result res;
+	struct dns_change c;
+	struct tsig_key k;
+	char got[512], want[512];
+
+	alg_key(3, &k);
+	c = txt_change(name, DNS_TXT_ADD, v1);
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT add one value");
+	c = txt_change(name, DNS_TXT_ADD, v2);
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT add a second value");
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT add the second value again");
+	lookup("_acme-challenge.web.hmac-sha256.dyn.test.", LDNS_RR_TYPE_TXT, got, sizeof(got));
+	ok(strstr(got, v1) && strstr(got, v2) && strlen(got) == strlen(v1) + strlen(v2) + 5,
+	   "both values are served, once each: %s", got);
+	c = txt_change(name, DNS_TXT_REMOVE, v1);
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT remove the first value");
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT remove it again (nothing to remove)");
+	snprintf(want, sizeof(want), "\"%s\"", v2);
+	is_str(lookup("_acme-challenge.web.hmac-sha256.dyn.test.", LDNS_RR_TYPE_TXT, got,
+		      sizeof(got)),
+	       want, "only the second value is left");
+	c = txt_change(name, DNS_TXT_ADD, "with space and 'quote' and \"dq\" and \\");
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT add a value with blanks and quotes");
+	lookup("_acme-challenge.web.hmac-sha256.dyn.test.", LDNS_RR_TYPE_TXT, got, sizeof(got));
+	ok(strstr(got, "\"with space and 'quote' and \\\"dq\\\" and \\\\\"") != NULL,
+	   "it is served byte for byte: %s", got);
+	c = txt_change(name, DNS_TXT_ADD, "x");
+	memset(c.txt_value, 'a', DNS_TXT_MAX);
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT add a value of 255 bytes (the limit)");
+	c = txt_change(name, DNS_TXT_CLEAR, NULL);
+	is_int(dns_update(&s, &k, &c, &res), 0, "TXT clear");
+	is_str(lookup("_acme-challenge.web.hmac-sha256.dyn.test.", LDNS_RR_TYPE_TXT, got,
+		      sizeof(got)),
+	       "", "no TXT record left");
+	tsig_key_wipe(&k);
+}
+
+/* TXT values the server could store but we refuse to send. */
+static void
+test_txt_invalid(void)
+{
+	struct dns_server s = server("127.0.0.1", PORT_BIND, 1000);
+	const char *name = "_acme-challenge.x.hmac-sha256.dyn.test";
+	struct dns_result res;
+	struct dns_change c;
+	c = txt_change(name, DNS_TXT_ADD, "");
+	is_int(dns_update(&s, NULL, &c, &res), ERR_INVAL, "TXT: empty value");
+	c = txt_change(name, DNS_TXT_REMOVE, "line\nbreak");
+	is_int(dns_update(&s, NULL, &c, &res), ERR_INVAL, "TXT: control character");
+	c = txt_change(name, DNS_TXT_ADD, "caf\xc3\xa9");
+	is_int(dns_update(&s, NULL, &c, &res), ERR_INVAL, "TXT: not ASCII");
+	c = txt_change(name, DNS_TXT_ADD, "x");
+	memset(c.txt_value, 'a', sizeof(c.txt_value)); /* no terminating NUL within 256 */
+	is_int(dns_update(&s, NULL, &c, &res), ERR_INVAL, "TXT: more than 255 bytes");
+	c = txt_change(name, DNS_TXT_ADD, "x");
+	c.ttl = -1;
+	is_int(dns_update(&s, NULL, &c, &res), ERR_INVAL, "TXT: negative TTL");
+	c = txt_change(name, (enum dns_txt_action)9, "x");
+	is_int(dns_update(&s, NULL, &c, &res), ERR_INVAL, "TXT: unknown action");
+}
+
 static void
 test_timeouts(void)
 {
@@ -666,6 +748,8 @@ main(void)
 	test_families();
 	test_rejections();
 	test_invalid();
+	test_txt();
+	test_txt_invalid();
 	test_timeouts();
 	test_tcp_fallback();
 	test_large_goes_tcp();

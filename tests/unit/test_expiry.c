@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <ldns/ldns.h>
 
+#include "acme.h"
 #include "config.h"
 #include "db.h"
 #include "dns.h"
@@ -515,6 +516,87 @@ test_dns_failure(void)
 	fixture_close(&f);
 }
 
+/* The TXT records of the ACME challenge name of `host` in ZONE. */
+static const char *
+dns_txt(const char *host)
+{
+	static char buf[512];
+	char name[300];
+
+	snprintf(name, sizeof(name), "_acme-challenge.%s." ZONE ".", host);
+	return lookup(name, LDNS_RR_TYPE_TXT, buf, sizeof(buf));
+}
+
+/* A present as the ACME service makes it: the TXT value in DNS, then its record at `t`. */
+static int
+present(struct fixture *f, const char *fqdn, const char *value, int64_t t)
+{
+	struct db_host h;
+	struct dns_server srv;
+	struct dns_change ch;
+	struct dns_result res;
+	const struct tsig_key *key;
+
+	if (db_host_get(f->db, fqdn, &h) != 0 ||
+	    acme_txt_change(h.fqdn, h.zone, DNS_TXT_ADD, value, 60, &ch) != 0)
+		return -1;
+	key = config_dns_server(f->cfg, h.zone, &srv);
+	if (dns_update(&srv, key, &ch, &res) != 0) {
+		diag("present %s: %s", fqdn, res.msg);
+		return -1;
+	}
+	return db_acme_add(f->db, h.id, value, t);
+}
+
+static int64_t
+values_of(struct fixture *f, const char *fqdn)
+{
+	int64_t n = -1;
+	struct db_host h;
+
+	if (db_host_get(f->db, fqdn, &h) == 0)
+		(void)db_acme_count(f->db, h.id, &n);
+	return n;
+}
+
+/* Challenge values older than max_age (3600 by default) leave DNS and the database,
+ * each on its own clock, only when DNS took the delete; a renewed value stays. */
+static void
+test_acme_values(void)
+{
+	struct fixture f;
+	struct expiry_stats st;
+	struct config *down = NULL;
+	char report[256];
+
+	if (fixture_open(&f) != 0)
+		return;
+	down = make_config(f.path, closed_port, key_file);
+	ok(down && add_host(&f, "web", 0) == 0 && present(&f, "web." ZONE, "v-one", 1000) == 0 &&
+		   present(&f, "web." ZONE, "v-two", 2000) == 0,
+	   "two values of a host that never expires, presented at 1000 and 2000");
+	ok(strstr(dns_txt("web"), "v-one") && strstr(dns_txt("web"), "v-two"), "both in DNS");
+	is_int(pass(&f, NULL, 4599, &st, report, sizeof(report)), 0, "pass at 4599");
+	ok(st.acme_expired == 0 && values_of(&f, "web." ZONE) == 2, "a second early: both stay");
+	is_int(pass(&f, down, 4600, &st, report, sizeof(report)), 0, "pass with DNS down");
+	ok(st.acme_expired == 0 && st.dns_failures == 1 && values_of(&f, "web." ZONE) == 2,
+	   "DNS down: the value stays recorded");
+	is_int(pass(&f, NULL, 4600, &st, report, sizeof(report)), 0, "pass at 4600");
+	is_int(st.acme_expired, 1, "the first value expired");
+	is_str(report, "expired _acme-challenge.web.dyn.test TXT\n", "the report line");
+	is_str(dns_txt("web"), "\"v-two\"", "only the second value is left in DNS");
+	is_int(values_of(&f, "web." ZONE), 1, "and in the database");
+	ok(present(&f, "web." ZONE, "v-two", 3000) == 0,
+	   "the second value presented again at 3000");
+	is_int(pass(&f, NULL, 5600, &st, report, sizeof(report)), 0, "pass at 5600");
+	ok(st.acme_expired == 0 && values_of(&f, "web." ZONE) == 1, "the renewed value stays");
+	is_int(pass(&f, NULL, 6600, &st, report, sizeof(report)), 0, "pass at 6600");
+	ok(st.acme_expired == 1 && values_of(&f, "web." ZONE) == 0, "then it expires too");
+	is_str(dns_txt("web"), "", "nothing left in DNS");
+	config_free(down);
+	fixture_close(&f);
+}
+
 int
 main(void)
 {
@@ -538,5 +620,6 @@ main(void)
 	test_never();
 	test_refresh_wins();
 	test_dns_failure();
+	test_acme_values();
 	return tap_done();
 }

@@ -129,6 +129,9 @@ test_levels_and_errno(void)
 	log_info("ctrl\nline\x01"
 		 "end");
 	is_int(errno, ENOENT, "log_info preserves errno");
+	/* Not UTF-8: a stray continuation byte, a cut sequence, an overlong one, a
+	 * surrogate; around well-formed characters that stay as they are. */
+	log_info("utf8 caf\xc3\xa9 \x80 \xe2\x82 \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80 DEL\x7f");
 	log_close();
 	text = slurp(s.file);
 	ok(text != NULL, "log file written");
@@ -140,6 +143,9 @@ test_levels_and_errno(void)
 	ok(strstr(text, " DEBUG shown-debug\n") != NULL, "log_set_level lowers the level");
 	ok(strstr(text, "with-errno: Permission denied\n") != NULL, "log_warn appends strerror");
 	ok(strstr(text, "ctrl\\nline\\x01end\n") != NULL, "control characters escaped");
+	ok(strstr(text, "utf8 caf\xc3\xa9 \\x80 \\xe2\\x82 \\xc0\\xaf \\xed\\xa0\\x80 "
+			"\xf0\x9f\x98\x80 DEL\\x7f\n") != NULL,
+	   "bytes that are not UTF-8 escaped, characters kept");
 	/* "YYYY-MM-DD HH:MM:SS.mmm LEVEL msg" */
 	ok(strlen(text) > 24 && text[4] == '-' && text[10] == ' ' && text[19] == '.' &&
 		   text[23] == ' ',

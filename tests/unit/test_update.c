@@ -37,10 +37,11 @@ run_detect(const struct detect_case *t, size_t n)
 			addr_parse(t[i].client, &client);
 			c = &client;
 		}
-		rc = update_detect_addrs(t[i].v4, t[i].v6, c, &out);
+		rc = update_detect_addrs(t[i].v4, t[i].v6, c, false, &out);
 		is_int(rc, t[i].rc, t[i].name);
 		if (rc != 0) {
 			ok(!out.has_v4 && !out.has_v6, "%s: nothing on error", t[i].name);
+			ok(out.why[0] != '\0', "%s: a reason: %s", t[i].name, out.why);
 			continue;
 		}
 		is_int(out.has_v4, t[i].want4 != NULL, t[i].name);
@@ -131,6 +132,14 @@ test_detect_rejected(void)
 		{NULL, "::", NULL, ERR_INVAL, NULL, NULL, "unspecified v6"},
 		{"224.0.0.1", NULL, NULL, ERR_INVAL, NULL, NULL, "multicast v4"},
 		{NULL, "ff02::1", NULL, ERR_INVAL, NULL, NULL, "multicast v6"},
+		{"0.1.2.3", NULL, NULL, ERR_INVAL, NULL, NULL, "this network 0/8"},
+		{"255.255.255.255", NULL, NULL, ERR_INVAL, NULL, NULL, "limited broadcast"},
+		{NULL, NULL, "0.0.0.0", ERR_INVAL, NULL, NULL, "unspecified client"},
+		{NULL, "::/64", NULL, ERR_INVAL, NULL, NULL, "unspecified prefix"},
+		{NULL, "2001:db8::/64,2001:db8::", NULL, ERR_INVAL, NULL, NULL,
+		 "one v6 value with, one without /nn"},
+		{NULL, "2001:db8::/64,2001:db8::/56", NULL, ERR_INVAL, NULL, NULL,
+		 "one v6 value with two lengths"},
 	};
 
 	run_detect(t, NCASES(t));
@@ -146,9 +155,96 @@ test_detect_long(void)
 	memset(p, ' ', sizeof(p) - 1);
 	memcpy(p + UPDATE_MAX_PARAM - n, "192.0.2.1", n);
 	p[UPDATE_MAX_PARAM] = '\0';
-	is_int(update_detect_addrs(p, NULL, NULL, &out), 0, "parameter of exactly the maximum");
+	is_int(update_detect_addrs(p, NULL, NULL, false, &out), 0,
+	       "parameter of exactly the maximum");
 	p[UPDATE_MAX_PARAM] = ' ';
-	is_int(update_detect_addrs(p, NULL, NULL, &out), ERR_INVAL, "parameter over the maximum");
+	is_int(update_detect_addrs(p, NULL, NULL, false, &out), ERR_INVAL,
+	       "parameter over the maximum");
+}
+
+/* An IPv6 value keeps its /nn for the per-host completion; an IPv4 value drops it.
+ * FritzBox sends myip=<ipaddr>,<ip6lanprefix> or myip=<ipaddr>&myip6=<ip6lanprefix>,
+ * and <ipaddr> is empty on a line without IPv4. */
+static void
+test_detect_prefix(void)
+{
+	static const struct {
+		const char *v4, *v6;
+		bool has_v4, has_plen;
+		int plen;
+		const char *name;
+	} t[] = {
+		{"192.0.2.1,2001:db8:1:2::/64", NULL, true, true, 64, "FritzBox myip=a,prefix"},
+		{"192.0.2.1", "2001:db8:1:2::/64", true, true, 64, "FritzBox myip=a&myip6=prefix"},
+		{",2001:db8:1:2::/64", NULL, false, true, 64, "FritzBox without IPv4"},
+		{NULL, "2001:db8:1:2::/56", false, true, 56, "/56"},
+		{NULL, "2001:db8::1/128", false, true, 128, "/128"},
+		{NULL, "2001:db8::1/0", false, true, 0, "/0"},
+		{NULL, "2001:db8::1", false, false, 0, "no suffix"},
+		{"192.0.2.1/24", NULL, true, false, 0, "IPv4 suffix dropped"},
+		{"::ffff:192.0.2.1/120", NULL, true, false, 0, "mapped: IPv4, suffix dropped"},
+		{NULL, "2001:db8::/64,2001:db8::/64", false, true, 64, "the same value twice"},
+	};
+	struct update_addrs out;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		is_int(update_detect_addrs(t[i].v4, t[i].v6, NULL, false, &out), 0, t[i].name);
+		ok(out.has_v4 == t[i].has_v4, "%s: v4", t[i].name);
+		ok(out.v6_has_plen == t[i].has_plen, "%s: has /nn", t[i].name);
+		if (t[i].has_plen)
+			is_int(out.v6_plen, t[i].plen, t[i].name);
+		ok(!out.public_only && !out.offline, "%s: defaults", t[i].name);
+	}
+	update_detect_addrs(NULL, "2001:DB8:1:2::/64", NULL, false, &out);
+	is_str(fmt(&out.v6), "2001:db8:1:2::", "the value is kept as sent");
+}
+
+/* allow_private_addresses = false (public_only): local-only ranges become badip, with
+ * the range named; true (the default) keeps them. */
+static void
+test_detect_policy(void)
+{
+	static const char *const local[] = {
+		"10.1.2.3",    "172.16.5.4",  "192.168.178.20", "100.64.1.1",
+		"127.0.0.1",   "169.254.3.3", "192.0.2.1",	"198.51.100.2",
+		"203.0.113.3", "::1",	      "fe80::1",	"fd00::1",
+		"2001:db8::1", "240.0.0.1",   "2001:db8::/64",	"fd00:1:2:3::/64",
+	};
+	struct update_addrs out;
+	struct addr client;
+
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		ok(update_detect_addrs(local[i], NULL, NULL, false, &out) == 0,
+		   "%s accepted by default", local[i]);
+		ok(update_detect_addrs(local[i], NULL, NULL, true, &out) == ERR_INVAL,
+		   "%s refused when public only", local[i]);
+		ok(strstr(out.why, "allow_private_addresses") != NULL, "%s: %s", local[i], out.why);
+	}
+	is_int(update_detect_addrs("9.9.9.9", "2a00:1450::1", NULL, true, &out), 0,
+	       "public addresses pass");
+	ok(out.public_only, "the rule is recorded for update_decide");
+	is_int(update_detect_addrs(NULL, "2a00:1450:1:2::/64", NULL, true, &out), 0,
+	       "a public prefix passes");
+	addr_parse("10.0.0.7", &client);
+	is_int(update_detect_addrs(NULL, NULL, &client, true, &out), ERR_INVAL,
+	       "a private client address is refused too");
+	ok(strstr(out.why, "10.0.0.7") && strstr(out.why, "RFC 1918"), "reason: %s", out.why);
+	is_int(update_detect_addrs("224.0.0.1", NULL, NULL, false, &out), ERR_INVAL,
+	       "multicast is never a host");
+	ok(strstr(out.why, "never") != NULL, "reason: %s", out.why);
+	is_int(update_detect_addrs("bogus\nline", NULL, NULL, false, &out), ERR_INVAL, "junk");
+	ok(strchr(out.why, '\n') == NULL && !strstr(out.why, "bogus"),
+	   "the reason never echoes the input");
+}
+
+static void
+test_names_hosts(void)
+{
+	ok(!update_names_hosts(NULL), "absent: no host named");
+	ok(!update_names_hosts(""), "empty: no host named");
+	ok(!update_names_hosts(" , ,"), "separators only: no host named");
+	ok(update_names_hosts("x"), "an invalid name is still a name");
+	ok(update_names_hosts(",a.example.com"), "one name");
 }
 
 static void
@@ -450,6 +546,189 @@ test_decide_due(void)
 	is_int(p.touch_families, DB_V4 | DB_V6, "expiry_ttl 0: touched");
 }
 
+/* A row with interface identifier `iid` ("" = none). */
+static struct db_host
+row_iid(const char *iid)
+{
+	struct db_host h = row();
+
+	snprintf(h.ipv6_iid, sizeof(h.ipv6_iid), "%s", iid);
+	return h;
+}
+
+/* The wanted IPv6 value `v6` with a /plen (-1 = none). */
+static struct update_addrs
+want_prefix(const char *v6, int plen)
+{
+	struct update_addrs w = want(NULL, v6);
+
+	w.v6_has_plen = plen >= 0;
+	w.v6_plen = plen >= 0 ? plen : 0;
+	return w;
+}
+
+/* The completion of a router's prefix per host (the prefix lengths ISPs delegate,
+ * /128 and non-nibble lengths), and what happens without an identifier. */
+static void
+test_host_v6(void)
+{
+	static const struct {
+		const char *v6;
+		int plen;
+		const char *iid, *want; /* want NULL: ERR_INVAL */
+	} t[] = {
+		{"2001:db8:1:2::", 64, "::1234:5678:9abc:def0", "2001:db8:1:2:1234:5678:9abc:def0"},
+		{"2001:db8:1::", 48, "::2:1234:5678:9abc:def0", "2001:db8:1:2:1234:5678:9abc:def0"},
+		{"2001:db8:1:200::", 56, "::12:1234:5678:9abc:def0",
+		 "2001:db8:1:212:1234:5678:9abc:def0"},
+		{"2001:db8:1:20::", 60, "::a:0:0:0:1", "2001:db8:1:2a::1"},
+		{"2001:db8:1:2::9", 128, "::1234:5678:9abc:def0", "2001:db8:1:2::9"},
+		{"2001:db8:1:80::", 57, "::7f:0:0:0:5", "2001:db8:1:ff::5"},
+		{"2001:db8:1:4::", 62, "::3:0:0:0:5", "2001:db8:1:7::5"},
+		{"2001:db8:1:2::", 64, "2001:db8:ffff:ffff:1234:5678:9abc:def0",
+		 "2001:db8:1:2:1234:5678:9abc:def0"},
+		{"2001:db8:1:2::77", 64, "::1234:5678:9abc:def0",
+		 "2001:db8:1:2:1234:5678:9abc:def0"},
+		{"2001:db8:1:2::77", -1, "::1234:5678:9abc:def0", "2001:db8:1:2::77"},
+		{"2001:db8:1:2::77", -1, "", "2001:db8:1:2::77"},
+		{"2001:db8:1:2::77", 64, "", "2001:db8:1:2::77"},
+		{"2001:db8:1:2::", 128, "", "2001:db8:1:2::"},
+		{"2001:db8:1:2::", 64, "", NULL},
+		{"2001:db8:1::", 48, "", NULL},
+		{"2001:db8:1:2::", 64, "not an address", NULL},
+		{"2001:db8:1:2::", 64, "192.0.2.1", NULL},
+	};
+	struct addr a;
+	char why[UPDATE_WHY_MAX];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct update_addrs w = want_prefix(t[i].v6, t[i].plen);
+		struct db_host h = row_iid(t[i].iid);
+		int rc = update_host_v6(&w, &h, &a, why, sizeof(why));
+
+		ok(rc == (t[i].want ? 0 : ERR_INVAL), "%s/%d + \"%s\"", t[i].v6, t[i].plen,
+		   t[i].iid);
+		if (t[i].want)
+			is_str(fmt(&a), t[i].want, t[i].want);
+		else
+			ok(why[0] != '\0', "reason: %s", why);
+	}
+}
+
+/* The reason for a network without identifier says how to set one; the combined
+ * address is judged like any other. */
+static void
+test_host_v6_reasons(void)
+{
+	struct update_addrs w = want_prefix("2001:db8:1:2::", 64);
+	struct db_host h = row_iid("");
+	struct addr a;
+	char why[UPDATE_WHY_MAX];
+
+	update_host_v6(&w, &h, &a, why, sizeof(why));
+	ok(strstr(why, "2001:db8:1:2::/64 is a network") != NULL, "names the value: %s", why);
+	ok(strstr(why, "ddns-service hostname modify home dyn.example.com --ipv6-iid") != NULL,
+	   "says how to set an identifier");
+	w = want_prefix("2001:db8:1:2::", 64);
+	w.public_only = true;
+	h = row_iid("::1");
+	is_int(update_host_v6(&w, &h, &a, why, sizeof(why)), ERR_INVAL,
+	       "public only: a combined documentation address is refused");
+	ok(strstr(why, "2001:db8:1:2::1") && strstr(why, "documentation"), "reason: %s", why);
+	w = want_prefix("2a00:1450:1:2::", 64);
+	w.public_only = true;
+	is_int(update_host_v6(&w, &h, &a, why, sizeof(why)), 0, "a public combination passes");
+	is_str(fmt(&a), "2a00:1450:1:2::1", "combined");
+	w = want_prefix("2001:db8:1:2::", 0);
+	h = row_iid("ff02::1");
+	is_int(update_host_v6(&w, &h, &a, why, sizeof(why)), ERR_INVAL,
+	       "a combination that is multicast is refused");
+	w = want("192.0.2.1", NULL);
+	is_int(update_host_v6(&w, &h, &a, why, sizeof(why)), ERR_INVAL, "no IPv6 wanted");
+}
+
+/* update_decide with a router's prefix: the host's identifier completes it; the
+ * prefix moves, the AAAA follows; no identifier and a network: badip, nothing
+ * changes (the IPv4 part of the request neither). */
+static void
+test_decide_iid(void)
+{
+	struct db_host h = row_iid("::1234:5678:9abc:def0");
+	struct update_addrs w = want_prefix("2001:db8:1:2::", 64);
+	struct update_plan p;
+
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_GOOD, "prefix + identifier: good");
+	is_int(p.change.v6, DNS_SET, "AAAA set");
+	is_int(p.change.v4, DNS_KEEP, "A left alone");
+	is_str(p.change.ipv6, "2001:db8:1:2:1234:5678:9abc:def0", "the host's address");
+	is_str(p.ipv6, "2001:db8:1:2:1234:5678:9abc:def0", "reported");
+	ok(p.v6_changed, "a change");
+	snprintf(h.v6.ip, sizeof(h.v6.ip), "2001:db8:1:2:1234:5678:9abc:def0");
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_NOCHG, "the same prefix again: nochg");
+	is_int(p.touch_families, DB_V6, "touched");
+	w = want_prefix("2001:db8:1:3::", 64);
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_GOOD, "the prefix moved: good");
+	is_str(p.change.ipv6, "2001:db8:1:3:1234:5678:9abc:def0", "the AAAA follows");
+
+	h = row_iid("");
+	w = want_prefix("2001:db8:1:2::", 64);
+	w.has_v4 = true;
+	addr_parse("192.0.2.9", &w.v4);
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_BADIP, "a network without identifier: badip");
+	ok(p.set_families == 0 && p.touch_families == 0 && p.offline_families == 0,
+	   "badip: no writes");
+	ok(p.change.v4 == DNS_KEEP && p.change.v6 == DNS_KEEP, "badip: no DNS, IPv4 neither");
+	ok(strstr(p.why, "--ipv6-iid") != NULL, "badip: the reason says how");
+	update_decide(&w, &h, "bob", NOW, &p);
+	is_int(p.status, UPDATE_NOHOST, "another user's host is nohost, not badip");
+}
+
+/* offline=YES deletes what is published; the next update publishes again. */
+static void
+test_decide_offline(void)
+{
+	struct update_addrs w;
+	struct db_host h = row();
+	struct update_plan p;
+	struct buf line;
+
+	memset(&w, 0, sizeof(w));
+	w.offline = true;
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_GOOD, "offline with both published: good");
+	ok(p.change.v4 == DNS_DELETE && p.change.v6 == DNS_DELETE, "both deleted");
+	is_int(p.offline_families, DB_V4 | DB_V6, "both recorded offline");
+	ok(p.set_families == 0 && p.touch_families == 0, "nothing set or touched");
+	ok(!p.v4_changed && !p.v6_changed, "no change mail");
+	buf_init(&line, 100);
+	update_format_line(&line, p.status, p.ipv4, p.ipv6);
+	is_str(buf_str(&line), "good", "the line is a bare good");
+	buf_free(&line);
+
+	h.v6.expired = true;
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.offline_families, DB_V4, "only the published family is recorded");
+	ok(p.change.v4 == DNS_DELETE && p.change.v6 == DNS_DELETE, "both deleted in DNS");
+	h.v4.expired = h.v4.offline = true;
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_NOCHG, "offline again: nochg");
+	ok(p.change.v4 == DNS_KEEP && p.change.v6 == DNS_KEEP, "no DNS");
+	ok(p.offline_families == 0 && p.touch_families == 0, "no writes");
+	ok(p.ipv4[0] == '\0' && p.ipv6[0] == '\0', "no address reported");
+	update_decide(&w, &h, "bob", NOW, &p);
+	is_int(p.status, UPDATE_NOHOST, "offline for another user's host: nohost");
+
+	w = want("192.0.2.1", NULL);
+	update_decide(&w, &h, "alice", NOW, &p);
+	is_int(p.status, UPDATE_GOOD, "back online with the same address: good");
+	is_int(p.change.v4, DNS_SET, "republished");
+	ok(!p.v4_changed, "the same address is not a change");
+}
+
 static void
 test_status_str(void)
 {
@@ -539,10 +818,17 @@ main(void)
 	test_detect_forms();
 	test_detect_rejected();
 	test_detect_long();
+	test_detect_prefix();
+	test_detect_policy();
+	test_names_hosts();
 	test_split();
 	test_decide();
 	test_decide_edges();
 	test_decide_due();
+	test_host_v6();
+	test_host_v6_reasons();
+	test_decide_iid();
+	test_decide_offline();
 	test_host_change();
 	test_status_str();
 	test_format_line();
