@@ -12,7 +12,9 @@ each on its own node of a three-node cluster, one zone on the test BIND.
   the other two keep serving; the node rejoins by IST and catches up, its daemon
   serves again, and DB and DNS agree.
 - `user passwd` through one node is honoured at once by the daemons on the others,
-  also when a node's applier lags behind (the daemons read with wsrep_sync_wait)."""
+  also right after their credential caches accepted the old password (the cache is
+  keyed by the stored hash), and also when a node's applier lags behind (the daemons
+  read with wsrep_sync_wait)."""
 
 from __future__ import annotations
 
@@ -385,25 +387,44 @@ def test_node_killed_under_load(trio, bind):
 
 
 # --- user passwd on one node, honoured on the others ----------------------------------------
+def auth_counts(d) -> dict[str, float]:
+    """The daemon's ddns_auth_verifications_total by result (ok, fail, cache_hit,
+    cache_miss): which requests its credential cache answered."""
+    counts = {}
+    for line in d.get("/metrics").text.splitlines():
+        if line.startswith('ddns_auth_verifications_total{result="'):
+            counts[line.split('"')[1]] = float(line.split()[-1])
+    return counts
+
+
+def counted(d, before: dict, **expected) -> None:
+    now = auth_counts(d)
+    got = {k: now.get(k, 0) - before.get(k, 0) for k in expected}
+    assert got == expected, f"daemon on {d.mariadb.n}: {got}, expected {expected}"
+
+
 def test_passwd_on_one_node_is_honoured_by_the_others_at_once(trio, bind):
-    """Each round changes alice's password through another node's CLI; the very next
-    requests through the other daemons accept the new password and refuse the old one,
-    also after the old one was just accepted (a credential cache must not keep it)."""
+    """Each round changes alice's password through another node's CLI. Before it, every
+    daemon has just accepted the old password from its credential cache (the metrics
+    show a hit); right after it, every daemon refuses the old password, with an Argon2
+    check against the new stored hash rather than a cache hit, and accepts the new one
+    (the cache is keyed by the stored hash: a changed hash is a miss)."""
     t = trio()
     t.add_user(*ALICE)
     (fqdn,) = t.add_hosts("alice", [uid()])
     old = ALICE[1]
     for rnd in range(3):
-        for d in t.daemons:   # warm any credential cache with the old password
-            for _ in range(2):
-                assert status(update(d, fqdn, auth=("alice", old), myip="192.0.2.9").text) \
-                    in OK
+        for d in t.daemons:   # the old password, verified once, then from the cache
+            assert status(update(d, fqdn, auth=("alice", old), myip="192.0.2.9").text) in OK
+            before = auth_counts(d)
+            assert status(update(d, fqdn, auth=("alice", old), myip="192.0.2.9").text) in OK
+            counted(d, before, cache_hit=1, cache_miss=0)
         new = f"pw-round-{rnd}"
         t.daemons[rnd].cli("user", "passwd", "alice", stdin=new + "\n")
-        for k, d in enumerate(t.daemons):
-            if k == rnd:
-                continue
+        for d in t.daemons[rnd + 1:] + t.daemons[:rnd + 1]:   # the other nodes first
+            before = auth_counts(d)
             assert update(d, fqdn, auth=("alice", old), myip="192.0.2.9").text == "badauth\n"
+            counted(d, before, cache_hit=0, cache_miss=1, fail=1)
             assert status(update(d, fqdn, auth=("alice", new), myip="192.0.2.9").text) in OK
         old = new
 
