@@ -484,3 +484,23 @@ def test_passwd_is_honoured_by_a_node_that_lags_behind(trio, bind):
         a.join(60)
     assert answers[ALICE[1]] == "badauth\n", answers
     assert status(answers["pw-new"]) in OK, answers
+
+
+# --- what Galera needs of the schema -------------------------------------------------------
+def test_schema_suits_galera(trio):
+    """Galera replicates InnoDB only, and needs a primary key on every table (rows of a
+    table without one may differ in order between nodes, and DELETE is unsupported).
+    Every table that --init-db creates, on every node, has both."""
+    t = trio(start=False)
+    for n in range(3):
+        tables = t.sql(
+            "SELECT t.table_name AS name, t.engine AS engine, count(c.constraint_name) AS pk"
+            " FROM information_schema.tables t LEFT JOIN information_schema.table_constraints c"
+            " ON c.table_schema = t.table_schema AND c.table_name = t.table_name"
+            " AND c.constraint_type = 'PRIMARY KEY'"
+            " WHERE t.table_schema = DATABASE() GROUP BY t.table_name, t.engine", n)
+        names = {r["name"] for r in tables}
+        assert {"users", "hostnames", "host_leases", "host_tokens", "acme_challenges",
+                "schema_version", "schema_progress"} <= names, names
+        bad = [r for r in tables if r["engine"] != "InnoDB" or int(r["pk"]) != 1]
+        assert not bad, f"node {n + 1}: {bad}"
