@@ -68,9 +68,12 @@ integration() {
 # busy one. It runs on the plain build only: the daemon code it exercises is the
 # MariaDB backend that the integration suite already runs under ASan, and under ASan
 # the cluster's timings (a node's 5 s suspect timeout, SST) would only get slower.
+# The step prints how long it took, so that its cost stays visible in every run.
 galera() {
+	t0=$(date +%s)
 	DDNS_SERVICE_BIN="$ROOT/$1/src/ddns-service" DDNS_TEST_BUILDDIR="$ROOT/$1" \
 		pytest_suite "$1/pytest-galera.out" "$2" "$ROOT/tests/galera"
+	echo "   the Galera step took $(($(date +%s) - t0)) s"
 }
 
 build() { # build DIR [meson args...]
