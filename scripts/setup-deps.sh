@@ -11,9 +11,10 @@ RUN="bind9 bind9-utils bind9-dnsutils openssl curl sqlite3"
 TEST="python3 python3-pytest python3-dnspython python3-jinja2 python3-argon2
 python3-aiosmtpd ddclient libio-socket-ssl-perl inadyn wget mariadb-server
 knot pdns-server pdns-backend-sqlite3
-mariadb-client valgrind wrk mandoc shellcheck systemd prometheus
+mariadb-client galera-4 rsync valgrind wrk mandoc shellcheck systemd prometheus
 debhelper dpkg-dev build-essential lintian adduser ucf pebble lego certbot"
 
+# galera-4, rsync: the three-node cluster of tests/galera (rsync does its state transfers).
 # prometheus: promtool and a real server for tests/integration/test_metrics.py, which
 # starts its own on a free port (the packaged service is not used).
 case "${1:-all}" in

@@ -220,6 +220,7 @@ const char db_mariadb_due_sql[] =
 	" ORDER BY h.id LIMIT ?";
 
 enum stmt_id {
+	ST_VERSION_TABLE,
 	ST_VERSION,
 	ST_VERSION_ADD,
 	ST_PROGRESS,
@@ -277,6 +278,9 @@ static const struct {
 	const char *sql;
 	const char *cols;
 } STMTS[ST_COUNT] = {
+	[ST_VERSION_TABLE] = {"SELECT count(*) FROM information_schema.tables"
+			      " WHERE table_schema = DATABASE() AND table_name = 'schema_version'",
+			      "i"},
 	[ST_VERSION] = {"SELECT coalesce(max(version), 0) FROM schema_version", "i"},
 	[ST_VERSION_ADD] = {"INSERT INTO schema_version (version, applied) VALUES (?, ?)", NULL},
 	[ST_PROGRESS] = {"SELECT stmt FROM schema_progress WHERE version = ? ORDER BY stmt DESC",
@@ -549,9 +553,27 @@ query(struct db_mariadb *s, const char *sql, const char *what)
 	return 0;
 }
 
+/* Causal reads on a Galera node: a read (and the start of a transaction) first waits
+ * until this node has applied everything the cluster had committed when the read
+ * began. Without it a node that lags behind (busy applying, or desynced for a backup)
+ * answers from its stale copy: a password changed through another node would still
+ * be accepted here, and the new one refused. Without Galera (wsrep off) the setting
+ * does nothing; a server built without wsrep does not know it, which is fine. */
+static int
+setup_causal_reads(struct db_mariadb *s)
+{
+	static const char sql[] = "SET SESSION wsrep_sync_wait = 1";
+
+	if (mysql_real_query(s->m, sql, strlen(sql)) == 0 ||
+	    mysql_errno(s->m) == ER_UNKNOWN_SYSTEM_VARIABLE)
+		return 0;
+	return conn_fail(s, "session setup");
+}
+
 /* Session settings every connection needs: READ COMMITTED so that a plain read after
  * taking a row lock sees the latest committed row (not a snapshot from before the
- * wait), a bounded lock wait, strict SQL, and no silent engine substitution. */
+ * wait), a bounded lock wait, strict SQL, no silent engine substitution, and causal
+ * reads on Galera. */
 static int
 setup_session(struct db_mariadb *s)
 {
@@ -565,7 +587,9 @@ setup_session(struct db_mariadb *s)
 	if (n < 0 || (size_t)n >= sizeof(sql))
 		return ERR_INTERNAL;
 	rc = query(s, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "session setup");
-	return rc != 0 ? rc : query(s, sql, "session setup");
+	if (rc == 0)
+		rc = query(s, sql, "session setup");
+	return rc != 0 ? rc : setup_causal_reads(s);
 }
 
 /* Opens the connection described by the configuration. The password goes to the
@@ -968,6 +992,21 @@ query_int(struct db_mariadb *s, enum stmt_id id, const struct param *p, size_t n
 	return rc == 1 ? 0 : rc == 0 ? ERR_NOTFOUND : rc;
 }
 
+/* Creates the version table unless it exists. Every connection comes here when it
+ * opens, so the common case must be a read: on Galera even a CREATE TABLE IF NOT
+ * EXISTS of an existing table is replicated in total order (every node stops for
+ * it), and it fails while a node's replication is paused for a backup. */
+static int
+ensure_version_table(struct db_mariadb *s)
+{
+	long long n = 0;
+	int rc = query_int(s, ST_VERSION_TABLE, NULL, 0, &n);
+
+	if (rc != 0 || n > 0)
+		return rc == ERR_NOTFOUND ? ERR_DB : rc;
+	return query(s, BOOKKEEPING_SQL, "schema_version");
+}
+
 /* The recorded schema version; 0 for a database without the version table. */
 static int
 read_version(struct db_mariadb *s, int *version)
@@ -976,7 +1015,7 @@ read_version(struct db_mariadb *s, int *version)
 	int rc;
 
 	*version = 0;
-	if ((rc = ensure_connected(s)) != 0 || (rc = query(s, BOOKKEEPING_SQL, "schema_version")))
+	if ((rc = ensure_connected(s)) != 0 || (rc = ensure_version_table(s)) != 0)
 		return rc;
 	if ((rc = query_int(s, ST_VERSION, NULL, 0, &v)) != 0)
 		return rc == ERR_NOTFOUND ? ERR_DB : rc;

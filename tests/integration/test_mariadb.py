@@ -135,3 +135,23 @@ def test_daemon_refuses_to_start_without_mariadb(make_daemon, tmp_path):
     assert time.monotonic() - t0 < 10
     assert "cannot connect" in r.stderr and f"127.0.0.1:{port}/ddns_x" in r.stderr
     assert "not-logged-pw" not in r.stdout + r.stderr
+
+
+def test_opening_a_current_database_runs_no_ddl(make_daemon, own_mariadb):
+    """Every connection checks the schema version when it opens. On an up-to-date
+    database that must be a read only: on Galera any DDL (even a CREATE TABLE IF NOT
+    EXISTS of an existing table) stops the whole cluster for a moment, and fails while
+    a node's replication is paused for a backup."""
+    srv = own_mariadb
+    d = make_daemon(start=False, config={"database": srv.config(srv.create_database())})
+    d.cli("--init-db")
+
+    def ddl_count() -> int:
+        rows = srv.sql("SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_create_table',"
+                       " 'Com_alter_table', 'Com_drop_table')")
+        return sum(int(v) for _, v in rows)
+
+    before = ddl_count()
+    d.cli("user", "list")
+    d.add_user("alice", ALICE[1])
+    assert ddl_count() == before
