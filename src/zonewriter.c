@@ -457,6 +457,14 @@ mark(struct zw_batch *b, size_t lo, size_t hi, enum zw_dns how, bool maybe)
 	}
 }
 
+/* Whether the batch's leases may lapse before a DNS exchange started now ends. */
+static bool
+leases_too_short(struct zonewriter *w, const struct zw_batch *b)
+{
+	return w->ops->now_ms(w->ctx) - b->leased_at + w->dns_timeout_ms + ZW_LEASE_MARGIN_MS >
+	       w->lease_ms;
+}
+
 /* Sends chs[lo..hi); a refusal that may concern one name is split in halves. Returns
  * false when the server did not answer (nothing more is sent). */
 static bool
@@ -465,8 +473,7 @@ send_range(struct zonewriter *w, struct zw_batch *b, size_t lo, size_t hi)
 	struct dns_result res;
 	int rc;
 
-	if (w->ops->now_ms(w->ctx) - b->leased_at + w->dns_timeout_ms + ZW_LEASE_MARGIN_MS >
-	    w->lease_ms) {
+	if (leases_too_short(w, b)) {
 		mark(b, lo, hi, ZW_DNS_UNSENT, false); /* its leases could lapse meanwhile */
 		return true;
 	}
@@ -507,6 +514,18 @@ send_batch(struct zonewriter *w, struct zw_batch *b)
 			continue;
 		b->chs[n] = b->h[i].change;
 		b->of[n++] = i;
+	}
+	/* Taking the leases took so long (a database that stalled: a Galera view change,
+	 * a busy SQLite writer) that they may lapse during the exchange: nothing is sent,
+	 * the leases go, and the hosts try again with fresh ones (the queue's wait limit
+	 * bounds how often). */
+	if (n > 0 && leases_too_short(w, b)) {
+		log_debug("zone %s: leases taken too slowly; %zu host(s) try again", w->label, n);
+		for (size_t i = 0; i < n; i++) {
+			b->h[b->of[i]].dns = ZW_DNS_UNSENT;
+			b->h[b->of[i]].deferred = true;
+		}
+		return;
 	}
 	if (n > 0 && !send_range(w, b, 0, n))
 		for (size_t i = 0; i < n; i++)

@@ -35,6 +35,7 @@ struct fake {
 	int rcode;	    /* non-zero: every UPDATE fails with it */
 	bool timeout;	    /* every UPDATE gets no answer (the clock moves on) */
 	bool fail_lease, fail_end;
+	int64_t slow_lease; /* ms the next lease transaction takes (then 0) */
 	int sends, leases, ends;
 	size_t names[64]; /* names per UPDATE, in order */
 };
@@ -64,6 +65,8 @@ fake_lease(void *ctx, struct db_lease *l, size_t n)
 {
 	(void)ctx;
 	F.leases++;
+	F.clock += F.slow_lease;
+	F.slow_lease = 0;
 	if (F.fail_lease)
 		return ERR_DB;
 	F.token++;
@@ -613,6 +616,39 @@ test_no_dns(void)
 	zw_free(w);
 }
 
+/* A lease transaction that stalls (a Galera view change): the leases may lapse during
+ * the exchange, so nothing is sent; the hosts are released and try again with fresh
+ * leases, and the request is answered good, not dnserr. */
+static void
+test_slow_lease(void)
+{
+	static struct zw_item it;
+	struct zonewriter *w;
+
+	fake_reset();
+	w = writer();
+	add_host("h0", "alice", "192.0.2.1");
+	item_update(&it, "h0", "192.0.2.50", 5000);
+	ok(zw_submit(w, &it, F.clock), "queued");
+	answered = 0;
+	F.slow_lease = 6000; /* dns_timeout 2 s + 5 s slack: 7 s of lease */
+	is_int(zw_step(w, F.clock), 0, "a slow lease answers nothing");
+	ok(F.sends == 0 && F.h[0].lease == LEASE_NONE, "nothing sent, the lease released");
+	ok(zw_next_ms(w, F.clock) >= 0, "the host is queued again");
+	F.clock += ZW_RETRY_MS;
+	is_int(zw_step(w, F.clock), 1, "the next step answers it");
+	is_str(status(&it), "good", "good");
+	ok(F.sends == 1 && strcmp(F.h[0].dns4, "192.0.2.50") == 0, "sent once, served");
+	F.slow_lease = 60000;
+	item_update(&it, "h0", "192.0.2.51", 5001);
+	ok(zw_submit(w, &it, F.clock), "queued again");
+	is_int(zw_step(w, F.clock), 0, "a lease slower than the wait limit: retried");
+	F.clock += ZW_RETRY_MS;
+	is_int(zw_step(w, F.clock), 1, "then answered");
+	is_str(status(&it), "911", "911 once it waited longer than a lease");
+	zw_free(w);
+}
+
 int
 main(void)
 {
@@ -627,5 +663,6 @@ main(void)
 	test_expire();
 	test_database_failures();
 	test_no_dns();
+	test_slow_lease();
 	return tap_done();
 }
