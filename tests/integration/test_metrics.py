@@ -115,10 +115,14 @@ def test_health(make_daemon):
     assert r.status == 200 and time.monotonic() - t0 < 1.5, (r, time.monotonic() - t0)
     con.execute("ROLLBACK")
     con.close()
+    # Not a database at the path (a bare rename would not do: a worker that opens its
+    # connection meanwhile creates a fresh database there, and the probe finds it).
     db.rename(db.with_suffix(".gone"))
+    db.write_bytes(b"this is not an SQLite database, " * 64)
     r = d.get("/health")
     assert r.status == 503 and r.text.startswith("database: "), r
     assert "health check failed" in d.log()
+    db.unlink()
     db.with_suffix(".gone").rename(db)
     assert d.get("/health").status == 200
 
