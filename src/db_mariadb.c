@@ -1772,6 +1772,21 @@ lease_many_once(struct db_mariadb *s, struct db_lease *l, size_t n)
 	return rc;
 }
 
+/* Before the next attempt after a conflict (a Galera certification failure: several
+ * instances writing the same lease rows through different nodes): a random pause that
+ * grows with the attempts, so that the instances do not collide again in lockstep. */
+static void
+conflict_pause(int tries)
+{
+	uint32_t r = 0;
+	struct timespec ts;
+
+	(void)getrandom(&r, sizeof(r), 0);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(r % (uint32_t)(tries * 2000 + 1)) * 1000L; /* < 2 ms per try */
+	nanosleep(&ts, NULL);
+}
+
 static int
 maria_host_lease_many(struct db *db, struct db_lease *l, size_t n)
 {
@@ -1782,7 +1797,7 @@ maria_host_lease_many(struct db *db, struct db_lease *l, size_t n)
 		return ERR_INTERNAL;
 	while ((rc = lease_many_once(s, l, n)) != 0 && is_retryable(s, rc) &&
 	       ++tries <= MARIADB_CONFLICT_RETRIES)
-		;
+		conflict_pause(tries);
 	return rc;
 }
 
@@ -1839,7 +1854,7 @@ maria_host_end_many(struct db *db, struct db_host_end *e, size_t n)
 	/* A rolled-back attempt wrote nothing, so running it again is safe. */
 	while ((rc = end_many_once(s, e, n)) != 0 && is_retryable(s, rc) &&
 	       ++tries <= MARIADB_CONFLICT_RETRIES)
-		;
+		conflict_pause(tries);
 	if (rc != 0)
 		for (size_t i = 0; i < n; i++)
 			e[i].claimed = 0;
