@@ -772,25 +772,33 @@ print_hosts(const struct db_host *hosts, size_t len, bool json)
 	return print_json(arr);
 }
 
+/* The --user filter of a listing: a valid name of an existing user; 0 or the exit
+ * status of the error line printed. */
+static int
+check_user_exists(struct cli_ctx *c, const char *user)
+{
+	struct db_user u;
+	int rc = check_username(user);
+
+	if (rc != 0)
+		return rc;
+	rc = db_user_get(c->db, user, &u);
+	explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+	if (rc == ERR_NOTFOUND)
+		return no_such_user(user);
+	return rc != 0 ? db_error(rc, "cannot read the user") : 0;
+}
+
 static int
 cmd_host_list(struct cli_ctx *c)
 {
 	const char *user = c->a->user;
 	struct db_host *hosts = NULL;
-	struct db_user u;
 	size_t len = 0;
 	int rc;
 
-	if (user != NULL) {
-		if ((rc = check_username(user)) != 0)
-			return rc;
-		rc = db_user_get(c->db, user, &u);
-		explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
-		if (rc == ERR_NOTFOUND)
-			return no_such_user(user);
-		if (rc != 0)
-			return db_error(rc, "cannot read the user");
-	}
+	if (user != NULL && (rc = check_user_exists(c, user)) != 0)
+		return rc;
 	if ((rc = db_host_list(c->db, user, &hosts, &len)) != 0)
 		return db_error(rc, "cannot list hostnames");
 	rc = print_hosts(hosts, len, c->a->json);
@@ -1097,20 +1105,11 @@ cmd_token_list(struct cli_ctx *c)
 {
 	const char *user = c->a->user;
 	struct db_token *tokens = NULL;
-	struct db_user u;
 	size_t len = 0;
 	int rc;
 
-	if (user != NULL) {
-		if ((rc = check_username(user)) != 0)
-			return rc;
-		rc = db_user_get(c->db, user, &u);
-		explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
-		if (rc == ERR_NOTFOUND)
-			return no_such_user(user);
-		if (rc != 0)
-			return db_error(rc, "cannot read the user");
-	}
+	if (user != NULL && (rc = check_user_exists(c, user)) != 0)
+		return rc;
 	if ((rc = db_token_list(c->db, user, &tokens, &len)) != 0)
 		return db_error(rc, "cannot list tokens");
 	rc = print_tokens(tokens, len, c->a->json);

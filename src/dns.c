@@ -212,13 +212,14 @@ push_delete(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type)
 }
 
 /* Appends "add to an RRset" (CLASS IN, the TTL, one address) to `list`. */
+/* Appends one RR of `type` and class `cls` at `owner` with the data `rd` (taken over:
+ * freed on failure too). */
 static bool
-push_add(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, int ttl, const char *ip)
+push_rr(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, ldns_rr_class cls, int ttl,
+	ldns_rdf *rd)
 {
 	ldns_rr *rr = ldns_rr_new();
 	ldns_rdf *o = ldns_rdf_clone(owner);
-	ldns_rdf *rd = ldns_rdf_new_frm_str(
-		type == LDNS_RR_TYPE_A ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA, ip);
 
 	if (rr == NULL || o == NULL || rd == NULL) {
 		ldns_rr_free(rr);
@@ -228,7 +229,7 @@ push_add(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, int ttl, 
 	}
 	ldns_rr_set_owner(rr, o);
 	ldns_rr_set_ttl(rr, (uint32_t)ttl);
-	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+	ldns_rr_set_class(rr, cls);
 	ldns_rr_set_type(rr, type);
 	if (!ldns_rr_push_rdf(rr, rd)) {
 		ldns_rdf_deep_free(rd);
@@ -242,6 +243,14 @@ push_add(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, int ttl, 
 	return true;
 }
 
+static bool
+push_add(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_type type, int ttl, const char *ip)
+{
+	return push_rr(list, owner, type, LDNS_RR_CLASS_IN, ttl,
+		       ldns_rdf_new_frm_str(
+			       type == LDNS_RR_TYPE_A ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA, ip));
+}
+
 /* Appends one TXT record with the value `v` as one character-string: class IN with the
  * TTL adds it (RFC 2136 2.5.1), class NONE with TTL 0 deletes exactly it (2.5.4). */
 static bool
@@ -249,32 +258,11 @@ push_txt_rr(ldns_rr_list *list, const ldns_rdf *owner, ldns_rr_class cls, int tt
 {
 	uint8_t data[DNS_TXT_MAX + 1];
 	size_t n = strlen(v);
-	ldns_rr *rr = ldns_rr_new();
-	ldns_rdf *o = ldns_rdf_clone(owner), *rd;
 
 	data[0] = (uint8_t)n;
 	memcpy(data + 1, v, n);
-	rd = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, n + 1, data);
-	if (rr == NULL || o == NULL || rd == NULL) {
-		ldns_rr_free(rr);
-		ldns_rdf_deep_free(o);
-		ldns_rdf_deep_free(rd);
-		return false;
-	}
-	ldns_rr_set_owner(rr, o);
-	ldns_rr_set_ttl(rr, (uint32_t)ttl);
-	ldns_rr_set_class(rr, cls);
-	ldns_rr_set_type(rr, LDNS_RR_TYPE_TXT);
-	if (!ldns_rr_push_rdf(rr, rd)) {
-		ldns_rdf_deep_free(rd);
-		ldns_rr_free(rr);
-		return false;
-	}
-	if (!ldns_rr_list_push_rr(list, rr)) {
-		ldns_rr_free(rr);
-		return false;
-	}
-	return true;
+	return push_rr(list, owner, LDNS_RR_TYPE_TXT, cls, ttl,
+		       ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, n + 1, data));
 }
 
 static bool
