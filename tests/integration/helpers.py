@@ -249,9 +249,10 @@ class Daemon:
     def backdate(self, fqdn: str, seconds: int, families=("ipv4", "ipv6")) -> dict:
         """Moves the last update of `families` `seconds` into the past (as if no client
         had sent anything for that long); returns the row afterwards."""
-        for fam in families:
-            self.sql(f"UPDATE hostnames SET {fam}_updated = {fam}_updated - ? "
-                     "WHERE fqdn = ?", (seconds, fqdn))
+        # One statement: an expiry pass between two would see one family due and not
+        # the other, and expire (and mail) the host twice.
+        sets = ", ".join(f"{fam}_updated = {fam}_updated - ?" for fam in families)
+        self.sql(f"UPDATE hostnames SET {sets} WHERE fqdn = ?", (*[seconds] * len(families), fqdn))
         return self.db_row(fqdn)
 
     # --- the daemon -----------------------------------------------------------------------
